@@ -1,0 +1,99 @@
+"""Typed configuration: YAML files validated by the same pydantic models the code uses.
+
+Each stage defines its own section model next to its code (`olab.datanet.config.DatanetConfig`, ...);
+this module holds the shared base class and the loader that turns validation failures into one
+clear message per bad field: its dotted path, the value given, and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+
+from olab.errors import ConfigError
+from olab.hashing import hash_json
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def format_validation_error(err: PydanticValidationError, source: str = "config") -> str:
+    lines = [f"{source} is invalid ({err.error_count()} problem{'s' if err.error_count() != 1 else ''}):"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  - {path}: unknown key (check its spelling against the documented keys)")
+            continue
+        given = e.get("input")
+        shown = repr(given) if not isinstance(given, dict) else "{...}"
+        lines.append(f"  - {path}: {e['msg']} (got {shown[:120]})")
+    return "\n".join(lines)
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c=value` inside nested dicts (used for CLI `--set` overrides)."""
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {k!r} is not a mapping")
+    node[keys[-1]] = value
+
+
+def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Turn `["a.b=1", "c=x"]` into a nested dict; values are parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override {pair!r} must look like key.path=value")
+        key, raw = pair.split("=", 1)
+        set_dotted(out, key.strip(), yaml.safe_load(raw))
+    return out
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys, not {type(data).__name__}")
+    return data
+
+
+def validate(model: type[T], data: dict[str, Any], source: str = "config") -> T:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+
+
+def load(model: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
+    """Read YAML at `path`, apply `overrides`, validate against `model`, or raise ConfigError."""
+    data = deep_merge(read_yaml(path), overrides or {})
+    return validate(model, data, source=str(path))
+
+
+def config_hash(cfg: BaseModel) -> str:
+    """The hash of a resolved config (all defaults filled in)."""
+    return hash_json(cfg.model_dump(mode="json"))

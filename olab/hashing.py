@@ -1,0 +1,62 @@
+"""One place for every hash olab computes.
+
+- `keccak` for anything that meets the EVM (Merkle leaves, record hashes);
+- `sha256_*` for artifacts on disk (files, directories, canonical JSON), written as "sha256:<hex>".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from eth_hash.auto import keccak as _keccak
+
+_CHUNK = 1 << 20
+
+
+def keccak(data: bytes) -> bytes:
+    """keccak256 of bytes (the EVM's hash)."""
+    return _keccak(data)
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def _tag(h: "hashlib._Hash") -> str:
+    return "sha256:" + h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return _tag(hashlib.sha256(data))
+
+
+def hash_json(obj: Any) -> str:
+    """sha256 over the canonical JSON encoding of `obj`."""
+    return sha256_bytes(canonical_json(obj))
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return _tag(h)
+
+
+def sha256_dir(path: str | Path, exclude: tuple[str, ...] = ()) -> str:
+    """Hash of a directory tree: sorted relative paths and the sha256 of each file's contents."""
+    root = Path(path)
+    entries = {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part in exclude for part in p.relative_to(root).parts)
+    }
+    return hash_json(entries)
+
+
+def bytes32_hex(b: bytes) -> str:
+    return "0x" + b.hex()
