@@ -24,6 +24,7 @@ FORMAT = "standard-v1"
 
 # --- leaf encoding -------------------------------------------------------------------------------
 
+
 def _to_bytes(value: Any, nbytes: int | None = None) -> bytes:
     if isinstance(value, bytes | bytearray):
         b = bytes(value)
@@ -94,6 +95,7 @@ def verify_proof(root: bytes | str, leaf: bytes, proof: Sequence[bytes | str]) -
 
 
 # --- the tree ------------------------------------------------------------------------------------
+
 
 def _json_value(typ: str, value: Any) -> Any:
     """A value as OpenZeppelin's JSON dump writes it."""
@@ -183,7 +185,9 @@ class StandardMerkleTree:
         return tree
 
 
-def verify_leaf(root: bytes | str, encoding: Sequence[str], values: Sequence[Any], proof: Sequence[bytes | str]) -> bool:
+def verify_leaf(
+    root: bytes | str, encoding: Sequence[str], values: Sequence[Any], proof: Sequence[bytes | str]
+) -> bool:
     """Verify that `values` (encoded with `encoding`) is a leaf of the tree with `root`."""
     try:
         return verify_proof(root, leaf_hash(encoding, values), proof)
