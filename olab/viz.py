@@ -19,9 +19,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import qualitative
-from scipy.stats import rankdata
 
 from olab.errors import ValidationError
+from olab.metrics import roc_auc
 
 PALETTE = list(qualitative.T10)
 FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
@@ -314,7 +314,10 @@ def training_curve(history: Any, *, title: str | None = "Training") -> go.Figure
 
 
 def roc_curve(scores: Sequence[float], labels: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate, thresholds), one point per distinct score, highest first."""
+    """(false positive rate, true positive rate, thresholds), one point per distinct score, highest first.
+
+    The points of the curve whose area is `olab.metrics.roc_auc` (ties make diagonal steps).
+    """
     s, y = _scores_labels(scores, labels)
     order = np.argsort(-s, kind="mergesort")
     s, y = s[order], y[order]
@@ -322,15 +325,6 @@ def roc_curve(scores: Sequence[float], labels: Sequence[bool]) -> tuple[np.ndarr
     tps = np.cumsum(y)[last]
     fps = last + 1 - tps
     return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]], np.r_[np.inf, s[last]]
-
-
-def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """Area under the ROC curve: P(score of a positive > score of a negative), ties counting half (Mann-Whitney U)."""
-    s, y = _scores_labels(scores, labels)
-    ranks = rankdata(s)  # average ranks for ties
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _scores_labels(scores: Sequence[float], labels: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
@@ -466,7 +460,6 @@ __all__ = [
     "gas_or_timings",
     "influence_distribution",
     "leaderboard_table",
-    "roc_auc",
     "roc_curve",
     "self_influence_roc",
     "shares_frame",

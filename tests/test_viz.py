@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from olab import rewards, viz
 from olab.errors import ValidationError
+from olab.metrics import roc_auc
 
 A, B, C = (to_checksum_address(f"0x{h * 20}") for h in ("a1", "b2", "c3"))
 
@@ -123,29 +124,28 @@ def test_training_curve_from_hugging_face_log_history():
         lambda xs: 0 < sum(y for _, y in xs) < len(xs)
     )
 )
-def test_roc_auc_and_curve_match_scikit_learn_with_ties(pairs):
-    from sklearn.metrics import roc_auc_score
+def test_roc_curve_matches_scikit_learn_with_ties_and_its_area_is_the_auc(pairs):
     from sklearn.metrics import roc_curve as sk_roc_curve
 
     scores = [float(s) for s, _ in pairs]
     labels = [y for _, y in pairs]
-    assert viz.roc_auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
-    fpr, tpr, _ = viz.roc_curve(scores, labels)
+    fpr, tpr, thresholds = viz.roc_curve(scores, labels)
     sk_fpr, sk_tpr, _ = sk_roc_curve(labels, scores, drop_intermediate=False)
     np.testing.assert_allclose(fpr, sk_fpr)
     np.testing.assert_allclose(tpr, sk_tpr)
+    assert list(thresholds[1:]) == sorted(set(scores), reverse=True)
+    area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))  # the trapezoids: ties are diagonal steps
+    assert area == pytest.approx(roc_auc(scores, labels), abs=1e-12)
 
 
-def test_roc_auc_edges():
-    assert viz.roc_auc([3, 2, 1, 0], [1, 1, 0, 0]) == 1.0
-    assert viz.roc_auc([0, 1, 2, 3], [1, 1, 0, 0]) == 0.0
-    assert viz.roc_auc([1, 1, 1, 1], [1, 0, 1, 0]) == 0.5
+def test_roc_curve_rejects_what_has_no_curve():
+    assert [list(a) for a in viz.roc_curve([3, 2, 1, 0], [1, 1, 0, 0])[:2]] == [[0, 0, 0, 0.5, 1], [0, 0.5, 1, 1, 1]]
     with pytest.raises(ValidationError, match="got 0 positive of 3"):
-        viz.roc_auc([1, 2, 3], [0, 0, 0])
+        viz.roc_curve([1, 2, 3], [0, 0, 0])
     with pytest.raises(ValidationError, match="equally long"):
-        viz.roc_auc([1, 2, 3], [0, 1])
+        viz.roc_curve([1, 2, 3], [0, 1])
     with pytest.raises(ValidationError, match="1 are NaN"):
-        viz.roc_auc([1, float("nan"), 3], [0, 1, 1])
+        viz.roc_curve([1, float("nan"), 3], [0, 1, 1])
 
 
 def test_self_influence_roc_puts_the_auc_in_the_title():
@@ -153,7 +153,7 @@ def test_self_influence_roc_puts_the_auc_in_the_title():
     flipped = rng.random(80) < 0.25
     scores = rng.normal(size=80) + 1.5 * flipped
     fig = viz.self_influence_roc(scores, flipped)
-    auc = viz.roc_auc(scores, flipped)
+    auc = roc_auc(scores, flipped)
     assert f"ROC AUC = {auc:.3f}" in fig.layout.title.text
     chance, curve = fig.data
     assert list(chance.x) == [0, 1] and curve.x[0] == 0 and curve.y[-1] == 1.0
