@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+from eth_utils import is_address, to_checksum_address
 from plotly.colors import qualitative
 
 from olab.errors import ValidationError
@@ -43,7 +44,7 @@ TEMPLATE.layout.update(
 
 def short_address(address: str) -> str:
     """`0x1234…abcd`: enough to tell contributors apart at a glance."""
-    a = str(address)
+    a = to_checksum_address(address) if is_address(address) else str(address)
     return a if len(a) <= 12 else f"{a[:6]}…{a[-4:]}"
 
 
@@ -98,6 +99,8 @@ def _hover_text(text: Any, width: int = 70, limit: int = 360) -> str:
 
 
 def _style(fig: go.Figure, title: str | None, height: int | None = None, **layout: Any) -> go.Figure:
+    if title is None:
+        layout.setdefault("margin", {"t": 30})
     fig.update_layout(template=TEMPLATE, title_text=title, height=height, **layout)
     return fig
 
@@ -441,7 +444,7 @@ def gas_or_timings(
             y=names,
             orientation="h",
             marker={"color": PALETTE[0]},
-            text=[f"{v:,.1f} {unit}" if unit == "s" else f"{v:,.0f} {unit}" for v in nums],
+            text=[_fmt_amount(v, unit) for v in nums],
             textposition="auto",
             hovertemplate="%{y}: %{x:,.3f} " + unit + "<extra></extra>",
         )
@@ -449,6 +452,12 @@ def gas_or_timings(
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text=unit, rangemode="tozero")
     return _style(fig, title, max(240, 32 * len(names) + 110))
+
+
+def _fmt_amount(v: float, unit: str) -> str:
+    if unit != "s":
+        return f"{v:,.0f} {unit}"
+    return f"{v:,.1f} s" if abs(v) >= 1 else f"{v:.2g} s"
 
 
 __all__ = [

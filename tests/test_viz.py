@@ -181,7 +181,7 @@ def test_leaderboard_table_ranks_by_share():
 def test_gas_or_timings_keeps_the_given_order():
     (bar,) = viz.gas_or_timings({"datanet": 1.25, "finetune": 40.0, "rewards": 0.01}).data
     assert list(bar.y) == ["datanet", "finetune", "rewards"] and list(bar.x) == [1.25, 40.0, 0.01]
-    assert list(bar.text) == ["1.2 s", "40.0 s", "0.0 s"]
+    assert list(bar.text) == ["1.2 s", "40.0 s", "0.01 s"]
     (gas,) = viz.gas_or_timings({"publish": 120_345}, unit="gas", title="Gas").data
     assert list(gas.text) == ["120,345 gas"]
     with pytest.raises(ValidationError, match="at least one"):
