@@ -1,0 +1,107 @@
+"""PublishPanel: where a run went on chain: chain, contracts, transactions (status, explorer links), checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import traitlets
+
+from olab.errors import ValidationError
+from olab.widgets._base import OlabWidget, bundle, plain
+
+
+class PublishPanel(OlabWidget):
+    """Transactions by label (`pending` -> `confirmed`/`failed`) with explorer links, and verification checks.
+
+    `record(label, tx)` takes an `olab.ledger` TxResult (or its JSON); `pending(label)` shows a call in
+    flight; `show_checks(report)` takes `olab.verify(...)`'s report (link -> problems).
+    """
+
+    _esm = bundle("publish_panel.js")
+
+    chain = traitlets.Dict(help="backend, chain_id, explorer").tag(sync=True)
+    contracts = traitlets.List(traitlets.Dict(), help="[{name, address, url}]").tag(sync=True)
+    transactions = traitlets.List(traitlets.Dict(), help="[{label, tx_hash, status, block, gas_used, url, note}]").tag(
+        sync=True
+    )
+    checks = traitlets.List(traitlets.Dict(), help="[{link, ok, problems}] from olab.verify").tag(sync=True)
+
+    def __init__(
+        self,
+        *,
+        backend: str = "",
+        chain_id: int | None = None,
+        explorer: str | None = None,
+        addresses: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        base = (explorer or "").rstrip("/")
+        super().__init__(
+            chain={"backend": backend, "chain_id": chain_id, "explorer": base},
+            contracts=[
+                {"name": name, "address": address, "url": f"{base}/address/{address}" if base else ""}
+                for name, address in (addresses or {}).items()
+            ],
+            **kwargs,
+        )
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any], explorer: str | None = None) -> PublishPanel:
+        """The panel for a published run, from its manifest's `chain` section."""
+        chain = manifest.get("chain")
+        if not isinstance(chain, Mapping):
+            raise ValidationError("manifest has no 'chain' section: the run was not published (see `olab run`)")
+        panel = cls(
+            backend=chain.get("backend", ""),
+            chain_id=chain.get("chain_id"),
+            explorer=explorer,
+            addresses=chain.get("addresses"),
+        )
+        for label, tx in (chain.get("transactions") or {}).items():
+            panel.record(label, tx)
+        return panel
+
+    def pending(self, label: str, note: str = "") -> None:
+        """Show `label` as sent and not yet mined."""
+        self._put({"label": label, "tx_hash": "", "status": "pending", "note": note})
+
+    def record(self, label: str, tx: Any) -> dict[str, Any]:
+        """Show the outcome of transaction `label` (a TxResult or its dict); returns the row shown."""
+        data = plain(tx.to_json() if hasattr(tx, "to_json") else tx)
+        if not isinstance(data, Mapping) or "tx_hash" not in data:
+            raise ValidationError(f"transaction {label!r} must be a TxResult or a dict with 'tx_hash'; got {data!r}")
+        if data.get("already_recorded"):
+            status = "already recorded"
+        else:
+            status = "confirmed" if data.get("status") in (1, True, "confirmed") else "failed"
+        base = self.chain.get("explorer", "")
+        url = data.get("explorer_url") or (f"{base}/tx/{data['tx_hash']}" if base else "")
+        row = {
+            "label": label,
+            "tx_hash": data["tx_hash"],
+            "status": status,
+            "block": data.get("block"),
+            "gas_used": data.get("gas_used"),
+            "url": url,
+            "note": data.get("note") or "",
+        }
+        self._put(row)
+        return row
+
+    def show_checks(self, report: Any) -> None:
+        """Show verification results: `olab.verify(...)` or a mapping link -> list of problems."""
+        checks = report.checks if hasattr(report, "checks") else report
+        if not isinstance(checks, Mapping):
+            raise ValidationError(
+                f"show_checks needs a VerifyReport or {{link: [problems]}}; got {type(checks).__name__}"
+            )
+        self.checks = [
+            {"link": link, "ok": not problems, "problems": list(problems)} for link, problems in checks.items()
+        ]
+
+    def _put(self, row: dict[str, Any]) -> None:
+        rows = [r for r in self.transactions if r["label"] != row["label"]]
+        at = next((i for i, r in enumerate(self.transactions) if r["label"] == row["label"]), len(rows))
+        rows.insert(at, row)
+        self.transactions = rows

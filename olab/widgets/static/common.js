@@ -1,0 +1,141 @@
+// Shared by every olab widget (prepended to each widget's ESM by olab/widgets/_base.py).
+// plotly.js is loaded offline: the first view asks its Python model for the plotly.min.js bundled with
+// the `plotly` package (a custom message answered with one binary buffer), imports it once per page,
+// and every later view reuses window.Plotly.
+
+const PLOTLY_REQUEST = "olab:plotly-js?";
+const PLOTLY_REPLY = "olab:plotly-js";
+const PLOTLY_TIMEOUT_MS = 60000;
+
+function loadPlotly(model) {
+  if (globalThis.Plotly) return Promise.resolve(globalThis.Plotly);
+  const pending = globalThis.__olabPlotly;
+  if (pending) return pending;
+  const promise = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      model.off("msg:custom", onMessage);
+      reject(new Error("plotly.js did not arrive from the kernel within 60 s"));
+    }, PLOTLY_TIMEOUT_MS);
+    async function onMessage(msg, buffers) {
+      if (!msg || msg.type !== PLOTLY_REPLY) return;
+      clearTimeout(timer);
+      model.off("msg:custom", onMessage);
+      try {
+        if (!globalThis.Plotly) {
+          const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
+          try {
+            await import(/* webpackIgnore: true */ url);
+          } finally {
+            URL.revokeObjectURL(url);
+          }
+        }
+        resolve(globalThis.Plotly);
+      } catch (err) {
+        reject(err);
+      }
+    }
+    model.on("msg:custom", onMessage);
+    model.send({ type: PLOTLY_REQUEST });
+  });
+  // a failed load is forgotten, so the next view asks again
+  globalThis.__olabPlotly = promise.catch((err) => {
+    globalThis.__olabPlotly = undefined;
+    throw err;
+  });
+  return globalThis.__olabPlotly;
+}
+
+// Draw (or redraw in place) a figure serialised by `fig.to_plotly_json()` on the Python side.
+async function drawFigure(model, div, figure) {
+  if (!figure || !figure.data) {
+    div.replaceChildren();
+    div.dataset.traces = "0";
+    return;
+  }
+  try {
+    const Plotly = await loadPlotly(model);
+    const layout = Object.assign({}, figure.layout || {}, { autosize: true });
+    await Plotly.react(div, figure.data, layout, { responsive: true, displaylogo: false });
+    div.dataset.traces = String(figure.data.length);
+    div.dataset.rendered = String(Number(div.dataset.rendered || 0) + 1);
+  } catch (err) {
+    div.textContent = `plot unavailable: ${err.message}`;
+    div.classList.add("olab-error");
+  }
+}
+
+function purgeFigure(div) {
+  if (globalThis.Plotly) globalThis.Plotly.purge(div);
+}
+
+// h("div", {class: "x", onclick: f}, child, "text") -> element
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function short(value, head = 8, tail = 6) {
+  const s = String(value ?? "");
+  return s.length > head + tail + 1 ? `${s.slice(0, head)}…${s.slice(-tail)}` : s;
+}
+
+function fmtNumber(value, digits = 4) {
+  if (value === null || value === undefined || value === "") return "";
+  if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  return Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(2) : value.toFixed(digits);
+}
+
+// A table of `rows` (objects) with `columns` [{key, label, format?: (value, row) -> Node|string, cls?}].
+function table(columns, rows, { rowKey, selected, onSelect, empty = "nothing to show" } = {}) {
+  const head = h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.cls }, c.label))));
+  const body = h("tbody", {});
+  for (const row of rows) {
+    const key = rowKey ? row[rowKey] : undefined;
+    const tr = h(
+      "tr",
+      {
+        class: key !== undefined && key === selected ? "olab-selected" : undefined,
+        dataset: key !== undefined ? { key: String(key) } : undefined,
+        onclick: onSelect ? () => onSelect(row) : undefined,
+      },
+      columns.map((c) => h("td", { class: c.cls }, c.format ? c.format(row[c.key], row) : fmtCell(row[c.key]))),
+    );
+    body.append(tr);
+  }
+  if (!rows.length) body.append(h("tr", {}, h("td", { colspan: columns.length, class: "olab-empty" }, empty)));
+  return h("table", { class: "olab-table" }, head, body);
+}
+
+function fmtCell(value) {
+  return typeof value === "number" ? fmtNumber(value) : String(value ?? "");
+}
+
+function statusPill(status) {
+  const s = String(status ?? "");
+  return h("span", { class: `olab-pill olab-pill-${s.replace(/[^a-z0-9_-]/gi, "")}` }, s);
+}
+
+// Subscribe to model changes; returns a function that unsubscribes them all.
+function listen(model, names, handler) {
+  const events = names.map((n) => `change:${n}`);
+  for (const e of events) model.on(e, handler);
+  return () => {
+    for (const e of events) model.off(e, handler);
+  };
+}
+
+// A contributor as `name 0x1234…abcd` (full address on hover).
+function contributorCell(address, name) {
+  return h("span", { title: address }, name ? h("span", {}, `${name} `) : null, h("span", { class: "olab-mono olab-muted" }, short(address)));
+}
