@@ -1,0 +1,98 @@
+"""`olab chain up|down|status`: a local anvil node standing in for OpenLedger's testnet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from olab.config import read_yaml, validate
+from olab.ledger import anvil
+from olab.ledger.config import ChainConfig
+
+
+def _config(config: str | None, state_dir: str | None, port: int | None, chain_id: int | None) -> ChainConfig:
+    data: dict[str, Any] = {}
+    if config:
+        raw = read_yaml(config)
+        data = raw.get("chain", raw) if isinstance(raw.get("chain", raw), dict) else {}
+    data = {**data, "backend": "anvil"}
+    data.pop("preset", None)
+    if state_dir:
+        data["state_dir"] = state_dir
+    a = dict(data.get("anvil") or {})
+    if port is not None:
+        a["port"] = port
+    if chain_id is not None:
+        a["chain_id"] = chain_id
+    data["anvil"] = a
+    return validate(ChainConfig, data, source=config or "olab chain options")
+
+
+_options = [
+    click.option(
+        "--config", type=click.Path(exists=True, dir_okay=False), help="YAML config; its `chain:` section is used."
+    ),
+    click.option("--state-dir", help="Where anvil's state, pid and log live (default: chain.state_dir)."),
+]
+
+
+def _with_options(fn: Any) -> Any:
+    for opt in reversed(_options):
+        fn = opt(fn)
+    return fn
+
+
+@click.group()
+def chain() -> None:
+    """Run a local anvil node (loopback only, state persisted) for the `anvil` backend."""
+
+
+@chain.command()
+@_with_options
+@click.option("--port", type=int, help="TCP port (default: chain.anvil.port).")
+@click.option(
+    "--chain-id", type=int, help="Chain id (default: chain.anvil.chain_id, 161201 like OpenLedger's testnet)."
+)
+def up(config: str | None, state_dir: str | None, port: int | None, chain_id: int | None) -> None:
+    """Start anvil in the background (or report the one already running)."""
+    cfg = _config(config, state_dir, port, chain_id)
+    node = anvil.start(cfg)
+    verb = "already running" if node.get("already_running") else "started"
+    click.echo(f"anvil {verb}: {node['rpc_url']} chain id {node['chain_id']} (pid {node['pid']})")
+    click.echo(f"state: {node['state_file']}")
+    click.echo("use it with chain.backend: anvil")
+
+
+@chain.command()
+@_with_options
+def down(config: str | None, state_dir: str | None) -> None:
+    """Stop the anvil started by `olab chain up`; its state is saved for the next `up`."""
+    cfg = _config(config, state_dir, None, None)
+    node = anvil.stop(cfg)
+    click.echo(f"anvil stopped (pid {node['pid']}); state kept in {node['state_file']}" if node else "no anvil running")
+
+
+@chain.command()
+@_with_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(config: str | None, state_dir: str | None, as_json: bool) -> None:
+    """Whether the local anvil runs, where, and the contracts deployed per chain id."""
+    cfg = _config(config, state_dir, None, None)
+    out = anvil.status(cfg)
+    deployments = Path(cfg.state_dir) / "deployments.json"
+    if deployments.exists():
+        recorded = json.loads(deployments.read_text())
+        out["deployments"] = {cid: d.get("contracts", {}) for cid, d in recorded.items()}
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    if out["running"]:
+        answering = f"block {out['block_number']}" if out.get("answering") else "NOT answering"
+        click.echo(f"anvil running: {out['rpc_url']} chain id {out['chain_id']} (pid {out['pid']}), {answering}")
+    else:
+        click.echo(f"anvil not running (state dir {cfg.state_dir})")
+    for cid, contracts in out.get("deployments", {}).items():
+        click.echo(f"chain {cid}: " + ", ".join(f"{k} {v}" for k, v in contracts.items()))
