@@ -18,6 +18,7 @@ from olab.errors import ValidationError
 from olab.metrics import roc_auc
 from olab.report import Link, build_report, run_report
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = os.environ.get("OLAB_CHROMIUM", "/usr/bin/chromium")
 BEHAVIOURS = {
     to_checksum_address(f"0x{h * 20}"): b for h, b in (("a1", "clean"), ("b2", "label_noise"), ("c3", "spam"))
@@ -169,6 +170,7 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
 
     pieces = run_pieces()
     path = run_report(tmp_path / "report.html", **pieces)
+    ARTIFACTS.mkdir(exist_ok=True)
     external: list[str] = []
     errors: list[str] = []
     with sync_playwright() as p:
@@ -187,7 +189,7 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
             bars = page.locator("#olab-figure-1 .bars .point").count()
             shares_text = page.inner_text("#olab-figure-1")
             rows = page.evaluate("document.querySelector('#olab-figure-2').data[0].cells.values[0].length")
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)  # kept for a person to look at
         finally:
             browser.close()
     assert errors == [] and external == []
