@@ -1,0 +1,57 @@
+"""The `attribution` config section: which TRAK engine, projection, ensemble, batching and device."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from olab.config import Section
+
+
+class AttributionConfig(Section):
+    """TRAK attribution of an adapter's behaviour on targets to its training records."""
+
+    engine: Literal["olab", "traker"] = Field(
+        "olab",
+        description="'olab': LoRA-native featurizer (one batched forward+backward per batch, device-independent "
+        "projection); 'traker': the traker 0.3.2 package, kept as the reference implementation.",
+    )
+    proj_dim: int | None = Field(
+        2048,
+        ge=0,
+        description="Dimension k of the random projection of per-example gradients; 0 or null disables "
+        "projection (exact TRAK on the full adapter gradient, only for small adapters).",
+    )
+    proj_seed: int = Field(
+        0,
+        ge=0,
+        description="Seed of the projection matrix: the same seed gives the same features on any machine and device.",
+    )
+    checkpoints: Literal["last", "all"] = Field(
+        "last",
+        description="Ensemble members per adapter: 'last' uses each adapter's final weights, 'all' every saved "
+        "checkpoint. Scores are averaged over all members of all adapters.",
+    )
+    batch_size: int = Field(16, gt=0, description="Examples per forward+backward when featurizing.")
+    max_length: int = Field(128, gt=0, description="Token limit per example (truncation), as in fine-tuning.")
+    damping: float = Field(
+        0.01,
+        ge=0,
+        description="Ridge term added to Φ^TΦ, relative to its mean diagonal: λ = damping · trace(Φ^TΦ) / k. "
+        "Scale-free, so the same value fits any model, projection and training-set size.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where to featurize: 'auto' picks CUDA when available, else CPU."
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Autocast dtype of the forward pass: 'auto' is fp32 on CPU and bf16 on CUDA where "
+        "supported. Gradients, projection and scoring always run in float32/float64.",
+    )
+    score_block_size: int = Field(
+        4096, gt=0, description="Training rows scored per block; bounds memory for train x targets of any size."
+    )
+    n_targets: int | None = Field(
+        None, gt=0, description="Use at most this many targets (the first ones); null uses all."
+    )

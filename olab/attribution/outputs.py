@@ -1,0 +1,61 @@
+"""TRAK's model output function f and out-to-loss weight Q, batched and vmap-safe.
+
+Classification: f = logit_y − logsumexp_{y'≠y} logit_{y'} (= log p_y/(1−p_y)), Q = 1 − p_y.
+Causal LM: the same margin on the sequence probability p = Π_t p(y_t | y_<t) over labelled tokens,
+f = log p − log(1 − p), Q = 1 − p; for long sequences f ≈ log p (the sequence log-probability).
+Both are written with gather/masked_fill only (no one_hot, no masked_select), so they also run
+under `torch.func.vmap` for the traker engine.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+IGNORE_INDEX = -100
+
+
+def classification_margin(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-example margin f for logits (B, C) and integer labels (B,)."""
+    logits = logits.float()
+    classes = torch.arange(logits.shape[-1], device=logits.device)
+    is_label = classes == labels.unsqueeze(-1)
+    correct = logits.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    others = logits.masked_fill(is_label, float("-inf")).logsumexp(dim=-1)
+    return correct - others
+
+
+def classification_q(logits: Tensor, labels: Tensor) -> Tensor:
+    """Out-to-loss weight Q = 1 − p_y (TRAK's reweighting of each training example)."""
+    probs = logits.float().softmax(dim=-1)
+    return 1.0 - probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+
+
+def sequence_logprob(logits: Tensor, labels: Tensor) -> Tensor:
+    """Σ_t log p(label_{t+1} | ≤t) over positions whose label is not -100, per example (B,)."""
+    logits = logits[..., :-1, :].float()
+    targets = labels[..., 1:]
+    keep = targets != IGNORE_INDEX
+    safe = targets.masked_fill(~keep, 0)
+    logp = logits.log_softmax(dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+    return (logp * keep).sum(dim=-1)
+
+
+def sequence_margin(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-example f = log p − log(1 − p) of the labelled continuation's probability p."""
+    s = sequence_logprob(logits, labels).clamp(max=-1e-6)
+    return s - torch.log(-torch.expm1(s))
+
+
+def sequence_q(logits: Tensor, labels: Tensor) -> Tensor:
+    """Out-to-loss weight Q = 1 − p for the sequence probability p."""
+    return -torch.expm1(sequence_logprob(logits, labels).clamp(max=0.0))
+
+
+def output_and_q(task: str, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """(f, Q) per example for `task` ("classification" or "causal_lm")."""
+    if task == "classification":
+        return classification_margin(logits, labels), classification_q(logits, labels).detach()
+    if task == "causal_lm":
+        return sequence_margin(logits, labels), sequence_q(logits, labels).detach()
+    raise ValueError(f"task must be 'classification' or 'causal_lm', got {task!r}")
