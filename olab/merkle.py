@@ -11,9 +11,10 @@ reads it, and `MerkleProof.sol`-style contracts accept our proofs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
@@ -52,6 +53,51 @@ def _encode_static(typ: str, value: Any) -> bytes | None:
     return None
 
 
+_ZERO12 = b"\x00" * 12
+
+
+def _encode_address(value: Any) -> bytes:
+    if type(value) is str and len(value) == 42 and value[:2] in ("0x", "0X"):
+        return _ZERO12 + bytes.fromhex(value[2:])
+    return _ZERO12 + _to_bytes(value, 20)
+
+
+def _encode_bytes32(value: Any) -> bytes:
+    if type(value) is str and len(value) == 66 and value[:2] in ("0x", "0X"):
+        return bytes.fromhex(value[2:])
+    return _to_bytes(value, 32)
+
+
+def _static_encoder(encoding: Sequence[str]) -> Callable[[Sequence[Any]], bytes] | None:
+    """A compiled abi.encode for encodings of static types only (the hot path of tree building)."""
+    fields: list[Callable[[Any], bytes]] = []
+    for typ in encoding:
+        if typ == "address":
+            fields.append(_encode_address)
+        elif typ == "bytes32":
+            fields.append(_encode_bytes32)
+        elif typ.startswith("uint") and (typ[4:] or "256").isdigit():
+            fields.append(lambda v, t=typ: _encode_static(t, v))  # type: ignore[misc]
+        else:
+            return None
+    n = len(fields)
+
+    def encode(values: Sequence[Any]) -> bytes:
+        if len(values) != n:
+            raise ValueError(f"leaf has {len(values)} values but the encoding {list(encoding)} has {n}")
+        return b"".join([f(v) for f, v in zip(fields, values, strict=True)])
+
+    if n == 2:  # the Datanet and reward leaves: skip the generic join
+        f0, f1 = fields
+
+        def encode(values: Sequence[Any]) -> bytes:
+            if len(values) != 2:
+                raise ValueError(f"leaf has {len(values)} values but the encoding {list(encoding)} has 2")
+            return f0(values[0]) + f1(values[1])
+
+    return encode
+
+
 def encode_leaf(encoding: Sequence[str], values: Sequence[Any]) -> bytes:
     """abi.encode(values) for the given Solidity types."""
     if len(encoding) != len(values):
@@ -73,6 +119,46 @@ def _normalise(typ: str, value: Any) -> Any:
 def leaf_hash(encoding: Sequence[str], values: Sequence[Any]) -> bytes:
     """OpenZeppelin's standard leaf: double keccak over abi.encode(values)."""
     return keccak(keccak(encode_leaf(encoding, values)))
+
+
+_HEX_SIZES = {"address": 20, "bytes32": 32}
+
+
+def _encode_hex_columns(encoding: Sequence[str], values: Sequence[Sequence[Any]]) -> list[bytes] | None:
+    """abi.encode of every leaf at once when each value is a 0x-hex address/bytes32 string (Datanet leaves).
+
+    Decodes each column with one `bytes.fromhex` and lays the words out with numpy; returns None whenever
+    any value is of another shape, so the per-leaf path handles (and reports) it.
+    """
+    n, width = len(values), 32 * len(encoding)
+    if any(t not in _HEX_SIZES for t in encoding) or set(map(len, values)) != {len(encoding)}:
+        return None
+    words = np.zeros((n, width), dtype=np.uint8)
+    for j, typ in enumerate(encoding):
+        size = _HEX_SIZES[typ]
+        column = [v[j] for v in values]
+        if set(map(type, column)) != {str} or set(map(len, column)) != {2 + 2 * size}:
+            return None
+        if not {x[:2] for x in column} <= {"0x", "0X"}:
+            return None
+        try:
+            raw = bytes.fromhex("".join([x[2:] for x in column]))
+        except ValueError:
+            return None
+        words[:, 32 * (j + 1) - size : 32 * (j + 1)] = np.frombuffer(raw, dtype=np.uint8).reshape(n, size)
+    blob = words.tobytes()
+    return [blob[i : i + width] for i in range(0, n * width, width)]
+
+
+def _leaf_hashes(encoding: Sequence[str], values: Sequence[Sequence[Any]]) -> list[bytes]:
+    k = keccak
+    encoded = _encode_hex_columns(encoding, values)
+    if encoded is not None:
+        return [k(k(e)) for e in encoded]
+    encode = _static_encoder(encoding)
+    if encode is None:
+        return [leaf_hash(encoding, v) for v in values]
+    return [k(k(encode(v))) for v in values]
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:
@@ -115,20 +201,30 @@ class StandardMerkleTree:
         if not values:
             raise ValueError("a Merkle tree needs at least one leaf; got none")
         self.encoding = list(encoding)
-        self.values = [list(v) for v in values]
-        leaves = _leaves if _leaves is not None else [leaf_hash(self.encoding, v) for v in self.values]
-        order = sorted(range(len(leaves)), key=leaves.__getitem__)
+        self._values = list(values)
+        self._value_lists: list[list[Any]] | None = None
+        leaves = _leaves if _leaves is not None else _leaf_hashes(self.encoding, self._values)
         n = len(leaves)
+        # stable sort of the 32-byte leaves (numpy compares "S32" bytewise, as OpenZeppelin's compare does)
+        order = np.argsort(np.array(leaves, dtype="S32"), kind="stable")
         tree: list[bytes] = [b""] * (2 * n - 1)
-        self._tree_index = [0] * n  # value index -> position in `tree`
-        for rank, vi in enumerate(order):
-            pos = len(tree) - 1 - rank
-            tree[pos] = leaves[vi]
-            self._tree_index[vi] = pos
-        for i in range(len(tree) - 1 - n, -1, -1):
+        tree[n - 1 :] = [leaves[vi] for vi in order[::-1].tolist()]  # ascending leaves stored from the end backwards
+        tree_index = np.empty(n, dtype=np.int64)  # value index -> position in `tree`
+        tree_index[order] = np.arange(2 * n - 2, n - 2, -1)
+        tree_index = tree_index.tolist()
+        k = keccak
+        for i in range(n - 2, -1, -1):
             a, b = tree[2 * i + 1], tree[2 * i + 2]
-            tree[i] = keccak(a + b) if a <= b else keccak(b + a)
+            tree[i] = k(a + b) if a <= b else k(b + a)
+        self._tree_index = tree_index
         self._tree = tree
+
+    @property
+    def values(self) -> list[list[Any]]:
+        """The leaves' values, in the order they were given."""
+        if self._value_lists is None:
+            self._value_lists = [list(v) for v in self._values]
+        return self._value_lists
 
     @classmethod
     def of(cls, values: Sequence[Sequence[Any]], encoding: Sequence[str]) -> StandardMerkleTree:
@@ -143,15 +239,15 @@ class StandardMerkleTree:
         return "0x" + self._tree[0].hex()
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._values)
 
     def leaf(self, index: int) -> bytes:
         return self._tree[self._tree_index[index]]
 
     def proof(self, index: int) -> list[str]:
         """Sibling hashes (0x-hex) from the leaf of value `index` up to the root."""
-        if not 0 <= index < len(self.values):
-            raise IndexError(f"value index {index} out of range 0..{len(self.values) - 1}")
+        if not 0 <= index < len(self._values):
+            raise IndexError(f"value index {index} out of range 0..{len(self._values) - 1}")
         pos, out = self._tree_index[index], []
         while pos > 0:
             sibling = pos - 1 if pos % 2 == 0 else pos + 1
