@@ -1,0 +1,197 @@
+"""The `datanet` config section: where the records come from, how they map to text/label/contributor,
+how contributors are simulated, and what the owner accepts. Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from olab.config import Section
+
+FORMATS = ("csv", "tsv", "json", "parquet")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class SourceConfig(Section):
+    """A `datasets` source: a hub id, local/fsspec files, or the built-in synthetic generator."""
+
+    kind: Literal["hub", "files", "synthetic"] = Field(
+        "synthetic",
+        description="hub: `datasets.load_dataset(path, name, revision=...)`; files: local paths, globs or "
+        "fsspec URLs in `data_files`; synthetic: olab's offline news generator (`n`, `seed`).",
+    )
+    path: str | None = Field(None, description="(hub) The dataset id on the Hugging Face Hub, e.g. 'ag_news'.")
+    name: str | None = Field(None, description="(hub) The dataset's config name, if it has several.")
+    revision: str | None = Field(None, description="(hub) A git revision (tag, branch or commit) to pin.")
+    data_files: str | list[str] | dict[str, str | list[str]] | None = Field(
+        None, description="(files) A path, glob or fsspec URL, a list of them, or a mapping split -> files."
+    )
+    format: Literal["csv", "tsv", "json", "parquet"] | None = Field(
+        None, description="(files) File format; inferred from the extension when omitted. tsv is csv with tabs."
+    )
+    column_names: list[str] | None = Field(
+        None, description="(files, csv/tsv) Column names for files without a header row."
+    )
+    split: str = Field("train", description="Which split to read.")
+    max_records: int | None = Field(None, ge=1, description="Keep at most this many records (after shuffling).")
+    shuffle_seed: int | None = Field(None, description="Shuffle the records with this seed before `max_records`.")
+    n: int = Field(1000, ge=1, description="(synthetic) How many records to generate.")
+    seed: int = Field(0, description="(synthetic) The generator's seed; the same seed gives the same records.")
+
+    @model_validator(mode="after")
+    def _required_per_kind(self) -> SourceConfig:
+        if self.kind == "hub" and not self.path:
+            raise ValueError("source.kind 'hub' needs source.path (a dataset id such as 'ag_news')")
+        if self.kind == "files":
+            if not self.data_files:
+                raise ValueError("source.kind 'files' needs source.data_files (a path, glob or fsspec URL)")
+            if self.format is None:
+                self.resolved_format()  # raises when it cannot be inferred
+        return self
+
+    def resolved_format(self) -> str:
+        """The file format: `format`, or the one the first data file's extension implies."""
+        if self.format is not None:
+            return self.format
+        files = self.data_files
+        if isinstance(files, dict):
+            files = next(iter(files.values()), None)
+        first = files[0] if isinstance(files, list) and files else files
+        suffix = PurePosixPath(str(first or "")).suffix.lower()
+        if suffix not in _EXTENSIONS:
+            raise ValueError(
+                f"cannot infer source.format from {first!r} (extension {suffix or 'none'!r}); "
+                f"set source.format to one of {', '.join(FORMATS)}"
+            )
+        return _EXTENSIONS[suffix]
+
+
+class ColumnsConfig(Section):
+    """Which source columns hold the record's fields (renamed to text, label, contributor, id)."""
+
+    text: str = Field("text", description="The column holding the record's text.")
+    label: str = Field("label", description="The column holding the label (class-label ints become their names).")
+    contributor: str | None = Field(
+        None,
+        description="The column naming each record's contributor (a name or a 0x address); "
+        "needed when contributors.mode is 'column'.",
+    )
+    id: str | None = Field(None, description="A column of unique record ids; default: ids r000000, r000001, ...")
+
+
+class BehaviourConfig(Section):
+    """An injected behaviour of one simulated contributor (ground truth for experiments and teaching)."""
+
+    contributor: int = Field(0, ge=0, description="Index of the simulated contributor (0 .. n-1).")
+    kind: Literal["clean", "label_noise", "near_duplicate_spam", "off_topic"] = Field(
+        "clean",
+        description="label_noise: flip labels to another label; near_duplicate_spam: replace records with "
+        "small perturbations of other records; off_topic: replace texts with text unrelated to any label.",
+    )
+    rate: float = Field(0.0, ge=0.0, le=1.0, description="Fraction of that contributor's records affected.")
+
+
+class ContributorsConfig(Section):
+    """Who contributed each record: from a column, or simulated contributors with deterministic keys."""
+
+    mode: Literal["column", "simulate"] = Field(
+        "simulate",
+        description="column: read columns.contributor (0x addresses kept, names mapped to keyless addresses); "
+        "simulate: n contributors with keys derived from seed.",
+    )
+    n: int = Field(8, ge=1, description="(simulate) Number of contributors.")
+    seed: int = Field(0, description="(simulate) Seed for the contributors' keys, the assignment and behaviours.")
+    strategy: Literal["round_robin", "random", "contiguous", "skewed"] = Field(
+        "round_robin",
+        description="(simulate) round_robin: record i -> i mod n; random: uniform; contiguous: equal blocks in "
+        "order; skewed: random with weights 1/(k+1)^skew.",
+    )
+    skew: float = Field(1.0, gt=0.0, description="(simulate, skewed) Exponent of the contributors' weights.")
+    behaviours: list[BehaviourConfig] = Field(
+        default_factory=list, description="(simulate) Injected behaviours; contributors not listed are clean."
+    )
+
+    @model_validator(mode="after")
+    def _behaviours_fit(self) -> ContributorsConfig:
+        seen: set[int] = set()
+        for i, b in enumerate(self.behaviours):
+            if self.mode != "simulate":
+                raise ValueError("contributors.behaviours needs contributors.mode 'simulate'")
+            if b.contributor >= self.n:
+                raise ValueError(
+                    f"contributors.behaviours.{i}.contributor is {b.contributor}, but contributors are 0..{self.n - 1}"
+                )
+            if b.contributor in seen:
+                raise ValueError(f"contributors.behaviours.{i}: contributor {b.contributor} already has a behaviour")
+            seen.add(b.contributor)
+        return self
+
+
+class ValidationConfig(Section):
+    """Record validation rules (each rejected record is logged with its rule and reason)."""
+
+    min_chars: int = Field(1, ge=1, description="Shortest accepted text, in characters after stripping whitespace.")
+    max_chars: int = Field(5000, ge=1, description="Longest accepted text, in characters.")
+    reject_duplicates: bool = Field(
+        True, description="Reject texts equal (after Unicode NFKC, case folding, whitespace collapsing) to another."
+    )
+
+
+class DatanetConfig(Section):
+    """A Datanet: its name and storage, its source, the column mapping, contributors and owner policy."""
+
+    name: str = Field("quickstart", description="The Datanet's name (letters, digits, . _ -); also its directory.")
+    root_dir: str = Field(
+        "datanets", description="Directory or fsspec URL holding Datanets; this one is root_dir/name."
+    )
+    source: SourceConfig = Field(default_factory=SourceConfig, description="Where the records come from.")
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig, description="Column mapping of the source.")
+    labels: list[str] | None = Field(
+        None, description="The label set, in order; default: the sorted unique labels of the source."
+    )
+    contributors: ContributorsConfig = Field(
+        default_factory=ContributorsConfig, description="How records get their contributor addresses."
+    )
+    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="Record validation rules.")
+    policy: Literal["auto_accept", "review"] = Field(
+        "auto_accept",
+        description="auto_accept: valid signed contributions become a new version at once; review: they wait "
+        "as pending until the owner approves or rejects them.",
+    )
+    chain_id: int = Field(161201, ge=1, description="Chain id in the contributions' EIP-712 signature domain.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"name must be 1-100 letters, digits, '.', '_' or '-' (starting with one of the first two), got {v!r}"
+            )
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError(f"labels must be a non-empty list without repeats, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _column_mode_needs_column(self) -> DatanetConfig:
+        if self.contributors.mode == "column" and not self.columns.contributor:
+            raise ValueError("contributors.mode 'column' needs columns.contributor (the column naming contributors)")
+        if self.validation.min_chars > self.validation.max_chars:
+            raise ValueError(
+                f"validation.min_chars ({self.validation.min_chars}) exceeds validation.max_chars ({self.validation.max_chars})"
+            )
+        return self
+
+    @property
+    def path(self) -> str:
+        """Where this Datanet lives: root_dir/name (a local path or an fsspec URL)."""
+        return self.root_dir.rstrip("/") + "/" + self.name

@@ -1,0 +1,101 @@
+"""Load records from any `datasets` source and normalise them to the columns text, label (+ contributor, id).
+
+Used for a Datanet's records and for a run's target (eval) sets alike.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+import datasets
+
+from olab.datanet.config import ColumnsConfig, SourceConfig
+from olab.errors import ConfigError, DatanetError
+
+_BUILDERS = {"csv": "csv", "tsv": "csv", "json": "json", "parquet": "parquet"}
+
+
+def load_source(
+    source: SourceConfig,
+    columns: ColumnsConfig | None = None,
+    dataset: datasets.Dataset | datasets.DatasetDict | None = None,
+) -> datasets.Dataset:
+    """The source's records as a Dataset with string columns `text`, `label` and, when mapped, `contributor`, `id`.
+
+    `dataset` (an in-memory Dataset or DatasetDict) takes the place of `source.kind`'s loader; the split,
+    shuffle and `max_records` settings still apply.
+    """
+    columns = columns or ColumnsConfig()
+    ds = _select_split(dataset, source.split) if dataset is not None else _load(source)
+    if source.shuffle_seed is not None:
+        ds = ds.shuffle(seed=source.shuffle_seed)
+    if source.max_records is not None and len(ds) > source.max_records:
+        ds = ds.select(range(source.max_records))
+    return normalise_columns(ds, columns)
+
+
+def _load(source: SourceConfig) -> datasets.Dataset:
+    if source.kind == "synthetic":
+        from olab.datanet import synth
+
+        return synth.generate(source.n, source.seed)
+    if source.kind == "hub":
+        what = f"hub dataset {source.path!r}" + (f" (config {source.name!r})" if source.name else "")
+        kwargs: dict[str, Any] = {"revision": source.revision} if source.revision else {}
+        return _call(what, source.split, lambda: datasets.load_dataset(source.path, source.name, **kwargs))
+    fmt = source.resolved_format()
+    kwargs = {"data_files": source.data_files}
+    if fmt == "tsv":
+        kwargs |= {"delimiter": "\t", "quoting": csv.QUOTE_NONE}  # TSV has no quoting: keep quotes in the text
+    if source.column_names:
+        if fmt not in ("csv", "tsv"):
+            raise ConfigError(f"source.column_names applies to csv/tsv files only, but source.format is {fmt!r}")
+        kwargs["column_names"] = source.column_names
+    return _call(
+        f"{fmt} files {source.data_files!r}", source.split, lambda: datasets.load_dataset(_BUILDERS[fmt], **kwargs)
+    )
+
+
+def _call(what: str, split: str, load: Any) -> datasets.Dataset:
+    try:
+        loaded = load()
+    except (FileNotFoundError, ConnectionError, ValueError, OSError) as e:
+        raise DatanetError(f"could not load {what}: {type(e).__name__}: {e}") from e
+    return _select_split(loaded, split)
+
+
+def _select_split(ds: datasets.Dataset | datasets.DatasetDict, split: str) -> datasets.Dataset:
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise ConfigError(f"source.split is {split!r}, but the source's splits are {sorted(ds)}")
+        return ds[split]
+    if not isinstance(ds, datasets.Dataset):
+        raise DatanetError(f"expected a datasets.Dataset or DatasetDict, got {type(ds).__name__}")
+    return ds
+
+
+def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.Dataset:
+    """Rename the mapped columns to text/label/contributor/id, drop the rest, turn labels into strings."""
+    mapping = {"text": columns.text, "label": columns.label, "contributor": columns.contributor, "id": columns.id}
+    mapping = {k: v for k, v in mapping.items() if v}
+    for key, col in mapping.items():
+        if col not in ds.column_names:
+            raise ConfigError(f"columns.{key}: the source has no column {col!r}; its columns are {ds.column_names}")
+    label_feature = ds.features[columns.label]
+    out: dict[str, list[Any]] = {}
+    for key, col in mapping.items():
+        values = ds[col]
+        if key == "label" and isinstance(label_feature, datasets.ClassLabel):
+            values = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in values]
+        elif key != "text":
+            values = [None if v is None else str(v) for v in values]
+        out[key] = list(values)
+    features = datasets.Features({k: datasets.Value("string") for k in out})
+    if not _all_strings(out["text"]):
+        features["text"] = ds.features[columns.text]  # mistyped texts are kept as they are for validation to reject
+    return datasets.Dataset.from_dict(out, features=features)
+
+
+def _all_strings(values: list[Any]) -> bool:
+    return all(v is None or isinstance(v, str) for v in values)

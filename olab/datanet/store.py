@@ -1,0 +1,569 @@
+"""`Datanet`: a versioned dataset in which every record is tied to its contributor and committed to by a
+Merkle root. Build one from a config, open it, prove and verify records, take signed contributions.
+
+Every change is a new, append-only version directory (see `storage` for the layout, `records` for what
+the root commits to). Building again from identical inputs returns the existing version untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets.table import InMemoryTable
+from tqdm.auto import tqdm
+
+from olab.config import config_hash, deep_merge, read_yaml, validate
+from olab.datanet import build as importer
+from olab.datanet.config import DatanetConfig
+from olab.datanet.contributions import SignedBatch, signature_problem
+from olab.datanet.records import LEAF_ENCODING, build_tree, normalise_text, record_hash, verify_record_proof
+from olab.datanet.sources import load_source
+from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage, parse_version_dir, version_dirname
+from olab.datanet.submissions import SubmissionLog, SubmitResult, now
+from olab.datanet.validation import RecordValidator, Rejection
+from olab.datanet.versions import COLUMNS, commit
+from olab.errors import DatanetError, ValidationError
+from olab.hashing import sha256_bytes
+from olab.merkle import StandardMerkleTree
+
+# manifest fields a contribution version inherits from its parent
+_INHERITED = (
+    "name",
+    "labels",
+    "config",
+    "config_hash",
+    "build_hash",
+    "source",
+    "contributors",
+    "ground_truth",
+    "policy",
+    "chain_id",
+)
+
+
+def resolve_config(
+    config: DatanetConfig | Mapping[str, Any] | str | Path, overrides: Mapping[str, Any] | None = None
+) -> DatanetConfig:
+    """A DatanetConfig from a model, a mapping or a YAML file (a Datanet section, or a run config's `datanet:`)."""
+    extra = dict(overrides or {})
+    if isinstance(config, DatanetConfig):
+        return validate(DatanetConfig, deep_merge(config.model_dump(), extra)) if extra else config
+    if isinstance(config, Mapping):
+        return validate(DatanetConfig, deep_merge(dict(config), extra))
+    data, source = deep_merge(read_yaml(config), extra), str(config)
+    if isinstance(data.get("datanet"), dict) and not {"name", "source"} & set(data):
+        data, source = data["datanet"], f"{config} (datanet section)"
+    return validate(DatanetConfig, data, source)
+
+
+class Datanet:
+    """One version of a Datanet. `Datanet.build(config)` or `Datanet.open(path)`; never constructed directly."""
+
+    def __init__(self, storage: Storage, version: int, manifest: dict[str, Any]):
+        self._storage = storage
+        self._version = version
+        self._manifest = manifest
+        self._table: pa.Table | None = None
+        self._tree: StandardMerkleTree | None = None
+        self._rows: dict[str, int] | None = None
+
+    # --- making and opening ------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        config_or_path: DatanetConfig | Mapping[str, Any] | str | Path,
+        *,
+        dataset: datasets.Dataset | datasets.DatasetDict | None = None,
+        progress: bool = True,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Datanet:
+        """Build the Datanet a config describes (from `dataset` instead of `source` when given).
+
+        The first build writes version 1. If an existing version (latest first) was built from the same
+        config and source content, it is returned untouched; otherwise the import becomes a new version.
+        """
+        cfg = resolve_config(config_or_path, overrides)
+        storage = Storage(cfg.path)
+        ds = load_source(cfg.source, cfg.columns, dataset)
+        source = importer.source_info(cfg, ds, dataset)
+        wanted = importer.build_hash(cfg, source)
+        versions = storage.versions()
+        for v in reversed(versions):
+            manifest = storage.read_json(f"{version_dirname(v)}/{MANIFEST}")
+            if manifest.get("build_hash") == wanted:
+                return cls(storage, v, manifest)
+        draft = importer.prepare(cfg, ds, source, progress=progress)
+        n = len(draft.columns["record_id"])
+        if n == 0:
+            shown = "; ".join(r.reason for r in draft.rejections[:3])
+            raise DatanetError(
+                f"no record of {cfg.source.kind} source passed validation ({len(draft.rejections)} rejected: {shown} ...)"
+            )
+        version = (versions[-1] + 1) if versions else 1
+        parent = storage.read_json(f"{version_dirname(versions[-1])}/{MANIFEST}") if versions else None
+        columns = {**draft.columns, "version_added": [version] * n, "batch_id": [None] * n}
+        meta = {
+            "name": cfg.name,
+            "labels": draft.labels,
+            "config": cfg.model_dump(mode="json"),
+            "config_hash": config_hash(cfg),
+            "build_hash": draft.build_hash,
+            "source": draft.source,
+            "contributors": draft.contributors,
+            "ground_truth": draft.ground_truth,
+            "policy": cfg.policy,
+            "chain_id": cfg.chain_id,
+            "next_record_number": draft.next_record_number,
+            "change": {"kind": "build", "added": n, "rejected": len(draft.rejections)},
+        }
+        rejections = [r.to_json() for r in draft.rejections]
+        manifest = commit(
+            storage,
+            version=version,
+            parent=parent,
+            columns=columns,
+            rejections=rejections,
+            meta=meta,
+            progress=progress,
+        )
+        return cls(storage, version, manifest)
+
+    @classmethod
+    def open(cls, path: str | Path, version: int | None = None) -> Datanet:
+        """Open the Datanet at `path` (a directory or fsspec URL; or a version directory such as .../v0002)."""
+        path = str(path)
+        storage = Storage(path)
+        versions = storage.versions()
+        if not versions and (parsed := parse_version_dir(path)) is not None:
+            storage, version = Storage(parsed[0]), version or parsed[1]
+            versions = storage.versions()
+        if not versions:
+            raise DatanetError(
+                f"no Datanet at {path}: no version directory with a {MANIFEST}; build one with `olab datanet build CONFIG`"
+            )
+        version = versions[-1] if version is None else int(version)
+        if version not in versions:
+            raise DatanetError(f"{storage.path} has no version {version}; its versions are {versions}")
+        return cls(storage, version, storage.read_json(f"{version_dirname(version)}/{MANIFEST}"))
+
+    def _latest(self) -> Datanet:
+        return Datanet.open(self.path)
+
+    def _become(self, other: Datanet) -> None:
+        self.__init__(other._storage, other._version, other._manifest)  # type: ignore[misc]
+
+    # --- what it is ----------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        return self._storage.path
+
+    @property
+    def name(self) -> str:
+        return self._manifest["name"]
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def versions(self) -> list[int]:
+        return self._storage.versions()
+
+    @property
+    def root(self) -> str:
+        """The Merkle root (0x-hex) this version commits to."""
+        return self._manifest["merkle_root"]
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._manifest
+
+    @property
+    def config(self) -> DatanetConfig:
+        return DatanetConfig.model_validate(self._manifest["config"])
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._manifest["labels"])
+
+    @property
+    def contributors(self) -> list[dict[str, Any]]:
+        """Per contributor: address, records, behaviour, rate, injected counts (and index or name)."""
+        return self._manifest["contributors"]
+
+    def __len__(self) -> int:
+        return self._manifest["record_count"]
+
+    def __repr__(self) -> str:
+        return f"Datanet({self.path!r}, version={self.version}, records={len(self)}, root={self.root})"
+
+    def _rel(self, name: str, version: int | None = None) -> str:
+        return f"{version_dirname(version or self.version)}/{name}"
+
+    # --- records -------------------------------------------------------------------------------------
+
+    def _read_table(self, version: int | None = None) -> pa.Table:
+        data = self._storage.read_bytes(self._rel(RECORDS, version))
+        try:
+            table = pq.read_table(io.BytesIO(data))
+        except (pa.ArrowException, OSError) as e:
+            raise DatanetError(
+                f"{self.path}/{self._rel(RECORDS, version)} cannot be read as Parquet ({e}); the file is damaged"
+            ) from e
+        missing = [c for c in COLUMNS if c not in table.column_names]
+        if missing:
+            raise DatanetError(f"{self.path}/{self._rel(RECORDS, version)} lacks the columns {missing}")
+        return table
+
+    @property
+    def table(self) -> pa.Table:
+        """The records as a pyarrow Table (read once)."""
+        if self._table is None:
+            self._table = self._read_table()
+        return self._table
+
+    @property
+    def records(self) -> datasets.Dataset:
+        return self.to_hf()
+
+    def to_hf(self) -> datasets.Dataset:
+        """The records as a `datasets.Dataset` (columns record_id, record_hash, contributor, text, label, ...)."""
+        return datasets.Dataset(InMemoryTable(self.table))
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.table.to_pandas()
+
+    def rejections(self, version: int | None = None) -> list[dict[str, Any]]:
+        """The records rejected when `version` (default: this one) was made, each with its rule and reason."""
+        text = self._storage.read_bytes(self._rel(REJECTIONS, version)).decode()
+        return [json.loads(line) for line in text.splitlines() if line]
+
+    # --- proofs and verification ---------------------------------------------------------------------
+
+    def _index(self) -> dict[str, int]:
+        if self._rows is None:
+            self._rows = {rid: i for i, rid in enumerate(self.table.column("record_id").to_pylist())}
+        return self._rows
+
+    def _merkle(self) -> StandardMerkleTree:
+        if self._tree is None:
+            self._tree = build_tree(
+                self.table.column("record_hash").to_pylist(), self.table.column("contributor").to_pylist()
+            )
+        return self._tree
+
+    def proof(self, record_id: str) -> dict[str, Any]:
+        """A JSON-able inclusion proof of `record_id` against this version's root (check with `verify_proof`)."""
+        row = self._index().get(str(record_id))
+        if row is None:
+            raise DatanetError(
+                f"{self.path} version {self.version} has no record {record_id!r} (ids look like {self._example_ids()})"
+            )
+        tree = self._merkle()
+        return {
+            "datanet": self.name,
+            "version": self.version,
+            "record_id": str(record_id),
+            "record_hash": self.table.column("record_hash")[row].as_py(),
+            "contributor": self.table.column("contributor")[row].as_py(),
+            "root": self.root,
+            "leaf_encoding": LEAF_ENCODING,
+            "leaf": "0x" + tree.leaf(row).hex(),
+            "proof": tree.proof(row),
+        }
+
+    def _example_ids(self) -> str:
+        ids = self.table.column("record_id").slice(0, 3).to_pylist()
+        return ", ".join(ids) + (", ..." if len(self) > 3 else "")
+
+    verify_proof = staticmethod(verify_record_proof)
+
+    def verify(self, *, progress: bool = False) -> dict[str, Any]:
+        """Recompute every record hash and the Merkle root from the stored data; raise DatanetError naming the
+        first record (or file) that does not match what this version committed to."""
+        where = f"{self.path} version {self.version}"
+        table = self._read_table()
+        ids, texts, labels, stored, contributors = (
+            table.column(c).to_pylist() for c in ("record_id", "text", "label", "record_hash", "contributor")
+        )
+        for i in tqdm(range(len(ids)), desc="verifying records", unit="rec", disable=not progress, leave=False):
+            try:
+                h = record_hash(ids[i], texts[i], labels[i])
+            except TypeError as e:
+                raise DatanetError(f"{where}: record {ids[i]!r} (row {i}) is malformed: {e}") from e
+            if h != stored[i]:
+                raise DatanetError(
+                    f"{where}: record {ids[i]!r} (row {i}) was changed: its fields hash to {h}, "
+                    f"but the committed record_hash is {stored[i]}"
+                )
+        dump = self._storage.read_json(self._rel(TREE))
+        values = dump.get("values", []) if isinstance(dump, dict) else []
+        if len(values) != len(ids):
+            raise DatanetError(
+                f"{where}: tree.json commits to {len(values)} records but records.parquet holds {len(ids)}"
+            )
+        for i, entry in enumerate(values):
+            committed = [str(x).lower() for x in entry["value"]]
+            if committed != [stored[i].lower(), str(contributors[i]).lower()]:
+                raise DatanetError(
+                    f"{where}: record {ids[i]!r} (row {i}) does not match its committed leaf: stored "
+                    f"({stored[i]}, {contributors[i]}), tree.json ({', '.join(entry['value'])})"
+                )
+        root = build_tree(stored, contributors).root_hex if ids else None
+        if root != self.root:
+            raise DatanetError(f"{where}: the records' Merkle root is {root}, but the manifest commits to {self.root}")
+        if dump["tree"][0] != self.root:
+            raise DatanetError(f"{where}: tree.json's root {dump['tree'][0]} differs from the manifest's {self.root}")
+        for name, want in self._manifest.get("files", {}).items():
+            got = sha256_bytes(self._storage.read_bytes(self._rel(name)))
+            if got != want:
+                raise DatanetError(
+                    f"{where}: {name} hashes to {got}, not the committed {want} (every record hash and the root match, "
+                    "so a field outside the commitment changed: injected, original_label, version_added or batch_id)"
+                )
+        return {"path": self.path, "version": self.version, "root": self.root, "records": len(ids), "ok": True}
+
+    # --- contributions -------------------------------------------------------------------------------
+
+    @property
+    def submissions(self) -> SubmissionLog:
+        return SubmissionLog(self._storage)
+
+    def submit(self, batch: SignedBatch | Mapping[str, Any]) -> SubmitResult:
+        """Take a signed batch: rejected (bad signature, replay, nothing valid), pending (policy review), or
+        accepted into a new version (this object then shows that version)."""
+        batch = batch if isinstance(batch, SignedBatch) else SignedBatch.from_json(batch)
+        latest = self._latest()
+        log = latest.submissions
+        try:
+            problem, batch_id = signature_problem(batch, latest.name, latest._manifest["chain_id"]), batch.batch_id
+        except ValidationError as e:
+            problem, batch_id = f"malformed batch: {e}", None
+        if problem is not None:
+            log.record_unverified(batch, problem, latest.version)
+            rejections = [
+                Rejection(i, "bad_signature", f"record {i}: {problem}", batch.contributor, r).to_json()
+                for i, r in enumerate(batch.records)
+            ]
+            return SubmitResult("rejected", batch_id, batch.contributor, problem, rejections=rejections)
+        signer = batch.recover()
+        replay = log.replay_problem(batch_id, signer, batch.nonce, batch.batch_hash)
+        if replay is not None:
+            return SubmitResult("rejected", batch_id, signer, replay)
+        if latest._manifest["policy"] == "review":
+            _, found = latest._check_batch(batch, signer, batch_id)
+            preview = [r.to_json() for r in found]
+            log.save(log.entry(batch, batch_id, signer, "pending", latest.version, preview_rejections=preview))
+            return SubmitResult(
+                "pending", batch_id, signer, "held for the owner's review (policy: review)", rejections=preview
+            )
+        return self._apply(latest, log.entry(batch, batch_id, signer, "received", latest.version))
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Batches held for review: batch_id, signer, nonce, record count, submitted time."""
+        return [
+            {k: e[k] for k in ("batch_id", "signer", "nonce", "submitted")} | {"records": len(e["batch"]["records"])}
+            for e in self.submissions.entries()
+            if e["status"] == "pending"
+        ]
+
+    def approve(self, batch_id: str) -> SubmitResult:
+        """Accept a pending batch: validate it against the latest version and commit a new version."""
+        entry = self._pending_entry(batch_id)
+        return self._apply(self._latest(), entry)
+
+    def reject(self, batch_id: str, reason: str = "") -> SubmitResult:
+        """Refuse a pending batch; it stays in the log with the owner's reason."""
+        entry = self._pending_entry(batch_id)
+        why = f"rejected by the owner: {reason or 'no reason given'}"
+        latest = self._latest()
+        entry |= {"status": "rejected", "reason": why, "decided": now(), "decided_at_version": latest.version}
+        self.submissions.save(entry)
+        return SubmitResult("rejected", batch_id, entry["signer"], why)
+
+    def _pending_entry(self, batch_id: str) -> dict[str, Any]:
+        entry = self.submissions.get(batch_id)
+        if entry["status"] != "pending":
+            raise DatanetError(
+                f"batch {batch_id} is not pending (status: {entry['status']}); only pending batches can be decided"
+            )
+        return entry
+
+    def _check_batch(
+        self, batch: SignedBatch, signer: str, batch_id: str
+    ) -> tuple[dict[str, list[Any]], list[Rejection]]:
+        """Validate a batch against this version: the new rows (with fresh record ids) and the rejections."""
+        table = self.table
+        ids = table.column("record_id").to_pylist()
+        known = {normalise_text(t): rid for rid, t in zip(ids, table.column("text").to_pylist(), strict=True)}
+        validator = RecordValidator(
+            self.config.validation, self.labels, allowed_fields=("text", "label"), known_texts=known, known_ids=ids
+        )
+        number = self._manifest.get("next_record_number", len(ids))
+        rows: dict[str, list[Any]] = {c: [] for c in COLUMNS if c != "record_hash"}
+        rejections = []
+        for i, record in enumerate(batch.records):
+            while importer.auto_record_id(number) in validator.ids:
+                number += 1
+            record_id = importer.auto_record_id(number)
+            rejection = validator.check(i, record, signer, record_id)
+            if rejection is not None:
+                rejections.append(rejection)
+                continue
+            number += 1
+            for key, value in (
+                ("record_id", record_id),
+                ("contributor", signer),
+                ("text", record["text"]),
+                ("label", record["label"]),
+                ("injected", None),
+                ("original_label", None),
+                ("version_added", self.version + 1),
+                ("batch_id", batch_id),
+            ):
+                rows[key].append(value)
+        return rows, rejections
+
+    def _apply(self, latest: Datanet, entry: dict[str, Any]) -> SubmitResult:
+        batch, batch_id, signer = SignedBatch.from_json(entry["batch"]), entry["batch_id"], entry["signer"]
+        rows, rejections = latest._check_batch(batch, signer, batch_id)
+        rejected = [r.to_json() | {"batch_id": batch_id} for r in rejections]
+        added = len(rows["record_id"])
+        if added == 0:
+            why = f"all {len(batch.records)} records failed validation"
+            entry |= {
+                "status": "rejected",
+                "reason": why,
+                "rejections": rejected,
+                "decided": now(),
+                "decided_at_version": latest.version,
+            }
+            latest.submissions.save(entry)
+            return SubmitResult("rejected", batch_id, signer, why, rejections=rejected)
+        version = latest.version + 1
+        old = latest.table
+        columns = {c: old.column(c).to_pylist() + rows[c] for c in rows}
+        meta = {k: latest._manifest[k] for k in _INHERITED if k in latest._manifest}
+        meta["ground_truth"] = {k: v for k, v in meta.get("ground_truth", {}).items() if k != "injected_records"}
+        meta["next_record_number"] = int(rows["record_id"][-1][1:]) + 1
+        meta["change"] = {
+            "kind": "contribution",
+            "batch_id": batch_id,
+            "contributor": signer,
+            "nonce": batch.nonce,
+            "added": added,
+            "rejected": len(rejected),
+        }
+        commit(
+            latest._storage, version=version, parent=latest._manifest, columns=columns, rejections=rejected, meta=meta
+        )
+        entry |= {
+            "status": "accepted",
+            "version": version,
+            "rejections": rejected,
+            "accepted": rows["record_id"],
+            "decided": now(),
+        }
+        latest.submissions.save(entry)
+        self._become(Datanet.open(self.path, version))
+        return SubmitResult("accepted", batch_id, signer, None, version, rows["record_id"], rejected)
+
+    # --- history -------------------------------------------------------------------------------------
+
+    def diff(self, a: int, b: int | None = None) -> dict[str, Any]:
+        """What changed from version `a` to `b` (default: this one), by contributor: records added and removed
+        (compared by their committed leaf) and records rejected on the way."""
+        b = self.version if b is None else b
+        if a > b:
+            raise DatanetError(f"diff needs an earlier version first: got {a} > {b}")
+        for v in (a, b):
+            if v not in self.versions:
+                raise DatanetError(f"{self.path} has no version {v}; its versions are {self.versions}")
+        ta, tb = self._read_table(a), self._read_table(b)
+
+        def leaves(t: pa.Table) -> dict[tuple[str, str], str]:
+            cols = [t.column(c).to_pylist() for c in ("record_hash", "contributor", "record_id")]
+            return {(h, c): rid for h, c, rid in zip(*cols, strict=True)}
+
+        la, lb = leaves(ta), leaves(tb)
+        added: dict[str, list[str]] = {}
+        removed: dict[str, list[str]] = {}
+        for key, rid in lb.items():
+            if key not in la:
+                added.setdefault(key[1], []).append(rid)
+        for key, rid in la.items():
+            if key not in lb:
+                removed.setdefault(key[1], []).append(rid)
+        rejected: dict[str, list[dict[str, Any]]] = {}
+        for v in range(a + 1, b + 1):
+            for r in self.rejections(v):
+                rejected.setdefault(r.get("contributor") or "unknown", []).append(r | {"version": v})
+        latest = self.versions[-1]
+        for e in self.submissions.entries():
+            decided = e.get("decided_at_version", -1)
+            if e["status"] == "rejected" and (a <= decided < b or decided == b == latest):
+                for r in e.get("rejections") or [{"index": None, "rule": "batch", "reason": e["reason"]}]:
+                    rejected.setdefault(e["signer"], []).append(r | {"batch_id": e["batch_id"]})
+        return {"from": a, "to": b, "added": added, "removed": removed, "rejected": rejected}
+
+    # --- sharing -------------------------------------------------------------------------------------
+
+    def export_hub_folder(self, dest: str | Path) -> Path:
+        """Write what `push_to_hub` uploads: this version's files under vNNNN/ and a dataset card whose
+        `configs` make `datasets.load_dataset(<repo or folder>)` read the records."""
+        dest = Path(dest)
+        vdir = dest / version_dirname(self.version)
+        vdir.mkdir(parents=True, exist_ok=True)
+        for name in (RECORDS, MANIFEST, TREE, REJECTIONS):
+            (vdir / name).write_bytes(self._storage.read_bytes(self._rel(name)))
+        (dest / "README.md").write_text(self._card())
+        return dest
+
+    def _card(self) -> str:
+        m = self._manifest
+        rows = "\n".join(f"| {c['address']} | {c['records']} | {c.get('behaviour')} |" for c in m["contributors"])
+        return (
+            "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+            f"    path: {version_dirname(self.version)}/{RECORDS}\n---\n\n"
+            f"# {self.name} (olab Datanet, version {self.version})\n\n"
+            f"- Merkle root: `{self.root}` (OpenZeppelin StandardMerkleTree, leaves `{LEAF_ENCODING}`)\n"
+            f"- Records: {m['record_count']}, labels: {', '.join(m['labels'])}\n"
+            f"- Record hash: {m['record_hash_encoding']}\n\n"
+            "Verify: `olab datanet verify <this folder>/" + version_dirname(self.version) + "`\n\n"
+            "| contributor | records | behaviour |\n| --- | --- | --- |\n" + rows + "\n"
+        )
+
+    def push_to_hub(
+        self, repo_id: str, *, token: str | None = None, private: bool | None = None, commit_message: str | None = None
+    ) -> str:
+        """Upload this version (records, manifest, tree, rejections, card) to a Hub dataset repo; returns the commit URL."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        with tempfile.TemporaryDirectory(prefix="olab-hub-") as tmp:
+            folder = self.export_hub_folder(tmp)
+            try:
+                api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+                info = api.upload_folder(
+                    repo_id=repo_id,
+                    folder_path=folder,
+                    repo_type="dataset",
+                    commit_message=commit_message or f"olab Datanet {self.name} v{self.version} root {self.root}",
+                )
+            except Exception as e:  # network, auth and hub errors all mean the same to the user
+                raise DatanetError(
+                    f"could not push {self.path} version {self.version} to the Hub dataset {repo_id!r}: {type(e).__name__}: {e}"
+                ) from e
+        return str(getattr(info, "commit_url", info))

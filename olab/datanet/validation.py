@@ -1,0 +1,138 @@
+"""Record validation: each rule rejects a record with a reason; the rest of the batch is kept.
+
+Rules (the `rule` of a `Rejection`): missing_field, mistyped_field, unexpected_field, empty_text,
+text_too_short, text_too_long, unknown_label, duplicate_id, duplicate (same normalised text as an
+accepted record, within the batch or across contributors and versions), and bad_signature (a whole
+batch whose signature does not recover its claimed contributor; see `contributions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from olab.datanet.config import ValidationConfig
+from olab.datanet.records import normalise_text
+
+RULES = (
+    "missing_field",
+    "mistyped_field",
+    "unexpected_field",
+    "empty_text",
+    "text_too_short",
+    "text_too_long",
+    "unknown_label",
+    "duplicate_id",
+    "duplicate",
+    "bad_signature",
+)
+REQUIRED = ("text", "label")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected record: where it was (`index` in its batch or source), the rule and a readable reason."""
+
+    index: int
+    rule: str
+    reason: str
+    contributor: str | None
+    record: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON (unknown types as their repr), so a rejected record can always be logged whole."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+class RecordValidator:
+    """Checks records one by one against the rules, remembering accepted texts and ids for dedupe."""
+
+    def __init__(
+        self,
+        cfg: ValidationConfig,
+        labels: Sequence[str],
+        *,
+        allowed_fields: Iterable[str] = ("text", "label", "id"),
+        known_texts: Mapping[str, str] | None = None,
+        known_ids: Iterable[str] = (),
+    ):
+        self.cfg = cfg
+        self.labels = list(labels)
+        self._label_set = set(labels)
+        self.allowed = set(allowed_fields)
+        self.texts: dict[str, str] = dict(known_texts or {})  # normalised text -> record id that holds it
+        self.ids: set[str] = set(known_ids)
+
+    def check(
+        self,
+        index: int,
+        record: Mapping[str, Any],
+        contributor: str | None,
+        record_id: str | None,
+        where: str | None = None,
+    ) -> Rejection | None:
+        """None if `record` passes (and is remembered as `record_id`), else the first rule it breaks.
+
+        `where` names the record in the reason (default "record <index>", its place in the batch).
+        """
+        reason = self._first_problem(record, record_id)
+        if reason is not None:
+            rule, text = reason
+            shown = jsonable(dict(record)) if isinstance(record, Mapping) else {"value": jsonable(record)}
+            return Rejection(index, rule, f"{where or f'record {index}'}: {text}", contributor, shown)
+        if record_id is not None:
+            self.ids.add(record_id)
+            if self.cfg.reject_duplicates:
+                self.texts[normalise_text(record["text"])] = record_id
+        return None
+
+    def _first_problem(self, record: Mapping[str, Any], record_id: str | None) -> tuple[str, str] | None:
+        if not isinstance(record, Mapping):
+            return "mistyped_field", f"a record must be a mapping with 'text' and 'label', got {type(record).__name__}"
+        for name in REQUIRED:
+            if record.get(name) is None:
+                return "missing_field", f"field {name!r} is missing; every record needs string fields {list(REQUIRED)}"
+        for name in (*REQUIRED, "id"):
+            value = record.get(name)
+            if value is not None and not isinstance(value, str):
+                return "mistyped_field", f"field {name!r} must be a string, got {type(value).__name__} {value!r}"
+        extra = sorted(str(k) for k in record if k not in self.allowed)
+        if extra:
+            return "unexpected_field", f"unexpected field(s) {extra}; a record may only have {sorted(self.allowed)}"
+        text, label = record["text"], record["label"]
+        stripped = text.strip()
+        if not stripped:
+            return "empty_text", "text is empty (nothing but whitespace)"
+        if len(stripped) < self.cfg.min_chars:
+            return (
+                "text_too_short",
+                f"text has {len(stripped)} characters; the minimum is {self.cfg.min_chars} (validation.min_chars)",
+            )
+        if len(text) > self.cfg.max_chars:
+            return (
+                "text_too_long",
+                f"text has {len(text):,} characters; the maximum is {self.cfg.max_chars:,} (validation.max_chars)",
+            )
+        if label not in self._label_set:
+            return "unknown_label", f"label {label!r} is not one of the Datanet's labels {self.labels}"
+        if record_id is not None and record_id in self.ids:
+            return "duplicate_id", f"record id {record_id!r} is already taken by another record"
+        if self.cfg.reject_duplicates:
+            first = self.texts.get(normalise_text(text))
+            if first is not None:
+                return (
+                    "duplicate",
+                    f"duplicate of record {first} (the same text after normalising Unicode, case and whitespace)",
+                )
+        return None
