@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -92,6 +93,7 @@ def start(cfg: ChainConfig, anvil: Path | None = None) -> dict[str, Any]:
     a = cfg.anvil
     url = f"http://{'[::1]' if a.host == '::1' else a.host}:{a.port}"
     state_file = (state_dir / STATE_FILE).resolve()
+    _check_port_free(a.host, a.port)
     cmd = [str(binary), "--host", a.host, "--port", str(a.port), "--chain-id", str(a.chain_id),
            "--state", str(state_file), "--state-interval", str(a.state_interval_s)]  # fmt: skip
     with open(state_dir / LOG_FILE, "ab") as log:
@@ -123,6 +125,16 @@ def start(cfg: ChainConfig, anvil: Path | None = None) -> dict[str, Any]:
     }
     atomic_write_json(state_dir / INFO_FILE, record)
     return record
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as anvil binds: a listener, not TIME_WAIT, blocks
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise LedgerError(f"cannot start anvil on {host}:{port}: {e.strerror}; pick another with --port") from None
 
 
 def stop(cfg: ChainConfig, timeout_s: float = 15.0) -> dict[str, Any] | None:

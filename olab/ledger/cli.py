@@ -15,9 +15,12 @@ from olab.ledger.config import ChainConfig
 
 def _config(config: str | None, state_dir: str | None, port: int | None, chain_id: int | None) -> ChainConfig:
     data: dict[str, Any] = {}
-    if config:
+    if config:  # a pipeline config (its `chain:` section) or a bare chain section
         raw = read_yaml(config)
-        data = raw.get("chain", raw) if isinstance(raw.get("chain", raw), dict) else {}
+        if "chain" in raw:
+            data = dict(raw["chain"] or {})
+        elif set(raw) <= set(ChainConfig.model_fields):
+            data = dict(raw)
     data = {**data, "backend": "anvil"}
     data.pop("preset", None)
     if state_dir:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,9 @@ def code_matches(chain: Chain, addresses: dict[str, str]) -> list[str]:
     return wrong
 
 
-def attach_or_deploy(chain: Chain, cfg: ChainConfig, account: LocalAccount | None) -> dict[str, str]:
-    """Addresses of the four contracts on this chain, deploying them first when none are live."""
+def attach_or_deploy(chain: Chain, cfg: ChainConfig, signer: Callable[[], LocalAccount]) -> dict[str, str]:
+    """Addresses of the four contracts on this chain, deploying them first (signed by `signer()`,
+    asked for only then) when none are live."""
     path = deployments_path(cfg)
     key = str(chain.chain_id)
     recorded = _read_deployments(path).get(key, {}).get("contracts", {})
@@ -66,8 +68,7 @@ def attach_or_deploy(chain: Chain, cfg: ChainConfig, account: LocalAccount | Non
             f"no live olab contracts recorded for chain {chain.chain_id} in {path}; "
             "set chain.auto_deploy: true to deploy them"
         )
-    if account is None:
-        raise LedgerError(f"deploying the olab contracts on chain {chain.chain_id} needs a signing key")
+    account = signer()
     with chain.writing():  # one deployer at a time (the embedded chain locks across processes)
         recorded = _read_deployments(path).get(key, {}).get("contracts", {})
         if recorded and not code_matches(chain, recorded):

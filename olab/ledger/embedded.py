@@ -57,6 +57,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 class EmbeddedChain(Chain):
     backend = "embedded"
+    snapshot_every = SNAPSHOT_EVERY
 
     def __init__(self, cfg: ChainConfig):
         self.dir = Path(cfg.state_dir) / "embedded"
@@ -148,6 +149,7 @@ class EmbeddedChain(Chain):
         )
         self._offset, self._entries = self._header_len, 0
         self._snapshot_entries = 0
+        self.replayed = 0  # journal entries replayed since the chain was built (0 right after a good snapshot)
         self._load_snapshot()
         self.tester = EthereumTester(self._evm)
         if getattr(self, "w3", None) is None:
@@ -182,6 +184,7 @@ class EmbeddedChain(Chain):
                 f"but was recorded as tx {entry['hash']} status {entry['status']}"
             )
         self._entries += 1
+        self.replayed += 1
 
     def _set_timestamp(self, timestamp: int) -> None:
         chain = self._evm.chain
@@ -194,7 +197,7 @@ class EmbeddedChain(Chain):
             return hashlib.sha256(f.read(offset)).hexdigest()
 
     def _maybe_snapshot(self) -> None:
-        if self._entries - self._snapshot_entries < SNAPSHOT_EVERY:
+        if self._entries - self._snapshot_entries < self.snapshot_every:
             return
         meta = {
             "format": SNAPSHOT_FORMAT,
@@ -253,6 +256,10 @@ class EmbeddedChain(Chain):
                     yield
                 finally:
                     self._writing = False
+
+    def _next_nonce(self, sender: str) -> int:
+        # the synced in-memory chain is the truth (other processes' transactions were just replayed)
+        return self.w3.eth.get_transaction_count(sender, "pending")
 
     def _submit(self, raw: bytes, tx_hash: str, what: str) -> None:
         parent = self.w3.eth.get_block("latest")["timestamp"]

@@ -83,7 +83,7 @@ class Ledger:
                     f"the given addresses do not hold olab's contracts on chain {self.chain_id}: {', '.join(wrong)}"
                 )
         else:
-            addresses = attach_or_deploy(self.chain, self.cfg, self._signer_or_none())
+            addresses = attach_or_deploy(self.chain, self.cfg, self._require_signer)
         self._addresses = addresses
         self._c: dict[str, Contract] = {
             name: self.chain.w3.eth.contract(address=addresses[name], abi=compiled(name).abi) for name in CONTRACT_NAMES
@@ -434,12 +434,6 @@ class Ledger:
                 raise LedgerError("development accounts exist only on local chains (embedded, anvil); pass an account")
             return accounts.dev_account(signer)
         return signer
-
-    def _signer_or_none(self) -> LocalAccount | None:
-        try:
-            return self._require_signer()
-        except LedgerError:
-            return None
 
     def _require_signer(self) -> LocalAccount:
         if self._signer is None:

@@ -19,10 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 NODE_BIN = ROOT / "node_modules" / ".bin"
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port nothing listens on (loopback)."""
+    return _free_port()
 
 
 def anvil_or_skip() -> Path:
@@ -32,12 +38,17 @@ def anvil_or_skip() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def anvil_binary() -> Path:
+    return anvil_or_skip()
+
+
 @pytest.fixture(scope="module")
 def anvil_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainConfig]:
     """A real anvil on a free loopback port (chain id 161201), stopped after the module."""
     binary = anvil_or_skip()
     state = tmp_path_factory.mktemp("anvil")
-    cfg = ChainConfig(backend="anvil", state_dir=str(state), anvil={"port": free_port()})
+    cfg = ChainConfig(backend="anvil", state_dir=str(state), anvil={"port": _free_port()})
     anvil.start(cfg, anvil=binary)
     yield cfg
     anvil.stop(cfg)
