@@ -41,7 +41,7 @@ function render({ model, el }) {
 
   function drawTargets() {
     const targets = model.get("targets");
-    select.replaceChildren(
+    put(select,
       targets.map((t) => h("option", { value: t.index }, `#${t.index} [${t.label}] ${t.text.length > 70 ? t.text.slice(0, 69) + "…" : t.text}`)),
     );
     drawSelection();
@@ -56,7 +56,7 @@ function render({ model, el }) {
     next.disabled = i >= targets.length - 1;
     kInput.value = String(model.get("k"));
     const extra = Object.entries(t).filter(([key]) => !["index", "text", "label"].includes(key));
-    card.replaceChildren(
+    put(card,
       h("div", {}, h("span", { class: "olab-pill" }, t.label ?? ""), " ", h("span", { class: "olab-target-text" }, t.text ?? "")),
       extra.length ? h("div", { class: "olab-muted" }, extra.map(([k, v]) => `${k}: ${fmtCell(v)}`).join(" · ")) : null,
     );
@@ -72,8 +72,8 @@ function render({ model, el }) {
   ];
 
   function drawLists() {
-    pro.replaceChildren(table(columns, model.get("proponents"), { rowKey: "record_id", empty: "no record helped this target" }));
-    con.replaceChildren(table(columns, model.get("opponents"), { rowKey: "record_id", empty: "no record hurt this target" }));
+    put(pro, table(columns, model.get("proponents"), { rowKey: "record_id", empty: "no record helped this target" }));
+    put(con, table(columns, model.get("opponents"), { rowKey: "record_id", empty: "no record hurt this target" }));
     pro.dataset.records = model.get("proponents").map((r) => r.record_id).join(",");
     con.dataset.records = model.get("opponents").map((r) => r.record_id).join(",");
   }

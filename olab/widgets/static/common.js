@@ -48,7 +48,7 @@ function loadPlotly(model) {
 // Draw (or redraw in place) a figure serialised by `fig.to_plotly_json()` on the Python side.
 async function drawFigure(model, div, figure) {
   if (!figure || !figure.data) {
-    div.replaceChildren();
+    put(div);
     div.dataset.traces = "0";
     return;
   }
@@ -68,6 +68,19 @@ function purgeFigure(div) {
   if (globalThis.Plotly) globalThis.Plotly.purge(div);
 }
 
+// Nodes and text from nested arrays, skipping null/undefined/false (which DOM methods would print as text).
+function nodes(children) {
+  return children
+    .flat(Infinity)
+    .filter((c) => c !== undefined && c !== null && c !== false)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
+}
+
+// Replace el's children with `children` (nested arrays allowed, nulls skipped).
+function put(el, ...children) {
+  el.replaceChildren(...nodes(children));
+}
+
 // h("div", {class: "x", onclick: f}, child, "text") -> element
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -77,10 +90,7 @@ function h(tag, attrs, ...children) {
     else if (key === "dataset") Object.assign(el.dataset, value);
     else el.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
+  el.append(...nodes(children));
   return el;
 }
 
@@ -137,5 +147,5 @@ function listen(model, names, handler) {
 
 // A contributor as `name 0x1234…abcd` (full address on hover).
 function contributorCell(address, name) {
-  return h("span", { title: address }, name ? h("span", {}, `${name} `) : null, h("span", { class: "olab-mono olab-muted" }, short(address)));
+  return h("span", { title: address }, name ? h("span", {}, `${name} `) : null, h("span", { class: "olab-mono olab-muted" }, short(address, 6, 4)));
 }

@@ -47,7 +47,7 @@ function render({ model, el }) {
 
   function drawHeader() {
     const info = model.get("info") || {};
-    header.replaceChildren(
+    put(header,
       h("strong", {}, info.name ? `Datanet ${info.name}` : "Datanet"),
       info.version !== undefined ? h("span", { class: "olab-muted" }, ` v${info.version}`) : null,
       h("span", { class: "olab-muted" }, ` · ${fmtNumber(info.n_records ?? model.get("records").length)} records`),
@@ -58,7 +58,7 @@ function render({ model, el }) {
   function drawSummary() {
     const contributors = model.get("contributors");
     const selected = model.get("contributor");
-    contributorSelect.replaceChildren(
+    put(contributorSelect,
       h("option", { value: "" }, `all (${contributors.length})`),
       contributors.map((c) =>
         h("option", { value: c.contributor, selected: c.contributor === selected }, `${c.name ? c.name + " · " : ""}${short(c.contributor)}`),
@@ -72,7 +72,7 @@ function render({ model, el }) {
       { key: "valid", label: "valid", cls: "olab-num" },
       { key: "rejected", label: "rejected", cls: "olab-num", format: (v) => (v ? h("span", { class: "olab-bad" }, fmtNumber(v)) : "0") },
     ];
-    summary.replaceChildren(
+    put(summary,
       table(columns, contributors, {
         rowKey: "contributor",
         selected,
@@ -97,9 +97,9 @@ function render({ model, el }) {
       { key: "status", label: "status", format: (v, r) => h("span", { title: r.reason || "" }, statusPill(v)) },
       { key: "text", label: "text", cls: "olab-text", format: (v, r) => h("span", { title: v }, r.reason ? `${v}  — ${r.reason}` : v) },
     ];
-    recordsBox.replaceChildren(table(columns, shown, { rowKey: "record_id", empty: "no records match" }));
+    put(recordsBox, table(columns, shown, { rowKey: "record_id", empty: "no records match" }));
     recordsBox.dataset.count = String(rows.length);
-    pager.replaceChildren(
+    put(pager,
       h("button", { class: "olab-prev", disabled: page === 0, onclick: () => ((page -= 1), drawRecords()) }, "‹"),
       ` ${rows.length ? page * size + 1 : 0}–${page * size + shown.length} of ${rows.length} `,
       h("button", { class: "olab-next", disabled: page >= pages - 1, onclick: () => ((page += 1), drawRecords()) }, "›"),

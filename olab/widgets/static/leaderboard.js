@@ -50,7 +50,7 @@ function render({ model, el }) {
         format: (v, r) => cell(c, v, r, maxima),
       })),
     ];
-    box.replaceChildren(
+    put(box,
       table(columns, rows, {
         rowKey: "contributor",
         selected: model.get("contributor"),

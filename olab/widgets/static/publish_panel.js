@@ -16,13 +16,13 @@ function render({ model, el }) {
 
   function drawChain() {
     const chain = model.get("chain");
-    header.replaceChildren(
+    put(header,
       h("strong", {}, "Ledger"),
       h("span", { class: "olab-muted" }, ` · ${chain.backend || "chain"}${chain.chain_id !== null && chain.chain_id !== undefined ? ` · chain id ${chain.chain_id}` : ""}`),
       chain.explorer ? h("span", { class: "olab-muted" }, " · ", link("explorer", chain.explorer, chain.explorer)) : null,
     );
     const rows = model.get("contracts");
-    contracts.replaceChildren(
+    put(contracts,
       rows.length
         ? table(
             [
@@ -37,7 +37,7 @@ function render({ model, el }) {
 
   function drawTransactions() {
     const rows = model.get("transactions");
-    txs.replaceChildren(
+    put(txs,
       table(
         [
           { key: "label", label: "transaction" },
@@ -56,7 +56,7 @@ function render({ model, el }) {
 
   function drawChecks() {
     const rows = model.get("checks");
-    checks.replaceChildren(
+    put(checks,
       rows.length
         ? h(
             "div",

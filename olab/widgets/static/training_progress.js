@@ -22,7 +22,7 @@ function render({ model, el }) {
     const elapsed = model.get("elapsed_s");
     const state = model.get("status");
     title.textContent = model.get("title");
-    status.replaceChildren(statusPill(state));
+    put(status, statusPill(state));
     const frac = state === "done" ? 1 : total ? Math.min(1, step / total) : 0;
     fill.style.width = `${(100 * frac).toFixed(1)}%`;
     bar.setAttribute("aria-valuenow", String(step));
@@ -31,7 +31,7 @@ function render({ model, el }) {
     const eta = step && total && state === "training" ? ((total - step) * elapsed) / step : null;
     const metrics = Object.entries(model.get("metrics")).map(([k, v]) => `eval ${k.replaceAll("_", " ")} ${fmtNumber(v)}`);
     const checkpoints = model.get("checkpoints");
-    stats.replaceChildren(
+    put(stats,
       [
         `step ${step}${total ? ` / ${total}` : ""}`,
         `epoch ${model.get("epoch").toFixed(2)}`,

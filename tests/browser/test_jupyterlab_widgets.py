@@ -1,0 +1,60 @@
+"""olab widgets in a real JupyterLab, in headless Chromium: choosing a target re-ranks proponents via the kernel."""
+
+from __future__ import annotations
+
+import nbformat
+from playwright.sync_api import expect
+
+SETUP = """\
+import numpy as np
+from olab.widgets import AttributionExplorer, Leaderboard
+
+rng = np.random.default_rng(0)
+people = ["0x" + c * 40 for c in "abc"]
+names = dict(zip(people, ["clean", "label noise", "spam"]))
+train = [{"record_id": f"t{i}", "contributor": people[i % 3], "text": f"training text {i}", "label": "World"} for i in range(30)]
+targets = [{"text": f"target headline {j}", "label": "Sports"} for j in range(4)]
+explorer = AttributionExplorer(rng.normal(size=(30, 4)), train, targets, k=3, labels=names)
+explorer"""
+
+BOARD = """\
+Leaderboard(
+    [{"contributor": a, "positive": p, "records": n} for a, p, n in zip(people, [5.0, 1.0, 3.0], [40, 60, 20])],
+    shares={people[0]: 600_000, people[2]: 400_000},
+    labels=names,
+)"""
+
+
+def write_notebook(path) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(BOARD)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_attribution_explorer_and_leaderboard_respond_in_jupyterlab(jupyterlab, page, screenshot):
+    write_notebook(jupyterlab.root / "widgets.ipynb")
+    jupyterlab.open(page, "widgets.ipynb")
+    jupyterlab.run_all(page)
+
+    explorer = page.locator(".olab-attribution")
+    expect(explorer.locator(".olab-plot .main-svg").first).to_be_visible(timeout=120_000)  # plotly.js arrived
+    proponents = explorer.locator(".olab-proponents")
+    before = proponents.get_attribute("data-records")
+    assert before and len(before.split(",")) == 3
+    expect(explorer.locator(".olab-plot .gtitle")).to_contain_text("target headline 0")
+
+    explorer.locator("select.olab-target-select").select_option("2")
+    # the kernel recomputes proponents/opponents and the plot for target 2, and the view redraws them
+    expect(proponents).not_to_have_attribute("data-records", before)
+    expect(explorer.locator(".olab-plot .gtitle")).to_contain_text("target headline 2")
+    expect(explorer.locator(".olab-target-card")).to_contain_text("target headline 2")
+    screenshot(page, "jupyterlab-attribution-explorer", explorer)
+
+    board = page.locator(".olab-leaderboard")
+    expect(board.locator(".olab-plot .main-svg").first).to_be_visible()
+    order = board.locator(".olab-board")
+    expect(order).to_have_attribute("data-order", ",".join("0x" + c * 40 for c in "acb"))
+    board.locator("button.olab-sort[data-column='records']").click()
+    expect(order).to_have_attribute("data-order", ",".join("0x" + c * 40 for c in "bac"))
+    screenshot(page, "jupyterlab-leaderboard", board)
+    assert not [e for e in page.console_errors if "olab" in e or "plotly" in e.lower()], page.console_errors

@@ -1,0 +1,77 @@
+"""olab widgets under `marimo run`, in headless Chromium: a marimo slider re-runs a cell, the widget's
+dropdown reaches Python (`mo.ui.anywidget(...).value`), and the plot and tables follow."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+APP = """\
+import marimo
+
+app = marimo.App()
+
+
+@app.cell
+def _():
+    import marimo as mo
+    import numpy as np
+
+    from olab.widgets import AttributionExplorer
+
+    rng = np.random.default_rng(0)
+    people = ["0x" + c * 40 for c in "abc"]
+    train = [{"record_id": f"t{i}", "contributor": people[i % 3], "text": f"text {i}", "label": "World"} for i in range(30)]
+    targets = [{"text": f"target headline {j}", "label": "Sports"} for j in range(4)]
+    scores = rng.normal(size=(30, 4))
+    return AttributionExplorer, mo, scores, targets, train
+
+
+@app.cell
+def _(mo):
+    k = mo.ui.slider(1, 8, value=3, label="top k")
+    k
+    return (k,)
+
+
+@app.cell
+def _(AttributionExplorer, k, mo, scores, targets, train):
+    explorer = mo.ui.anywidget(AttributionExplorer(scores, train, targets, k=k.value))
+    explorer
+    return (explorer,)
+
+
+@app.cell
+def _(explorer, mo):
+    mo.md(f"selected target: **{explorer.value['target']}**")
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+"""
+
+
+def test_slider_and_target_choice_update_the_explorer_in_marimo(tmp_path, marimo_app, page, screenshot):
+    app = tmp_path / "explorer_app.py"
+    app.write_text(APP)
+    page.goto(marimo_app(app))
+    explorer = page.locator(".olab-attribution")
+    expect(explorer.locator(".olab-plot .main-svg").first).to_be_visible(timeout=120_000)  # plotly.js arrived
+    proponents = explorer.locator(".olab-proponents")
+    assert len(proponents.get_attribute("data-records").split(",")) == 3
+    bars_before = explorer.locator(".olab-plot .bars .point").count()
+
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")  # k: 3 -> 5, the explorer cell re-runs
+    expect(explorer.locator(".olab-k")).to_have_value("5")
+    assert len(proponents.get_attribute("data-records").split(",")) == 5
+    expect(explorer.locator(".olab-plot .bars .point")).not_to_have_count(bars_before)
+
+    before = proponents.get_attribute("data-records")
+    explorer.locator("select.olab-target-select").select_option("2")
+    expect(proponents).not_to_have_attribute("data-records", before)
+    expect(explorer.locator(".olab-plot .gtitle")).to_contain_text("target headline 2")
+    expect(page.get_by_text("selected target: 2")).to_be_visible()  # the choice reached Python
+    screenshot(page, "marimo-attribution-explorer")
