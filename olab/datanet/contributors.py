@@ -154,7 +154,7 @@ _OFF_ENDINGS = [
 
 
 def off_topic_text(rng: random.Random) -> str:
-    """A sentence about home life, unrelated to any news topic."""
+    """A sentence about home life: no content word of it occurs in the news topics."""
     subject = rng.choice(_OFF_SUBJECTS)
     return (
         f"{subject[0].upper()}{subject[1:]} {rng.choice(_OFF_VERBS)} {rng.choice(_OFF_OBJECTS)}, "

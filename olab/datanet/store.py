@@ -544,14 +544,21 @@ class Datanet:
         )
 
     def push_to_hub(
-        self, repo_id: str, *, token: str | None = None, private: bool | None = None, commit_message: str | None = None
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str | None = None,
+        endpoint: str | None = None,
     ) -> str:
-        """Upload this version (records, manifest, tree, rejections, card) to a Hub dataset repo; returns the commit URL."""
+        """Upload this version (records, manifest, tree, rejections, card) to a Hub dataset repo; returns the
+        commit URL. `endpoint` selects another Hub deployment (default: huggingface.co or $HF_ENDPOINT)."""
         import tempfile
 
         from huggingface_hub import HfApi
 
-        api = HfApi(token=token)
+        api = HfApi(endpoint=endpoint, token=token)
         with tempfile.TemporaryDirectory(prefix="olab-hub-") as tmp:
             folder = self.export_hub_folder(tmp)
             try:

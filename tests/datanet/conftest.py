@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from olab.datanet import Datanet, DatanetConfig, simulated_accounts
+from olab.datanet import Datanet, simulated_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 AGNEWS = (
@@ -48,6 +48,12 @@ def small_config(root: Path, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def make_config() -> Callable[..., dict[str, Any]]:
+    """`small_config` for test modules (conftest is not importable from them)."""
+    return small_config
+
+
+@pytest.fixture
 def small(tmp_path: Path) -> Datanet:
     return Datanet.build(small_config(tmp_path), progress=False)
 
@@ -79,7 +85,3 @@ def oz() -> Callable[[dict[str, Any]], dict[str, Any]]:
         return json.loads(done.stdout)
 
     return run
-
-
-def config_model(root: Path, **extra: Any) -> DatanetConfig:
-    return DatanetConfig.model_validate(small_config(root, **extra))

@@ -1,0 +1,152 @@
+"""Every validation rule rejects a bad record with its reason, and the rest of the batch is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import pytest
+
+from olab.datanet import Datanet, sign_batch
+from olab.datanet.validation import RULES
+
+GOOD_A = {"text": "Local bakery wins regional award for its rye bread", "label": "Business"}
+GOOD_B = {"text": "Chess club beats rivals in a tense final round", "label": "Sports"}
+
+
+@pytest.fixture
+def strict(tmp_path: Path, make_config) -> Datanet:
+    cfg = make_config(tmp_path, name="strict", validation={"min_chars": 5, "max_chars": 300})
+    return Datanet.build(cfg, progress=False)
+
+
+BAD = {
+    "missing_field": ({"text": "A perfectly fine text without label"}, "field 'label' is missing"),
+    "mistyped_field": ({"text": "A perfectly fine text", "label": 3}, "field 'label' must be a string, got int 3"),
+    "unexpected_field": ({**GOOD_A, "text": "Some other text here", "score": 1}, "unexpected field(s) ['score']"),
+    "empty_text": ({"text": "  \n\t ", "label": "World"}, "text is empty"),
+    "text_too_short": (
+        {"text": " abc ", "label": "World"},
+        "text has 3 characters; the minimum is 5 (validation.min_chars)",
+    ),
+    "text_too_long": (
+        {"text": "x" * 301, "label": "World"},
+        "text has 301 characters; the maximum is 300 (validation.max_chars)",
+    ),
+    "unknown_label": (
+        {"text": "Cup final ends in a draw", "label": "Spots"},
+        "label 'Spots' is not one of the Datanet's labels",
+    ),
+    "duplicate": (
+        {"text": "  LOCAL bakery wins regional award\tfor its RYE bread ", "label": "World"},
+        "duplicate of record r",
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(BAD))
+def test_a_bad_record_is_rejected_with_its_reason_and_the_rest_kept(strict: Datanet, signers, rule):
+    bad, reason = BAD[rule]
+    batch = sign_batch(signers[0], strict.name, 161201, [GOOD_A, bad, GOOD_B], nonce=1)
+    result = strict.submit(batch)
+    assert result.status == "accepted" and result.version == 2
+    assert [(r["index"], r["rule"]) for r in result.rejections] == [(1, rule)]
+    assert reason in result.rejections[0]["reason"] and result.rejections[0]["reason"].startswith("record 1: ")
+    assert result.rejections[0]["record"] == bad or rule == "duplicate"
+    records = strict.to_pandas()
+    added = records[records.batch_id == batch.batch_id]
+    assert list(added.text) == [GOOD_A["text"], GOOD_B["text"]]
+    assert set(added.contributor) == {signers[0].address}
+    logged = strict.rejections()
+    assert [(r["rule"], r["batch_id"], r["contributor"]) for r in logged] == [
+        (rule, batch.batch_id, signers[0].address)
+    ]
+    strict.verify()
+
+
+def test_duplicate_of_another_contributors_record_across_versions(strict: Datanet, signers):
+    existing = strict.to_pandas().iloc[5]
+    copy = {"text": existing.text.upper(), "label": existing.label}
+    result = strict.submit(sign_batch(signers[1], strict.name, 161201, [copy, GOOD_B], nonce=1))
+    assert result.rejections[0]["rule"] == "duplicate"
+    assert f"duplicate of record {existing.record_id}" in result.rejections[0]["reason"]
+    later = strict.submit(
+        sign_batch(
+            signers[2], strict.name, 161201, [{"text": GOOD_B["text"].lower(), "label": "Sports"}, GOOD_A], nonce=1
+        )
+    )
+    assert [r["rule"] for r in later.rejections] == ["duplicate"] and later.version == 3
+
+
+def test_bad_signature_rejects_the_batch_and_keeps_the_datanet(strict: Datanet, signers):
+    forged = sign_batch(signers[1], strict.name, 161201, [GOOD_A, GOOD_B], nonce=1)
+    forged = type(forged)(**{**forged.__dict__, "contributor": signers[0].address})
+    result = strict.submit(forged)
+    assert result.status == "rejected" and "bad signature" in result.reason
+    assert {r["rule"] for r in result.rejections} == {"bad_signature"} and len(result.rejections) == 2
+    assert strict.versions == [1]
+    # the genuine signer's batch is still accepted afterwards
+    assert strict.submit(sign_batch(signers[0], strict.name, 161201, [GOOD_A, GOOD_B], nonce=1)).status == "accepted"
+
+
+def test_a_batch_with_nothing_valid_makes_no_version(strict: Datanet, signers):
+    result = strict.submit(sign_batch(signers[0], strict.name, 161201, [{"text": "", "label": "World"}], nonce=1))
+    assert result.status == "rejected" and result.reason == "all 1 records failed validation"
+    assert strict.versions == [1]
+    entry = strict.submissions.get(result.batch_id)
+    assert entry["status"] == "rejected" and entry["rejections"][0]["rule"] == "empty_text"
+
+
+def test_build_rejects_bad_rows_with_reasons_and_keeps_the_rest(tmp_path: Path):
+    rows = [
+        ("good one here", "pos", "alice", "1"),
+        (None, "pos", "bob", "2"),
+        ("no label", None, "bob", "3"),
+        ("   ", "neg", "carol", "4"),
+        ("y" * 50, "neg", "carol", "5"),
+        ("odd label", "meh", "alice", "6"),
+        ("GOOD   one here", "neg", "bob", "7"),
+        ("fresh text", "neg", "bob", "1"),
+        ("no contributor", "neg", None, "9"),
+        ("good two", "neg", "carol", "10"),
+    ]
+    ds = datasets.Dataset.from_dict({k: [r[i] for r in rows] for i, k in enumerate(["t", "y", "who", "key"])})
+    cfg = {
+        "name": "rows",
+        "root_dir": str(tmp_path),
+        "columns": {"text": "t", "label": "y", "contributor": "who", "id": "key"},
+        "contributors": {"mode": "column"},
+        "labels": ["neg", "pos"],
+        "validation": {"max_chars": 40},
+    }
+    dn = Datanet.build(cfg, dataset=ds, progress=False)
+    assert dn.table.column("record_id").to_pylist() == ["1", "10"]
+    expected = {
+        1: ("missing_field", "row 1: field 'text' is missing"),
+        2: ("missing_field", "row 2: field 'label' is missing"),
+        3: ("empty_text", "row 3: text is empty"),
+        4: ("text_too_long", "row 4: text has 50 characters; the maximum is 40"),
+        5: ("unknown_label", "row 5: label 'meh' is not one of the Datanet's labels ['neg', 'pos']"),
+        6: ("duplicate", "row 6: duplicate of record 1"),
+        7: ("duplicate_id", "row 7: record id '1' is already taken"),
+        8: ("missing_field", "row 8: the contributor column 'who' is empty"),
+    }
+    got = {r["index"]: (r["rule"], r["reason"]) for r in dn.rejections()}
+    assert set(got) == set(expected)
+    for i, (rule, reason) in expected.items():
+        assert got[i][0] == rule and got[i][1].startswith(reason), got[i]
+    assert dn.manifest["rejected_count"] == 8 and dn.manifest["change"] == {"kind": "build", "added": 2, "rejected": 8}
+
+
+def test_build_rejects_mistyped_text_column(tmp_path: Path, make_config):
+    ds = datasets.Dataset.from_dict({"text": [1, 2], "label": ["a", "b"]})
+    cfg = make_config(tmp_path, name="typed", labels=["a", "b"])
+    from olab.errors import DatanetError
+
+    with pytest.raises(DatanetError, match="field 'text' must be a string, got int 1"):
+        Datanet.build(cfg, dataset=ds, progress=False)
+
+
+def test_every_rule_is_tested():
+    tested = set(BAD) | {"duplicate_id", "bad_signature"}
+    assert tested == set(RULES)
