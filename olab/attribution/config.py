@@ -38,8 +38,9 @@ class AttributionConfig(Section):
     damping: float = Field(
         0.01,
         ge=0,
-        description="Ridge term added to Φ^TΦ, relative to its mean diagonal: λ = damping · trace(Φ^TΦ) / k. "
-        "Scale-free, so the same value fits any model, projection and training-set size.",
+        description="Ridge term added to Φ^TΦ, relative to its mean non-zero eigenvalue: "
+        "λ = damping · trace(Φ^TΦ) / min(n_train, k). Scale-free, so one value fits any model, projection "
+        "dimension and training-set size.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to featurize: 'auto' picks CUDA when available, else CPU."

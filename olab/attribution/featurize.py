@@ -13,6 +13,7 @@ summed gradient of the adapter itself.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import torch
@@ -53,11 +54,8 @@ def mark_adapter_trainable(model: nn.Module) -> nn.Module:
 
     Models that are not PEFT models keep their own requires_grad flags.
     """
-    try:
-        from peft import PeftModel
-    except ImportError:  # pragma: no cover - peft is a dependency
-        return model
-    if isinstance(model, PeftModel):
+    peft = sys.modules.get("peft")  # a PeftModel exists only once peft is imported; importing it is slow
+    if peft is not None and isinstance(model, peft.PeftModel):
         for name, p in model.named_parameters():
             p.requires_grad_(any(m in f".{name}" for m in ADAPTER_PARAM_MARKERS))
     return model

@@ -1,0 +1,331 @@
+"""`attribute(models, train, targets, cfg, out_dir) -> Attribution`: TRAK over one or more LoRA adapters.
+
+Ensemble members are each adapter's final weights (checkpoints: last) or every saved checkpoint
+(checkpoints: all). Inputs are checked before any model is featurized; features stream to .npy
+memmaps in a working folder, scores are computed in blocks of training rows, and the artifact
+(scores.npy, self_influence.npy, attribution.json) appears in `out_dir` only once complete.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.lib.format import open_memmap
+
+from olab.attribution.config import AttributionConfig
+from olab.attribution.featurize import (
+    Featurizer,
+    gradient_blocks,
+    gradient_layout,
+    mark_adapter_trainable,
+    resolve_device,
+    resolve_precision,
+)
+from olab.attribution.projection import Projector
+from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
+from olab.attribution.trak import Member, score, write_features
+from olab.config import validate
+from olab.errors import ConfigError, OlabError
+from olab.hashing import hash_json, sha256_dir, sha256_file
+from olab.io import atomic_dir, atomic_write_json
+
+# exact TRAK (no projection) keeps a P × P float64 matrix: refuse adapters larger than this
+MAX_EXACT_DIM = 16384
+Callback = Callable[[str, int, int], None]
+
+
+@dataclass
+class _Member:
+    adapter: Any
+    checkpoint: Path | None
+
+    @property
+    def weights_dir(self) -> Path:
+        return Path(self.checkpoint) if self.checkpoint is not None else Path(self.adapter.adapter_dir)
+
+    def load(self) -> tuple[Any, Any]:
+        return self.adapter.load(checkpoint=self.checkpoint)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "adapter": str(self.adapter.path),
+            "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
+            "weights_hash": sha256_dir(self.weights_dir),
+        }
+
+
+def _members(adapters: list[Any], which: str) -> list[_Member]:
+    out = []
+    for a in adapters:
+        ckpts = list(a.checkpoints) if which == "all" else []
+        out.extend(_Member(a, c) for c in ckpts) if ckpts else out.append(_Member(a, None))
+    return out
+
+
+def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, list[str]]:
+    """Validate tasks, labels and columns before heavy work; return (task, label names)."""
+    if not adapters:
+        raise OlabError("attribute needs at least one adapter")
+    task, labels = adapters[0].task, list(adapters[0].labels)
+    for a in adapters[1:]:
+        if a.task != task or list(a.labels) != labels:
+            raise OlabError(
+                f"ensemble adapters must share task and labels: {adapters[0].path} has ({task}, {labels}), "
+                f"{a.path} has ({a.task}, {list(a.labels)})"
+            )
+    for name, ds in (("train", train), ("targets", targets)):
+        cols = set(ds.column_names)
+        need = {"text", "label"} if task == "classification" else {"text"}
+        if not need <= cols:
+            raise OlabError(f"the {name} set needs columns {sorted(need)}; it has {sorted(cols)}")
+        if len(ds) == 0:
+            raise OlabError(f"the {name} set is empty; attribution needs at least one {name} example")
+        if task == "classification":
+            unseen = sorted(set(ds["label"]) - set(labels))
+            if unseen:
+                raise OlabError(
+                    f"the {name} set has labels {unseen} that the adapter was not trained on; "
+                    f"expected labels among {labels}"
+                )
+    return task, labels
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _dataset_hash(ds: Any) -> str:
+    cols = [c for c in ("text", "label") if c in ds.column_names]
+    return hash_json({c: list(ds[c]) for c in cols})
+
+
+def attribute(
+    models: Any,
+    train: Any,
+    targets: Any,
+    cfg: AttributionConfig | dict | None = None,
+    out_dir: str | Path = "attribution",
+    *,
+    progress: bool = True,
+    callback: Callback | None = None,
+) -> Attribution:
+    """TRAK scores of `train` records for `targets` under the adapter(s) `models`, written to `out_dir`.
+
+    `models`: an `olab.finetune.Adapter` or a list (an ensemble); `train`/`targets`: `datasets.Dataset`
+    with `text` and `label` (label names). `callback(stage, done, total)` reports progress.
+    """
+    t_start = time.perf_counter()
+    if cfg is None:
+        cfg = AttributionConfig()
+    elif isinstance(cfg, dict):
+        cfg = validate(AttributionConfig, cfg, source="attribution")
+    adapters = list(models) if isinstance(models, list | tuple) else [models]
+    task, label_names = _check_inputs(adapters, train, targets)
+    if cfg.n_targets is not None and len(targets) > cfg.n_targets:
+        targets = targets.select(range(cfg.n_targets))
+    device = resolve_device(cfg.device)
+    autocast = resolve_precision(cfg.precision, device)
+    members = _members(adapters, cfg.checkpoints)
+    label_ids = {name: i for i, name in enumerate(label_names)}
+
+    def encoded(ds: Any) -> tuple[list[str], list[int] | None]:
+        labels = [label_ids[x] for x in ds["label"]] if task == "classification" else None
+        return list(ds["text"]), labels
+
+    train_texts, train_labels = encoded(train)
+    target_texts, target_labels = encoded(targets)
+    timings: dict[str, float] = {}
+
+    with atomic_dir(out_dir, overwrite=True) as tmp:
+        job = _Job(
+            cfg=cfg,
+            task=task,
+            members=members,
+            device=device,
+            autocast=autocast,
+            train=(train_texts, train_labels),
+            targets=(target_texts, target_labels),
+            work=tmp / "work",
+            scores=open_memmap(tmp / SCORES_FILE, mode="w+", dtype=np.float32, shape=(len(train), len(targets))),
+            bar=_Progress(progress, callback),
+            timings=timings,
+        )
+        job.work.mkdir()
+        info = job.run_olab() if cfg.engine == "olab" else job.run_traker()
+        job.bar.close()
+        job.scores.flush()
+        del job
+        shutil.rmtree(tmp / "work")
+        np.save(tmp / SELF_INFLUENCE_FILE, info.pop("self_influence").astype(np.float32))
+        timings["total_s"] = time.perf_counter() - t_start
+        params = {
+            "engine": cfg.engine,
+            "config": cfg.model_dump(mode="json"),
+            "task": task,
+            "labels": label_names,
+            "output_function": "margin log(p/(1-p)) of the label (classification) or of the labelled sequence "
+            "(causal_lm); Q = 1 - p",
+            "n_train": len(train_texts),
+            "n_targets": len(target_texts),
+            "device": str(device),
+            "autocast": None if autocast is None else str(autocast).removeprefix("torch."),
+            "members": [m.describe() for m in members],
+            "train_hash": _dataset_hash(train),
+            "targets_hash": _dataset_hash(targets),
+            **info,
+            "timings": timings,
+            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.type == "cuda" else None,
+            "scores_hash": sha256_file(tmp / SCORES_FILE),
+            "self_influence_hash": sha256_file(tmp / SELF_INFLUENCE_FILE),
+        }
+        atomic_write_json(tmp / PARAMS_FILE, params)
+    return Attribution.open(out_dir)
+
+
+@dataclass
+class _Job:
+    """One attribution run's inputs and outputs, shared by the two engines."""
+
+    cfg: AttributionConfig
+    task: str
+    members: list[_Member]
+    device: torch.device
+    autocast: torch.dtype | None
+    train: tuple[list[str], list[int] | None]
+    targets: tuple[list[str], list[int] | None]
+    work: Path
+    scores: np.ndarray
+    bar: _Progress
+    timings: dict[str, float]
+    tokenizer: Any = None
+
+    def batches(self, which: str) -> Callable[[], Iterable[dict]]:
+        """A re-iterable source of encoded batches, built exactly as fine-tuning builds them."""
+        from olab.finetune.data import iter_batches
+
+        texts, labels = self.train if which == "train" else self.targets
+
+        def gen() -> Iterable[dict]:
+            for _, b in iter_batches(
+                self.tokenizer, texts, labels, self.task, self.cfg.max_length, self.cfg.batch_size
+            ):
+                yield b
+
+        return gen
+
+    def load(self, member: _Member) -> Any:
+        model, self.tokenizer = member.load()
+        return model
+
+    def run_olab(self) -> dict[str, Any]:
+        cfg, n_train, n_targets = self.cfg, len(self.train[0]), len(self.targets[0])
+        projector: Projector | None = None
+        scored: list[Member] = []
+        t0 = time.perf_counter()
+        for i, member in enumerate(self.members):
+            model = self.load(member)
+            if projector is None and cfg.proj_dim:
+                blocks = gradient_blocks(gradient_layout(mark_adapter_trainable(model)))
+                projector = Projector(blocks, cfg.proj_dim, cfg.proj_seed, device=self.device)
+            featurizer = Featurizer(model, self.task, projector, device=self.device, autocast_dtype=self.autocast)
+            k, grad_dim = featurizer.dim, featurizer.grad_dim
+            if projector is None and grad_dim > MAX_EXACT_DIM:
+                raise ConfigError(
+                    f"attribution.proj_dim=0 (exact) needs a {grad_dim:,}² matrix for this adapter; exact TRAK is "
+                    f"limited to {MAX_EXACT_DIM:,} parameters: set proj_dim (e.g. 2048)"
+                )
+            tag = f"[{i + 1}/{len(self.members)}]"
+            train_f = write_features(
+                featurizer.featurize, self.batches("train")(), n_train, k, self.work / f"train_{i}.npy",
+                on_batch=self.bar.step(f"featurize train {tag}", n_train),
+            )  # fmt: skip
+            target_f = write_features(
+                featurizer.featurize, self.batches("targets")(), n_targets, k, self.work / f"targets_{i}.npy",
+                on_batch=self.bar.step(f"featurize targets {tag}", n_targets),
+            )  # fmt: skip
+            scored.append(Member(train_f, target_f))
+            del model, featurizer
+        self.timings["featurize_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self_influence, lams = score(
+            scored, cfg.damping, self.scores, cfg.score_block_size, self.device, self.bar.step("score", n_train)
+        )
+        self.timings["score_s"] = time.perf_counter() - t0
+        return {
+            "self_influence": self_influence,
+            "projection": projector.describe() if projector else {"kind": "none (exact)", "k": k, "seed": None},
+            "grad_dim": grad_dim,
+            "feature_dim": k,
+            "damping_lambda": lams,
+            "self_influence_definition": "mean over members of φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ, times mean Q_i",
+        }
+
+    def run_traker(self) -> dict[str, Any]:
+        from olab.attribution.traker_engine import traker_scores
+
+        cfg, n_train, n_targets = self.cfg, len(self.train[0]), len(self.targets[0])
+        totals = {"train": n_train * len(self.members), "targets": n_targets * len(self.members)}
+        current: dict[str, Callable[[int], None]] = {}
+
+        def on_batch(stage: str, n: int) -> None:
+            if stage not in current:
+                current[stage] = self.bar.step(f"traker {stage}", totals[stage])
+            current[stage](n)
+
+        t0 = time.perf_counter()
+        self_influence, lams = traker_scores(
+            [lambda m=m: self.load(m) for m in self.members], self.task, self.batches("train"),
+            self.batches("targets"), n_train, n_targets, cfg.proj_dim, cfg.proj_seed, cfg.damping, self.device,
+            self.work, self.scores, on_batch=on_batch,
+        )  # fmt: skip
+        self.timings["traker_s"] = time.perf_counter() - t0
+        return {
+            "self_influence": self_influence,
+            "projection": {
+                "kind": "traker " + ("BasicProjector" if cfg.proj_dim else "NoOpProjector (exact)"),
+                "k": cfg.proj_dim,
+                "seed": cfg.proj_seed,
+            },
+            "damping_lambda": lams,
+            "self_influence_definition": "traker features·grads per member (leverage up to traker's scaling), "
+            "times mean Q_i",
+        }
+
+
+class _Progress:
+    """tqdm bars in a terminal and/or a `callback(stage, done, total)` for notebook widgets."""
+
+    def __init__(self, show: bool, callback: Callback | None):
+        self.show, self.callback, self._bar = show, callback, None
+
+    def step(self, stage: str, total: int) -> Callable[[int], None]:
+        self.close()
+        if self.show:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=stage, unit="ex", leave=False)
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if self._bar is not None:
+                self._bar.update(n)
+            if self.callback is not None:
+                self.callback(stage, done, total)
+
+        return advance
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,149 @@
+"""TRAK scoring over features streamed to disk, in blocks of training rows.
+
+For each ensemble member m (an adapter checkpoint) with train features Φ_m (n × k, a .npy memmap),
+out-to-loss weights Q_m and target features Φ'_m:
+
+    scores = mean_m[ Φ_m (Φ_mᵀΦ_m + λ_m I)⁻¹ Φ'_mᵀ ] ⊙ mean_m[Q_m]        (TRAK, Park et al. 2023, eq. 14)
+
+Φᵀ Φ is accumulated in float64 while featurizing; λ_m = damping · trace(Φ_mᵀΦ_m)/min(n, k). Scores are
+computed block by block of training rows and written to a memmap, so train × targets never has
+to fit in memory. Self-influence uses the same formula with the target set to the record itself:
+    self_i = mean_m[ φ_{m,i} (Φ_mᵀΦ_m + λ_m I)⁻¹ φ_{m,i}ᵀ ] · mean_m[Q_{m,i}]
+i.e. the record's leverage (how much of its own output its gradient alone explains) weighted by
+how badly the model fits it; mislabelled records are both unusual and poorly fit, so they rank high.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.lib.format import open_memmap
+from torch import Tensor
+
+from olab.errors import OlabError
+
+Batch = dict[str, Tensor]
+
+
+@dataclass
+class Features:
+    """One member's features for one dataset: a float32 (n × k) .npy on disk, Q, and Φᵀ Φ (float64)."""
+
+    path: Path
+    q: np.ndarray
+    xtx: np.ndarray
+
+    def array(self) -> np.ndarray:
+        return np.load(self.path, mmap_mode="r")
+
+
+def write_features(
+    featurize: Callable[[Batch], tuple[Tensor, Tensor]],
+    batches: Iterable[Batch],
+    n: int,
+    k: int,
+    path: str | Path,
+    on_batch: Callable[[int], None] | None = None,
+) -> Features:
+    """Featurize `batches` (n examples in all) into a (n × k) float32 .npy memmap at `path`."""
+    path = Path(path)
+    out = open_memmap(path, mode="w+", dtype=np.float32, shape=(n, k))
+    q = np.empty(n, dtype=np.float32)
+    xtx: Tensor | None = None
+    row = 0
+    for batch in batches:
+        feats, qb = featurize(batch)
+        b = feats.shape[0]
+        if row + b > n:
+            raise OlabError(f"featurizing produced more than the expected {n} rows")
+        f64 = feats.detach().double()
+        xtx = f64.T @ f64 if xtx is None else xtx.add_(f64.T @ f64)
+        out[row : row + b] = feats.detach().cpu().numpy()
+        q[row : row + b] = qb.detach().cpu().numpy()
+        row += b
+        if on_batch is not None:
+            on_batch(b)
+    if row != n:
+        raise OlabError(f"featurizing produced {row} rows, expected {n}")
+    out.flush()
+    del out
+    gram = xtx.cpu().numpy() if xtx is not None else np.zeros((k, k))
+    return Features(path=path, q=q, xtx=gram)
+
+
+def ridge(trace: float, n: int, k: int, damping: float) -> float:
+    """λ = damping · trace(ΦᵀΦ)/min(n, k): the damping relative to ΦᵀΦ's mean non-zero eigenvalue.
+
+    Dividing by the rank rather than k makes λ the same whether k is a projection (k < P) or the
+    full gradient (exact), whenever n ≤ k: projections preserve ΦΦᵀ, hence trace and rank.
+    """
+    return float(damping) * float(trace) / max(1, min(n, k))
+
+
+def damped_inverse(xtx: np.ndarray, n: int, damping: float) -> tuple[np.ndarray, float]:
+    """((ΦᵀΦ + λI)⁻¹ in float64, λ) for n training rows, λ from `ridge`; Cholesky, pseudo-inverse as fallback."""
+    k = xtx.shape[0]
+    lam = ridge(np.trace(xtx), n, k, damping)
+    reg = torch.from_numpy(xtx + lam * np.eye(k))
+    chol, info = torch.linalg.cholesky_ex(reg)
+    inv = torch.cholesky_inverse(chol) if int(info) == 0 else torch.linalg.pinv(reg, hermitian=True)
+    inv = inv.numpy()
+    return (inv + inv.T) / 2, lam
+
+
+@dataclass
+class Member:
+    """One ensemble member ready to score: its train and target features."""
+
+    train: Features
+    targets: Features
+
+
+def score(
+    members: list[Member],
+    damping: float,
+    scores_out: np.ndarray,
+    block_size: int,
+    device: torch.device | str = "cpu",
+    on_block: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, list[float]]:
+    """Fill `scores_out` (n_train × n_targets) with ensemble TRAK scores; return (self-influence, λ per member)."""
+    if not members:
+        raise OlabError("no ensemble members to score")
+    device = torch.device(device)
+    n = members[0].train.q.shape[0]
+    mean_q = np.mean([m.train.q for m in members], axis=0).astype(np.float64)
+    prepared, lams = [], []
+    for m in members:
+        inv, lam = damped_inverse(m.train.xtx, n, damping)
+        lams.append(lam)
+        targets = np.asarray(m.targets.array(), dtype=np.float64)
+        weights = inv @ targets.T  # (k × n_targets): (ΦᵀΦ + λI)⁻¹ Φ'ᵀ
+        prepared.append(
+            (
+                m.train.array(),
+                torch.as_tensor(weights, dtype=torch.float32, device=device),
+                torch.as_tensor(inv, dtype=torch.float32, device=device),
+            )
+        )
+    self_influence = np.empty(n, dtype=np.float64)
+    for start in range(0, n, block_size):
+        stop = min(n, start + block_size)
+        acc = None
+        self_acc = torch.zeros(stop - start, dtype=torch.float64, device=device)
+        for train, weights, inv in prepared:
+            phi = torch.from_numpy(np.array(train[start:stop], dtype=np.float32)).to(device)
+            block = (phi @ weights).double()
+            acc = block if acc is None else acc.add_(block)
+            self_acc += ((phi @ inv) * phi).sum(dim=1).double()
+        q_block = torch.as_tensor(mean_q[start:stop], device=device)
+        scale = q_block / len(prepared)
+        scores_out[start:stop] = (acc * scale[:, None]).float().cpu().numpy()
+        self_influence[start:stop] = (self_acc * scale).cpu().numpy()
+        if on_block is not None:
+            on_block(stop - start)
+    return self_influence, lams

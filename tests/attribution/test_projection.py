@@ -1,0 +1,107 @@
+"""The projection depends on the seed and the parameter names only: not on the process, thread count,
+compute dtype, block order or device."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import plain
+import pytest
+import torch
+from tiny import batch, lora_classifier
+
+from olab.attribution.featurize import Featurizer, gradient_blocks, gradient_layout
+from olab.attribution.projection import Projector, block_matrix
+
+HERE = Path(__file__).parent
+BLOCKS = [("layer.0.q.lora_A.default.weight", 96), ("layer.0.q.lora_B.default.weight", 80), ("head.bias", 3)]
+
+# a second process that never imports peft/transformers (slow to import on a busy box): a plain model
+# whose trainable Linear layers the featurizer handles just like LoRA's
+FEATURES_SCRIPT = """
+import sys, numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+from plain import features, matrix
+out = {}
+for threads in (1, 2):
+    torch.set_num_threads(threads)
+    out[f"matrix{threads}"] = matrix()
+    out[f"features{threads}"] = features()
+np.savez(sys.argv[2], **out)
+"""
+
+
+def local_features(seed: int = 7, autocast: torch.dtype | None = None, device: str = "cpu") -> torch.Tensor:
+    model = lora_classifier(seed=4)
+    projector = Projector(gradient_blocks(gradient_layout(model)), 256, seed=seed, device=device)
+    fz = Featurizer(model, "classification", projector, device=device, autocast_dtype=autocast)
+    return fz.featurize(batch(6, seed=9))[0].cpu()
+
+
+def test_same_seed_same_features_in_another_process_and_thread_count(tmp_path):
+    out = tmp_path / "feats.npz"
+    subprocess.run([sys.executable, "-c", FEATURES_SCRIPT, str(HERE), str(out)], check=True)
+    other = np.load(out)
+    matrix, here = plain.matrix(), plain.features()  # this test runs single-threaded (conftest)
+    assert np.abs(here).max() > 0
+    # the matrix is bit-identical whatever the process or thread count
+    np.testing.assert_array_equal(other["matrix1"], matrix)
+    np.testing.assert_array_equal(other["matrix2"], matrix)
+    # features: bit-identical at the same thread count; within float32 rounding across thread counts
+    np.testing.assert_array_equal(other["features1"], here)
+    np.testing.assert_allclose(other["features2"], here, rtol=1e-5, atol=1e-6 * np.abs(here).max())
+
+
+def test_seed_changes_the_projection():
+    a, b = local_features(seed=7), local_features(seed=8)
+    assert not torch.allclose(a, b)
+
+
+def test_autocast_dtype_uses_the_same_float32_matrix():
+    """bf16 autocast perturbs the gradients a little; the projection matrix itself is float32 either way."""
+    exact = local_features()
+    low = local_features(autocast=torch.bfloat16)
+    rel = ((low - exact).norm() / exact.norm()).item()
+    assert rel < 0.05, rel
+    cos = torch.nn.functional.cosine_similarity(low, exact, dim=1)
+    assert bool((cos > 0.99).all())
+
+
+def test_block_matrices_depend_on_name_not_position():
+    p1 = Projector(BLOCKS, 32, seed=1)
+    p2 = Projector(list(reversed(BLOCKS)), 32, seed=1)
+    a_rows = p1.matrix[:96]
+    assert torch.equal(a_rows, p2.matrix[-96:])
+    assert torch.equal(a_rows, block_matrix(1, BLOCKS[0][0], 96, 32))
+    assert not torch.equal(block_matrix(1, "x", 10, 8), block_matrix(1, "y", 10, 8))
+
+
+def test_projection_preserves_inner_products_on_average():
+    """Entries are N(0, 1/k), so E[⟨gR, hR⟩] = ⟨g, h⟩: TRAK's kernel is estimated without bias."""
+    torch.manual_seed(0)
+    g = torch.randn(4, 179)
+    proj = Projector(BLOCKS, 4096, seed=3)
+    exact, projected = g @ g.T, proj.project(g) @ proj.project(g).T
+    assert torch.allclose(projected, exact, rtol=0.15, atol=0.15 * exact.diag().mean().item())
+
+
+def test_gradient_width_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="179 columns"):
+        Projector(BLOCKS, 8, seed=0).project(torch.zeros(2, 10))
+
+
+def test_oversized_dense_projection_is_refused_with_a_fix():
+    from olab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="proj_dim <="):
+        Projector([("huge", 10**9)], 2048, seed=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on the GPU machine)")
+def test_cpu_and_gpu_features_agree():
+    cpu = local_features()
+    gpu = local_features(device="cuda")
+    torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-5 * cpu.abs().max().item())
