@@ -143,9 +143,10 @@ class Chain:
         return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
 
     def _reason_at(self, call: Any, params: dict[str, Any], receipt: TxReceipt) -> str:
-        """Replay a failed transaction as a call at its block to learn the revert reason."""
+        """Replay a failed transaction as a call on the state after its block (which holds whatever
+        made it fail, e.g. a competing claim) to learn the revert reason."""
         try:
-            call.call({"from": params["from"]}, block_identifier=receipt["blockNumber"] - 1)
+            call.call({"from": params["from"]}, block_identifier=receipt["blockNumber"])
         except (TransactionFailed, ContractLogicError) as e:
             return revert_reason(e)
         except Exception as e:  # the reason is a courtesy; the failure itself is already known

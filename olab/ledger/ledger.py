@@ -79,8 +79,10 @@ class Ledger:
             addresses = {k: to_address(v, f"addresses.{k}") for k, v in addresses.items()}
             wrong = code_matches(self.chain, addresses)
             if wrong:
+                hint = f" (the embedded chain is the one in {self.cfg.state_dir}: is it where the run was published?)"
                 raise LedgerError(
                     f"the given addresses do not hold olab's contracts on chain {self.chain_id}: {', '.join(wrong)}"
+                    + (hint if self.backend == "embedded" else "")
                 )
         else:
             addresses = attach_or_deploy(self.chain, self.cfg, self._require_signer)

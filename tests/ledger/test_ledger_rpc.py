@@ -8,7 +8,9 @@ import http.server
 import json
 import logging
 import os
+import re
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +241,37 @@ def test_stuck_transaction_times_out_then_publish_is_idempotent(anvil_cfg, tmp_p
     again = ledger.publish_run(run.commitment)
     assert again.already_recorded and again.status == 1
     assert Web3.to_hex(hexstr=again.tx_hash) == again.tx_hash
+
+
+def test_a_claim_that_loses_a_race_reports_the_contracts_reason(anvil_cfg, new_run):
+    url = _node_url(anvil_cfg)
+    owner = Ledger(anvil_cfg)
+    run = new_run(2, [700_000, 300_000])
+    owner.publish_run(run.commitment)
+    owner.fund(run.run_id, 10**6)
+    # two submitters, each with its own connection, claim the same share in the same block
+    racers = [Ledger(anvil_cfg, addresses=owner.addresses, signer=i) for i in (4, 5)]
+    results: list[object] = [None, None]
+
+    def claim(i: int) -> None:
+        try:
+            results[i] = racers[i].claim(run.run_id, *run.share(0))
+        except LedgerError as e:
+            results[i] = e
+
+    _rpc(url, "evm_setAutomine", [False])
+    try:
+        threads = [threading.Thread(target=claim, args=(i,)) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while int(_rpc(url, "txpool_status", [])["pending"], 16) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _rpc(url, "evm_mine", [])
+    finally:
+        _rpc(url, "evm_setAutomine", [True])
+    for t in threads:
+        t.join(timeout=30)
+    errors = [r for r in results if isinstance(r, LedgerError)]
+    assert len(errors) == 1 and sum(getattr(r, "status", 0) == 1 for r in results) == 1, results
+    assert re.search(r"reverted on chain in tx 0x[0-9a-f]{64}: share already claimed", str(errors[0]))
