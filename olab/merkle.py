@@ -12,6 +12,7 @@ reads it, and `MerkleProof.sol`-style contracts accept our proofs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -183,10 +184,15 @@ def verify_proof(root: bytes | str, leaf: bytes, proof: Sequence[bytes | str]) -
 # --- the tree ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
+def _checksum(value: str | bytes) -> str:
+    return to_checksum_address(value)
+
+
 def _json_value(typ: str, value: Any) -> Any:
     """A value as OpenZeppelin's JSON dump writes it."""
     if typ == "address":
-        return to_checksum_address(value)
+        return _checksum(bytes(value) if isinstance(value, bytearray) else value)
     if typ.startswith(("uint", "int")):
         return str(int(value))
     if isinstance(value, bytes | bytearray):

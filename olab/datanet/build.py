@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import datasets
 from tqdm.auto import tqdm
 
 from olab.config import config_hash
@@ -42,7 +41,7 @@ class Draft:
     next_record_number: int = 0
 
 
-def source_info(cfg: DatanetConfig, ds: datasets.Dataset, dataset: Any) -> dict[str, Any]:
+def source_info(cfg: DatanetConfig, data: dict[str, list[Any]], dataset: Any) -> dict[str, Any]:
     """What the records came from, with a hash of their normalised content."""
     info: dict[str, Any] = cfg.source.model_dump(mode="json", exclude_none=True)
     if dataset is not None:
@@ -50,8 +49,8 @@ def source_info(cfg: DatanetConfig, ds: datasets.Dataset, dataset: Any) -> dict[
         for key in ("max_records", "shuffle_seed"):
             if getattr(cfg.source, key) is not None:
                 info[key] = getattr(cfg.source, key)
-    info["records"] = len(ds)
-    info["content_hash"] = hash_json({k: list(ds[k]) for k in sorted(ds.column_names)})
+    info["records"] = len(data["text"])
+    info["content_hash"] = hash_json({k: data[k] for k in sorted(data)})
     return info
 
 
@@ -61,9 +60,9 @@ def build_hash(cfg: DatanetConfig, source: dict[str, Any]) -> str:
     return hash_json({"format": FORMAT, "config": config_hash(portable), "source": source})
 
 
-def prepare(cfg: DatanetConfig, ds: datasets.Dataset, source: dict[str, Any], *, progress: bool = True) -> Draft:
-    """Assign contributors, inject behaviours and validate the loaded source `ds`: the import's records."""
-    texts, raw_labels = list(ds["text"]), list(ds["label"])
+def prepare(cfg: DatanetConfig, data: dict[str, list[Any]], source: dict[str, Any], *, progress: bool = True) -> Draft:
+    """Assign contributors, inject behaviours and validate the loaded source's columns: the import's records."""
+    texts, raw_labels = list(data["text"]), list(data["label"])
     labels = cfg.labels or sorted({lab for lab in raw_labels if isinstance(lab, str) and lab})
     if not labels:
         raise ConfigError("labels: the source has no labels; set datanet.labels or map columns.label to a label column")
@@ -99,7 +98,7 @@ def prepare(cfg: DatanetConfig, ds: datasets.Dataset, source: dict[str, Any], *,
         }
     else:
         contributors = []
-        for value in ds["contributor"]:
+        for value in data["contributor"]:
             if value is None or not str(value).strip():
                 contributors.append(None)
                 continue
@@ -108,7 +107,7 @@ def prepare(cfg: DatanetConfig, ds: datasets.Dataset, source: dict[str, Any], *,
                 names[address] = str(value).strip()
             contributors.append(address)
 
-    columns, rejections = _validate(cfg, ds, texts, raw_labels, contributors, injected, original, labels, progress)
+    columns, rejections = _validate(cfg, data.get("id"), texts, raw_labels, contributors, injected, original, labels, progress)
     for address, name in names.items():
         entries[address] = {"address": address, "name": name, "behaviour": None, "rate": None}
     base = sorted(entries.values(), key=lambda e: (e.get("index", 1 << 30), e["address"]))
@@ -118,7 +117,7 @@ def prepare(cfg: DatanetConfig, ds: datasets.Dataset, source: dict[str, Any], *,
 
 def _validate(
     cfg: DatanetConfig,
-    ds: datasets.Dataset,
+    ids: list[Any] | None,
     texts: list[Any],
     labels_in: list[Any],
     contributors: list[str | None],
@@ -128,7 +127,6 @@ def _validate(
     progress: bool,
 ) -> tuple[dict[str, list[Any]], list[Rejection]]:
     validator = RecordValidator(cfg.validation, labels)
-    ids = list(ds["id"]) if "id" in ds.column_names else None
     out: dict[str, list[Any]] = {
         k: [] for k in ("record_id", "contributor", "text", "label", "injected", "original_label")
     }

@@ -83,9 +83,10 @@ def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.
         if col not in ds.column_names:
             raise ConfigError(f"columns.{key}: the source has no column {col!r}; its columns are {ds.column_names}")
     label_feature = ds.features[columns.label]
+    raw = ds.select_columns(list(dict.fromkeys(mapping.values()))).to_dict()  # columnar: fast even for 100k rows
     out: dict[str, list[Any]] = {}
     for key, col in mapping.items():
-        values = ds[col]
+        values = raw[col]
         if key == "label" and isinstance(label_feature, datasets.ClassLabel):
             values = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in values]
         elif key != "text":

@@ -93,15 +93,15 @@ class Datanet:
         """
         cfg = resolve_config(config_or_path, overrides)
         storage = Storage(cfg.path)
-        ds = load_source(cfg.source, cfg.columns, dataset)
-        source = importer.source_info(cfg, ds, dataset)
+        data = load_source(cfg.source, cfg.columns, dataset).to_dict()
+        source = importer.source_info(cfg, data, dataset)
         wanted = importer.build_hash(cfg, source)
         versions = storage.versions()
         for v in reversed(versions):
             manifest = storage.read_json(f"{version_dirname(v)}/{MANIFEST}")
             if manifest.get("build_hash") == wanted:
                 return cls(storage, v, manifest)
-        draft = importer.prepare(cfg, ds, source, progress=progress)
+        draft = importer.prepare(cfg, data, source, progress=progress)
         n = len(draft.columns["record_id"])
         if n == 0:
             shown = "; ".join(r.reason for r in draft.rejections[:3])
