@@ -8,6 +8,7 @@ manifest; refusals by a contract raise `LedgerError` with the contract's reason.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -98,7 +99,9 @@ class Ledger:
 
     def with_signer(self, signer: int | LocalAccount) -> Ledger:
         """The same chain and contracts, signing as `signer` (a dev-account index on local chains)."""
-        return Ledger(self.cfg, addresses=self._addresses, signer=signer, _chain=self.chain)
+        other = copy.copy(self)
+        other._signer = self._resolve_signer(signer)
+        return other
 
     def close(self) -> None:
         self.chain.close()

@@ -171,13 +171,15 @@ def test_unauthorised_publish_refused_until_allowed(ledger, new_run):
         carol.publish_run(run.commitment)
     with pytest.raises(LedgerError, match="only the owner may set publishers"):
         carol.set_publisher(CAROL)
+    fns = ledger.contract("AttributionRegistry").functions
+    assert fns.isPublisher(OWNER).call() and not fns.isPublisher(CAROL).call()
     ledger.set_publisher(CAROL)
+    assert fns.isPublisher(CAROL).call()
     assert carol.publish_run(run.commitment).status == 1
     assert ledger.get_run(run.run_id)["publisher"] == CAROL
     ledger.set_publisher(CAROL, allowed=False)
     with pytest.raises(LedgerError, match="caller is not an authorised publisher"):
         carol.publish_run(new_run().commitment)
-    fns = ledger.contract("AttributionRegistry").functions
     with pytest.raises(LedgerError, match="rewards root is empty"):
         ledger.transact(fns.publishRun(os.urandom(32), *([b"\1" * 32] * 3), b"\0" * 32, b"\1" * 32), "empty root")
     with pytest.raises(LedgerError, match="run id is empty"):
@@ -274,6 +276,8 @@ def test_fund_and_claim_pays_the_contributor(ledger, new_run):
     r = ledger.fund(run.run_id, pool)
     assert r.status == 1 and ledger.pool(run.run_id) == pool
     dist = ledger.contract("RewardDistributor")
+    assert dist.functions.token().call() == ledger.addresses["TestToken"]
+    assert dist.functions.registry().call() == ledger.addresses["AttributionRegistry"]
     assert ledger.token_balance(dist.address) >= pool
     who, ppm, proof = run.share(1)
     assert dist.functions.claimable(bytes.fromhex(run.run_id[2:]), who, ppm, proof).call() == ppm * pool // 10**6
@@ -319,6 +323,7 @@ def test_claim_refusals(ledger, new_run):
 def test_token_transfers_and_refusals(ledger):
     token = ledger.contract("TestToken").functions
     assert (token.name().call(), token.symbol().call(), token.decimals().call()) == ("olab test token", "OLT", 18)
+    assert token.owner().call() == OWNER
     alice, bob = ledger.with_signer(ALICE_IDX), ledger.with_signer(BOB_IDX)
     supply = token.totalSupply().call()
     ledger.mint(ALICE, 1000)
