@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -41,6 +42,10 @@ FORMAT = "olab-embedded-chain/1"
 SNAPSHOT_FORMAT = "olab-embedded-snapshot/1"
 GAS_LIMIT = 30_000_000
 SNAPSHOT_EVERY = 8  # replaying this many journal entries is slower than loading a snapshot
+
+
+def _evm_versions() -> str:
+    return f"py-evm {importlib.metadata.version('py-evm')}, eth-tester {importlib.metadata.version('eth-tester')}"
 
 
 @contextmanager
@@ -201,6 +206,7 @@ class EmbeddedChain(Chain):
             return
         meta = {
             "format": SNAPSHOT_FORMAT,
+            "evm": _evm_versions(),
             "offset": self._offset,
             "entries": self._entries,
             "journal_sha256": self._journal_digest(self._offset),
@@ -222,7 +228,9 @@ class EmbeddedChain(Chain):
             meta = json.loads(data[:nl])
         except (OSError, ValueError):
             return
-        if meta.get("format") != SNAPSHOT_FORMAT or self.journal_path.stat().st_size < meta["offset"]:
+        if meta.get("format") != SNAPSHOT_FORMAT or meta.get("evm") != _evm_versions():
+            return  # another py-evm may lay out its database differently: replay the journal instead
+        if self.journal_path.stat().st_size < meta["offset"]:
             return
         if self._journal_digest(meta["offset"]) != meta["journal_sha256"]:
             log.info("ignoring %s: it does not match the journal", self.snapshot_path)
