@@ -101,6 +101,10 @@ class SignedBatch:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedBatch:
+        """Read `to_json()`'s form (a ValidationError names the keys it lacks)."""
+        missing = [k for k in ("datanet", "chain_id", "contributor", "nonce", "records", "signature") if k not in data]
+        if missing:
+            raise ValidationError(f"a signed batch needs the keys {missing} as well; it has {sorted(data)}")
         return cls(
             data["datanet"],
             data["chain_id"],

@@ -22,31 +22,17 @@ from tqdm.auto import tqdm
 
 from olab.config import config_hash, deep_merge, read_yaml, validate
 from olab.datanet import build as importer
+from olab.datanet import hub, intake
 from olab.datanet.config import DatanetConfig
-from olab.datanet.contributions import SignedBatch, signature_problem
-from olab.datanet.records import LEAF_ENCODING, build_tree, normalise_text, record_hash, verify_record_proof
+from olab.datanet.contributions import SignedBatch
+from olab.datanet.records import LEAF_ENCODING, build_tree, record_hash, verify_record_proof
 from olab.datanet.sources import load_source
 from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage, parse_version_dir, version_dirname
-from olab.datanet.submissions import SubmissionLog, SubmitResult, now
-from olab.datanet.validation import RecordValidator, Rejection
+from olab.datanet.submissions import SubmissionLog, SubmitResult
 from olab.datanet.versions import COLUMNS, commit
-from olab.errors import DatanetError, ValidationError
+from olab.errors import DatanetError
 from olab.hashing import sha256_bytes
 from olab.merkle import StandardMerkleTree
-
-# manifest fields a contribution version inherits from its parent
-_INHERITED = (
-    "name",
-    "labels",
-    "config",
-    "config_hash",
-    "build_hash",
-    "source",
-    "contributors",
-    "ground_truth",
-    "policy",
-    "chain_id",
-)
 
 
 def resolve_config(
@@ -333,41 +319,22 @@ class Datanet:
                 )
         return {"path": self.path, "version": self.version, "root": self.root, "records": len(ids), "ok": True}
 
-    # --- contributions -------------------------------------------------------------------------------
+    # --- contributions (see `intake`) -------------------------------------------------------------
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage
 
     @property
     def submissions(self) -> SubmissionLog:
+        """The log of signed batches this Datanet has seen, with their status."""
         return SubmissionLog(self._storage)
 
     def submit(self, batch: SignedBatch | Mapping[str, Any]) -> SubmitResult:
         """Take a signed batch: rejected (bad signature, replay, nothing valid), pending (policy review), or
         accepted into a new version (this object then shows that version)."""
         batch = batch if isinstance(batch, SignedBatch) else SignedBatch.from_json(batch)
-        latest = self._latest()
-        log = latest.submissions
-        try:
-            problem, batch_id = signature_problem(batch, latest.name, latest._manifest["chain_id"]), batch.batch_id
-        except ValidationError as e:
-            problem, batch_id = f"malformed batch: {e}", None
-        if problem is not None:
-            log.record_unverified(batch, problem, latest.version)
-            rejections = [
-                Rejection(i, "bad_signature", f"record {i}: {problem}", batch.contributor, r).to_json()
-                for i, r in enumerate(batch.records)
-            ]
-            return SubmitResult("rejected", batch_id, batch.contributor, problem, rejections=rejections)
-        signer = batch.recover()
-        replay = log.replay_problem(batch_id, signer, batch.nonce, batch.batch_hash)
-        if replay is not None:
-            return SubmitResult("rejected", batch_id, signer, replay)
-        if latest._manifest["policy"] == "review":
-            _, found = latest._check_batch(batch, signer, batch_id)
-            preview = [r.to_json() for r in found]
-            log.save(log.entry(batch, batch_id, signer, "pending", latest.version, preview_rejections=preview))
-            return SubmitResult(
-                "pending", batch_id, signer, "held for the owner's review (policy: review)", rejections=preview
-            )
-        return self._apply(latest, log.entry(batch, batch_id, signer, "received", latest.version))
+        return self._follow(intake.submit(self._latest(), batch))
 
     def pending(self) -> list[dict[str, Any]]:
         """Batches held for review: batch_id, signer, nonce, record count, submitted time."""
@@ -379,104 +346,17 @@ class Datanet:
 
     def approve(self, batch_id: str) -> SubmitResult:
         """Accept a pending batch: validate it against the latest version and commit a new version."""
-        entry = self._pending_entry(batch_id)
-        return self._apply(self._latest(), entry)
+        entry = intake.pending_entry(self, batch_id)
+        return self._follow(intake.apply_batch(self._latest(), entry))
 
     def reject(self, batch_id: str, reason: str = "") -> SubmitResult:
         """Refuse a pending batch; it stays in the log with the owner's reason."""
-        entry = self._pending_entry(batch_id)
-        why = f"rejected by the owner: {reason or 'no reason given'}"
-        latest = self._latest()
-        entry |= {"status": "rejected", "reason": why, "decided": now(), "decided_at_version": latest.version}
-        self.submissions.save(entry)
-        return SubmitResult("rejected", batch_id, entry["signer"], why)
+        return intake.reject(self._latest(), batch_id, reason)
 
-    def _pending_entry(self, batch_id: str) -> dict[str, Any]:
-        entry = self.submissions.get(batch_id)
-        if entry["status"] != "pending":
-            raise DatanetError(
-                f"batch {batch_id} is not pending (status: {entry['status']}); only pending batches can be decided"
-            )
-        return entry
-
-    def _check_batch(
-        self, batch: SignedBatch, signer: str, batch_id: str
-    ) -> tuple[dict[str, list[Any]], list[Rejection]]:
-        """Validate a batch against this version: the new rows (with fresh record ids) and the rejections."""
-        table = self.table
-        ids = table.column("record_id").to_pylist()
-        known = {normalise_text(t): rid for rid, t in zip(ids, table.column("text").to_pylist(), strict=True)}
-        validator = RecordValidator(
-            self.config.validation, self.labels, allowed_fields=("text", "label"), known_texts=known, known_ids=ids
-        )
-        number = self._manifest.get("next_record_number", len(ids))
-        rows: dict[str, list[Any]] = {c: [] for c in COLUMNS if c != "record_hash"}
-        rejections = []
-        for i, record in enumerate(batch.records):
-            while importer.auto_record_id(number) in validator.ids:
-                number += 1
-            record_id = importer.auto_record_id(number)
-            rejection = validator.check(i, record, signer, record_id)
-            if rejection is not None:
-                rejections.append(rejection)
-                continue
-            number += 1
-            for key, value in (
-                ("record_id", record_id),
-                ("contributor", signer),
-                ("text", record["text"]),
-                ("label", record["label"]),
-                ("injected", None),
-                ("original_label", None),
-                ("version_added", self.version + 1),
-                ("batch_id", batch_id),
-            ):
-                rows[key].append(value)
-        return rows, rejections
-
-    def _apply(self, latest: Datanet, entry: dict[str, Any]) -> SubmitResult:
-        batch, batch_id, signer = SignedBatch.from_json(entry["batch"]), entry["batch_id"], entry["signer"]
-        rows, rejections = latest._check_batch(batch, signer, batch_id)
-        rejected = [r.to_json() | {"batch_id": batch_id} for r in rejections]
-        added = len(rows["record_id"])
-        if added == 0:
-            why = f"all {len(batch.records)} records failed validation"
-            entry |= {
-                "status": "rejected",
-                "reason": why,
-                "rejections": rejected,
-                "decided": now(),
-                "decided_at_version": latest.version,
-            }
-            latest.submissions.save(entry)
-            return SubmitResult("rejected", batch_id, signer, why, rejections=rejected)
-        version = latest.version + 1
-        old = latest.table
-        columns = {c: old.column(c).to_pylist() + rows[c] for c in rows}
-        meta = {k: latest._manifest[k] for k in _INHERITED if k in latest._manifest}
-        meta["ground_truth"] = {k: v for k, v in meta.get("ground_truth", {}).items() if k != "injected_records"}
-        meta["next_record_number"] = int(rows["record_id"][-1][1:]) + 1
-        meta["change"] = {
-            "kind": "contribution",
-            "batch_id": batch_id,
-            "contributor": signer,
-            "nonce": batch.nonce,
-            "added": added,
-            "rejected": len(rejected),
-        }
-        commit(
-            latest._storage, version=version, parent=latest._manifest, columns=columns, rejections=rejected, meta=meta
-        )
-        entry |= {
-            "status": "accepted",
-            "version": version,
-            "rejections": rejected,
-            "accepted": rows["record_id"],
-            "decided": now(),
-        }
-        latest.submissions.save(entry)
-        self._become(Datanet.open(self.path, version))
-        return SubmitResult("accepted", batch_id, signer, None, version, rows["record_id"], rejected)
+    def _follow(self, result: SubmitResult) -> SubmitResult:
+        if result.version is not None:
+            self._become(Datanet.open(self.path, result.version))
+        return result
 
     # --- history -------------------------------------------------------------------------------------
 
@@ -516,32 +396,12 @@ class Datanet:
                     rejected.setdefault(e["signer"], []).append(r | {"batch_id": e["batch_id"]})
         return {"from": a, "to": b, "added": added, "removed": removed, "rejected": rejected}
 
-    # --- sharing -------------------------------------------------------------------------------------
+    # --- sharing (see `hub`) -------------------------------------------------------------------------
 
     def export_hub_folder(self, dest: str | Path) -> Path:
         """Write what `push_to_hub` uploads: this version's files under vNNNN/ and a dataset card whose
         `configs` make `datasets.load_dataset(<repo or folder>)` read the records."""
-        dest = Path(dest)
-        vdir = dest / version_dirname(self.version)
-        vdir.mkdir(parents=True, exist_ok=True)
-        for name in (RECORDS, MANIFEST, TREE, REJECTIONS):
-            (vdir / name).write_bytes(self._storage.read_bytes(self._rel(name)))
-        (dest / "README.md").write_text(self._card())
-        return dest
-
-    def _card(self) -> str:
-        m = self._manifest
-        rows = "\n".join(f"| {c['address']} | {c['records']} | {c.get('behaviour')} |" for c in m["contributors"])
-        return (
-            "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
-            f"    path: {version_dirname(self.version)}/{RECORDS}\n---\n\n"
-            f"# {self.name} (olab Datanet, version {self.version})\n\n"
-            f"- Merkle root: `{self.root}` (OpenZeppelin StandardMerkleTree, leaves `{LEAF_ENCODING}`)\n"
-            f"- Records: {m['record_count']}, labels: {', '.join(m['labels'])}\n"
-            f"- Record hash: {m['record_hash_encoding']}\n\n"
-            "Verify: `olab datanet verify <this folder>/" + version_dirname(self.version) + "`\n\n"
-            "| contributor | records | behaviour |\n| --- | --- | --- |\n" + rows + "\n"
-        )
+        return hub.export_folder(self, dest)
 
     def push_to_hub(
         self,
@@ -554,23 +414,4 @@ class Datanet:
     ) -> str:
         """Upload this version (records, manifest, tree, rejections, card) to a Hub dataset repo; returns the
         commit URL. `endpoint` selects another Hub deployment (default: huggingface.co or $HF_ENDPOINT)."""
-        import tempfile
-
-        from huggingface_hub import HfApi
-
-        api = HfApi(endpoint=endpoint, token=token)
-        with tempfile.TemporaryDirectory(prefix="olab-hub-") as tmp:
-            folder = self.export_hub_folder(tmp)
-            try:
-                api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-                info = api.upload_folder(
-                    repo_id=repo_id,
-                    folder_path=folder,
-                    repo_type="dataset",
-                    commit_message=commit_message or f"olab Datanet {self.name} v{self.version} root {self.root}",
-                )
-            except Exception as e:  # network, auth and hub errors all mean the same to the user
-                raise DatanetError(
-                    f"could not push {self.path} version {self.version} to the Hub dataset {repo_id!r}: {type(e).__name__}: {e}"
-                ) from e
-        return str(getattr(info, "commit_url", info))
+        return hub.push(self, repo_id, token=token, private=private, commit_message=commit_message, endpoint=endpoint)

@@ -62,7 +62,7 @@ def test_tampered_batches_are_rejected(small: Datanet, signers, change, reason):
     batch = dataclasses.replace(sign_batch(signers[0], small.name, 161201, RECORDS, nonce=1), **change)
     result = small.submit(batch)
     assert result.status == "rejected" and reason in result.reason and small.versions == [1]
-    assert any(n.startswith("unverified-") for n in small._storage.list("submissions"))
+    assert any(n.startswith("unverified-") for n in small.storage.list("submissions"))
 
 
 def test_signature_for_another_chain_does_not_verify_here(small: Datanet, signers):
@@ -134,3 +134,14 @@ def test_diff_lists_added_and_rejected_records_by_contributor(small: Datanet, si
     assert signers[0].address not in small.diff(2, 3)["rejected"]
     with pytest.raises(DatanetError, match="earlier version first"):
         small.diff(3, 1)
+
+
+def test_batches_travel_as_json(small: Datanet, signers):
+    import json
+
+    from olab.errors import ValidationError
+
+    batch = sign_batch(signers[0], small.name, 161201, RECORDS, nonce=3)
+    assert small.submit(json.loads(json.dumps(batch.to_json()))).ok
+    with pytest.raises(ValidationError, match=r"needs the keys \['signature'\]"):
+        SignedBatch.from_json({k: v for k, v in batch.to_json().items() if k != "signature"})

@@ -67,7 +67,7 @@ def test_datanet_tree_and_proofs_verify_in_openzeppelin(oz, small: Datanet):
     ]
     ids = table.column("record_id").to_pylist()
     proofs = [small.proof(rid) for rid in ids]
-    dump = small._storage.read_json(f"v{small.version:04d}/{TREE}")
+    dump = small.storage.read_json(f"v{small.version:04d}/{TREE}")
     answer = oz(
         {
             "encoding": small.manifest["leaf_encoding"],
