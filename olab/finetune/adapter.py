@@ -1,0 +1,105 @@
+"""The fine-tuning artifact: a directory holding the LoRA adapter, its checkpoints, metrics and provenance.
+
+Layout (defined here once):
+    adapter/                 final adapter, PEFT `save_pretrained` format
+    checkpoints/ckpt-<step>/ adapters saved evenly through training (the last equals adapter/)
+    metrics.json             train loss curve, eval loss/accuracy per epoch, timings
+    provenance.json          base model + weight hash, config + hash, data origin and hash, versions, device
+    labels.json              label names in class-id order
+    split.json               which rows of the given train set were trained on / held out for eval
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from olab.errors import OlabError, VerificationError
+from olab.hashing import sha256_dir
+from olab.io import read_json
+
+ADAPTER_DIR = "adapter"
+CHECKPOINTS_DIR = "checkpoints"
+METRICS_FILE = "metrics.json"
+PROVENANCE_FILE = "provenance.json"
+LABELS_FILE = "labels.json"
+SPLIT_FILE = "split.json"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"ckpt-{step}"
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(Path(path).name.removeprefix("ckpt-"))
+
+
+@dataclass
+class Adapter:
+    """A fine-tuned LoRA adapter on disk, with what it was trained from and how."""
+
+    path: Path
+    adapter_dir: Path
+    checkpoints: list[Path]
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+    labels: list[str]
+    task: str
+    hash: str
+
+    @classmethod
+    def open(cls, path: str | Path) -> Adapter:
+        """Read an adapter directory written by `finetune`; `hash` is recomputed from the files."""
+        path = Path(path)
+        if not (path / PROVENANCE_FILE).is_file() or not (path / ADAPTER_DIR).is_dir():
+            raise OlabError(
+                f"{path} is not a fine-tuned adapter directory (expected {PROVENANCE_FILE} and {ADAPTER_DIR}/ "
+                "written by olab.finetune)"
+            )
+        provenance = read_json(path / PROVENANCE_FILE)
+        ckpt_root = path / CHECKPOINTS_DIR
+        checkpoints = sorted(ckpt_root.glob("ckpt-*"), key=checkpoint_step) if ckpt_root.is_dir() else []
+        return cls(
+            path=path,
+            adapter_dir=path / ADAPTER_DIR,
+            checkpoints=checkpoints,
+            metrics=read_json(path / METRICS_FILE),
+            provenance=provenance,
+            labels=read_json(path / LABELS_FILE),
+            task=provenance["task"],
+            hash=sha256_dir(path / ADAPTER_DIR),
+        )
+
+    @property
+    def split(self) -> dict[str, Any]:
+        """{"train": row indices trained on, "eval": row indices held out (empty when an eval set was given)}."""
+        return read_json(self.path / SPLIT_FILE)
+
+    def load(self, checkpoint: Path | None = None, device: str | None = None) -> tuple[Any, Any]:
+        """(PeftModel in eval mode, tokenizer): the base model with this adapter (or one checkpoint) applied.
+
+        Refuses a base model whose weights differ from the ones the adapter was trained on.
+        """
+        from peft import PeftModel
+
+        from olab.finetune.models import base_weight_hash, load_base_model
+
+        weights = self.adapter_dir if checkpoint is None else Path(checkpoint)
+        if not (weights / "adapter_config.json").is_file():
+            raise OlabError(
+                f"{weights} is not a PEFT adapter directory; use one of {[str(c) for c in self.checkpoints]}"
+            )
+        base = self.provenance["base_model"]
+        found = base_weight_hash(base["name"])
+        if found != base["weight_hash"]:
+            raise VerificationError(
+                f"base model {base['name']!r} has weight hash {found}, but the adapter at {self.path} was trained "
+                f"on weights hashing to {base['weight_hash']}; load the same base model"
+            )
+        id2label = dict(enumerate(self.labels)) if self.task == "classification" else None
+        model, tokenizer = load_base_model(base["name"], self.task, len(self.labels) or None, id2label)
+        model = PeftModel.from_pretrained(model, str(weights))
+        if device is not None:
+            model.to(device)
+        return model.eval(), tokenizer

@@ -1,0 +1,421 @@
+"""`finetune`: train a LoRA adapter on a dataset of texts (and labels) with a plain, seeded AdamW loop.
+
+Inputs are checked before any model is loaded; everything is written into a temporary directory that is
+renamed into place only when training, checkpoints, metrics and provenance are all complete.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from olab.config import config_hash, validate
+from olab.errors import ConfigError, OlabError, ValidationError
+from olab.finetune.adapter import (
+    ADAPTER_DIR,
+    CHECKPOINTS_DIR,
+    LABELS_FILE,
+    METRICS_FILE,
+    PROVENANCE_FILE,
+    SPLIT_FILE,
+    Adapter,
+    checkpoint_name,
+    checkpoint_step,
+)
+from olab.finetune.config import FinetuneConfig
+from olab.finetune.data import iter_batches
+from olab.finetune.models import base_weight_hash, load_base_model, resolve_base_model
+from olab.hashing import hash_json, sha256_dir
+from olab.io import atomic_dir, atomic_write_json
+
+Event = dict[str, Any]
+RESERVED_PROVENANCE_KEYS = {
+    "task", "labels", "seed", "base_model", "config", "config_hash", "data", "adapter_hash", "checkpoints",
+    "device", "precision", "versions",
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------- input checks (before any heavy work)
+
+
+def _row(ds: Any, i: int) -> str:
+    for key in ("record_id", "id"):
+        if key in ds.column_names:
+            return f"row {i} ({key} {ds[i][key]!r})"
+    return f"row {i}"
+
+
+def read_examples(ds: Any, labels: Sequence[str], task: str, name: str) -> tuple[list[str], list[int] | None]:
+    """(texts, label ids) from a datasets.Dataset with `text` (and `label` names); errors name the bad row."""
+    if not hasattr(ds, "column_names") or not isinstance(ds.column_names, list):
+        raise ValidationError(
+            f"{name}: expected a datasets.Dataset with a 'text' column, got {type(ds).__name__} "
+            "(for a DatasetDict pass one split, e.g. ds['train'])"
+        )
+    if len(ds) == 0:
+        raise ValidationError(f"{name} set is empty: fine-tuning needs at least one example")
+    needed = ["text"] + (["label"] if task == "classification" else [])
+    missing = [c for c in needed if c not in ds.column_names]
+    if missing:
+        raise ValidationError(f"{name}: missing column(s) {missing}; columns present: {ds.column_names}")
+    texts = list(ds["text"])
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            raise ValidationError(f"{name}: {_row(ds, i)} has text {t!r}; every example needs non-empty text")
+    if task != "classification":
+        return texts, None
+    raw = list(ds["label"])
+    feature = ds.features.get("label")
+    if hasattr(feature, "int2str"):  # a ClassLabel column (hub datasets): ids -> names
+        raw = [feature.int2str(v) for v in raw]
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({str(v) for v in raw if v not in index})
+    if unknown:
+        first = next(i for i, v in enumerate(raw) if v not in index)
+        raise ValidationError(
+            f"{name}: label(s) {unknown[:10]}{' ...' if len(unknown) > 10 else ''} are not in labels {list(labels)} "
+            f"(first at {_row(ds, first)}); add them to labels or fix those rows"
+        )
+    return texts, [index[v] for v in raw]
+
+
+def _check_labels(labels: Sequence[str], task: str) -> list[str]:
+    labels = list(labels)
+    if task == "classification":
+        if len(labels) < 2:
+            raise ConfigError(f"classification needs at least 2 label names, got {labels}")
+        if len(set(labels)) != len(labels) or not all(isinstance(x, str) for x in labels):
+            raise ConfigError(f"labels must be distinct strings (class-id order), got {labels}")
+    return labels
+
+
+def resolve_device(cfg: FinetuneConfig) -> tuple[torch.device, str]:
+    """(device, precision) after 'auto': CUDA then CPU; bf16 where the GPU supports it, else fp16; fp32 on CPU."""
+    cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        raise ConfigError("finetune.device='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda) else "cpu")
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "fp32" if device.type == "cpu" else "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp16" and device.type == "cpu":
+        raise ConfigError("finetune.precision='fp16' needs a CUDA device; use 'fp32' or 'bf16' on the CPU")
+    return device, precision
+
+
+def _eval_split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    if fraction == 0:
+        return list(range(n)), []
+    n_eval = round(n * fraction)
+    if n_eval < 1 or n_eval >= n:
+        raise ConfigError(
+            f"finetune.eval_fraction={fraction} of {n} examples leaves {n_eval} for eval and {n - n_eval} for "
+            "training; both need at least one (pass an eval set, or set eval_fraction to 0)"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(order[n_eval:]), sorted(order[:n_eval])
+
+
+def checkpoint_steps(total_steps: int, count: int) -> list[int]:
+    """`count` steps spread evenly through training, the last one == total_steps."""
+    if count > total_steps:
+        raise ConfigError(
+            f"finetune.checkpoints={count} but training runs only {total_steps} optimiser steps; "
+            "lower checkpoints, or raise epochs / lower batch_size"
+        )
+    return [round(total_steps * (i + 1) / count) for i in range(count)]
+
+
+# ---------------------------------------------------------------- model, loop, evaluation
+
+
+def _attach_lora(model: Any, cfg: FinetuneConfig) -> Any:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS if cfg.task == "classification" else TaskType.CAUSAL_LM,
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+    )  # SEQ_CLS puts the new head in modules_to_save: it trains and is saved with the adapter
+    try:
+        peft_model = get_peft_model(model, lora)
+    except ValueError as e:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if _is_linear(m)})
+        raise ConfigError(
+            f"finetune.lora.target_modules={cfg.lora.target_modules!r} matches no layer of {cfg.base_model!r} "
+            f"({type(e).__name__}); its linear layers are named {linear}, or use 'all-linear'"
+        ) from e
+    # record the name the user gave (an alias or id), not this machine's path, so adapter files hash alike anywhere
+    peft_model.peft_config["default"].base_model_name_or_path = cfg.base_model
+    return peft_model
+
+
+def _is_linear(module: torch.nn.Module) -> bool:
+    return isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+def _save_adapter(model: Any, out: Path) -> None:
+    model.save_pretrained(out, save_embedding_layers=False)  # we never resize embeddings; "auto" asks the Hub
+    (out / "README.md").unlink(missing_ok=True)  # PEFT's model card: boilerplate, would only perturb the hash
+
+
+def _autocast(device: torch.device, precision: str) -> torch.autocast:
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+@torch.no_grad()
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    labels: Sequence[int] | None,
+    cfg: FinetuneConfig,
+    device: torch.device,
+    precision: str = "fp32",
+) -> dict[str, float]:
+    """Mean loss (per example for classification, per token for causal_lm) plus accuracy or perplexity."""
+    was_training = model.training
+    model.eval()
+    loss_sum, count, correct = 0.0, 0, 0
+    for _, batch in iter_batches(tokenizer, texts, labels, cfg.task, cfg.max_length, cfg.eval_batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with _autocast(device, precision):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        if cfg.task == "classification":
+            loss_sum += torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum").item()
+            correct += (logits.argmax(-1) == batch["labels"]).sum().item()
+            count += len(batch["labels"])
+        else:
+            target = batch["labels"][:, 1:]
+            loss_sum += torch.nn.functional.cross_entropy(
+                logits[:, :-1].transpose(1, 2), target, ignore_index=-100, reduction="sum"
+            ).item()
+            count += (target != -100).sum().item()
+    model.train(was_training)
+    loss = loss_sum / max(count, 1)
+    if cfg.task == "classification":
+        return {"loss": loss, "accuracy": correct / max(count, 1)}
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+
+
+def _train(
+    model: Any,
+    tokenizer: Any,
+    data: tuple[list[str], list[int] | None],
+    eval_data: tuple[list[str], list[int] | None] | None,
+    cfg: FinetuneConfig,
+    device: torch.device,
+    precision: str,
+    ckpt_root: Path,
+    emit: Callable[[Event], None],
+    progress: bool,
+) -> dict[str, Any]:
+    """The loop: AdamW, linear warmup then decay, autocast on GPU, checkpoints at the planned steps."""
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    texts, labels = data
+    steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
+    save_at = set(checkpoint_steps(total, cfg.checkpoints))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    schedule = get_linear_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total), total)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    history: list[Event] = []
+    evals: list[Event] = []
+    step, started = 0, time.perf_counter()
+    model.to(device).train()
+    bar = tqdm(total=total, desc="fine-tune", unit="step", disable=not progress)
+    for epoch in range(cfg.epochs):
+        batches = iter_batches(
+            tokenizer,
+            texts,
+            labels,
+            cfg.task,
+            cfg.max_length,
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed * 100_003 + epoch,
+        )
+        for i, (_, batch) in enumerate(batches):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with _autocast(device, precision):
+                loss = model(**batch).loss
+            scaler.scale(loss).backward()
+            if cfg.max_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            lr = schedule.get_last_lr()[0]
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            schedule.step()
+            step += 1
+            event = {
+                "event": "step",
+                "step": step,
+                "epoch": epoch + (i + 1) / steps_per_epoch,
+                "loss": loss.item(),
+                "lr": lr,
+            }
+            history.append(event)
+            emit(event | {"total_steps": total})
+            bar.update(1)
+            bar.set_postfix(loss=f"{event['loss']:.4f}")
+            if step in save_at:
+                _save_adapter(model, ckpt_root / checkpoint_name(step))
+                emit({"event": "checkpoint", "step": step})
+        if eval_data is not None:
+            result = {
+                "event": "eval",
+                "epoch": epoch + 1,
+                "step": step,
+                **evaluate(model, tokenizer, *eval_data, cfg, device, precision),
+            }
+            evals.append(result)
+            emit(result)
+    bar.close()
+    seconds = time.perf_counter() - started
+    drop = ("event",)
+    return {
+        "total_steps": total,
+        "checkpoint_steps": sorted(save_at),
+        "train": [{k: v for k, v in e.items() if k not in drop} for e in history],
+        "eval": [{k: v for k, v in e.items() if k not in drop} for e in evals],
+        "train_seconds": seconds,
+        "examples_per_second": cfg.epochs * len(texts) / seconds,
+    }
+
+
+# ---------------------------------------------------------------- the public call
+
+
+def finetune(
+    train: Any,
+    labels: Sequence[str],
+    cfg: FinetuneConfig | dict[str, Any],
+    out_dir: str | Path,
+    *,
+    eval: Any | None = None,
+    provenance: dict[str, Any] | None = None,
+    callback: Callable[[Event], None] | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Adapter:
+    """Fine-tune a LoRA adapter on `train` (columns `text`, and `label` names for classification) into `out_dir`.
+
+    `eval` is a held-out set (else `cfg.eval_fraction` of `train` is held out); `provenance` holds facts about
+    where the data came from (e.g. {"datanet": {"name", "version", "root"}}) and is stored in provenance.json;
+    `callback` receives each {"event": "step"|"eval"|"checkpoint", "step", "epoch", "loss", "lr", ...}.
+    """
+    cfg = cfg if isinstance(cfg, FinetuneConfig) else validate(FinetuneConfig, dict(cfg), "finetune config")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise OlabError(f"{out_dir} already exists and is not empty; choose another out_dir or pass overwrite=True")
+    clash = RESERVED_PROVENANCE_KEYS & set(provenance or {})
+    if clash:
+        raise ConfigError(f"provenance keys {sorted(clash)} are written by finetune itself; rename them")
+    labels = _check_labels(labels, cfg.task)
+    texts, label_ids = read_examples(train, labels, cfg.task, "train")
+    if eval is not None:
+        train_rows, eval_rows = list(range(len(texts))), []
+        eval_data = read_examples(eval, labels, cfg.task, "eval")
+    else:
+        train_rows, eval_rows = _eval_split(len(texts), cfg.eval_fraction, cfg.seed)
+        eval_data = (_take(texts, eval_rows), _take(label_ids, eval_rows)) if eval_rows else None
+    data = (_take(texts, train_rows), _take(label_ids, train_rows))
+    checkpoint_steps(cfg.epochs * math.ceil(len(train_rows) / cfg.batch_size), cfg.checkpoints)
+    source = resolve_base_model(cfg.base_model)
+    device, precision = resolve_device(cfg)
+
+    from transformers import set_seed
+
+    set_seed(cfg.seed)  # before the head and LoRA are initialised
+    id2label = dict(enumerate(labels)) if cfg.task == "classification" else None
+    model, tokenizer = load_base_model(cfg.base_model, cfg.task, len(labels) or None, id2label)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and cfg.max_length > limit:
+        raise ConfigError(f"finetune.max_length={cfg.max_length} exceeds {cfg.base_model!r}'s {limit} positions")
+    model = _attach_lora(model, cfg)
+    weight_hash = base_weight_hash(cfg.base_model)
+
+    def emit(event: Event) -> None:
+        if callback is not None:
+            callback(event)
+
+    with atomic_dir(out_dir, overwrite=True) as tmp:
+        metrics = _train(
+            model, tokenizer, data, eval_data, cfg, device, precision, tmp / CHECKPOINTS_DIR, emit, progress
+        )
+        last = tmp / CHECKPOINTS_DIR / checkpoint_name(metrics["total_steps"])
+        shutil.copytree(last, tmp / ADAPTER_DIR)
+        atomic_write_json(tmp / METRICS_FILE, metrics)
+        atomic_write_json(tmp / LABELS_FILE, labels)
+        atomic_write_json(tmp / SPLIT_FILE, {"train": train_rows, "eval": eval_rows})
+        atomic_write_json(
+            tmp / PROVENANCE_FILE,
+            _provenance(cfg, labels, source, weight_hash, data, eval_data, eval is not None, tmp, device, precision)
+            | (provenance or {}),
+        )
+    adapter = Adapter.open(out_dir)
+    emit({"event": "done", "path": str(out_dir), "hash": adapter.hash})
+    return adapter
+
+
+def _take(values: list[Any] | None, rows: list[int]) -> list[Any] | None:
+    return None if values is None else [values[i] for i in rows]
+
+
+def _provenance(
+    cfg: FinetuneConfig,
+    labels: list[str],
+    source: str,
+    weight_hash: str,
+    data: tuple[list[str], list[int] | None],
+    eval_data: tuple[list[str], list[int] | None] | None,
+    eval_given: bool,
+    out: Path,
+    device: torch.device,
+    precision: str,
+) -> dict[str, Any]:
+    import peft
+    import transformers
+
+    import olab
+
+    texts, ids = data
+    return {
+        "task": cfg.task,
+        "labels": labels,
+        "seed": cfg.seed,
+        "base_model": {"name": cfg.base_model, "source": source, "weight_hash": weight_hash},
+        "config": cfg.model_dump(mode="json"),
+        "config_hash": config_hash(cfg),
+        "data": {
+            "train_hash": hash_json([texts, ids]),
+            "train_examples": len(texts),
+            "eval_hash": None if eval_data is None else hash_json(list(eval_data)),
+            "eval_examples": 0 if eval_data is None else len(eval_data[0]),
+            "eval_source": "given" if eval_given else ("split" if eval_data else "none"),
+        },
+        "adapter_hash": sha256_dir(out / ADAPTER_DIR),
+        "checkpoints": {p.name: sha256_dir(p) for p in sorted((out / CHECKPOINTS_DIR).iterdir(), key=checkpoint_step)},
+        "device": str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
+        "precision": precision,
+        "versions": {
+            "olab": olab.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+        },
+    }
