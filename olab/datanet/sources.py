@@ -43,26 +43,24 @@ def _load(source: SourceConfig) -> datasets.Dataset:
     if source.kind == "hub":
         what = f"hub dataset {source.path!r}" + (f" (config {source.name!r})" if source.name else "")
         kwargs: dict[str, Any] = {"revision": source.revision} if source.revision else {}
-        return _call(what, source.split, lambda: datasets.load_dataset(source.path, source.name, **kwargs))
+        return _call(what, lambda: datasets.load_dataset(source.path, source.name, split=source.split, **kwargs))
     fmt = source.resolved_format()
-    kwargs = {"data_files": source.data_files}
+    kwargs = {"data_files": source.data_files, "split": source.split}
     if fmt == "tsv":
         kwargs |= {"delimiter": "\t", "quoting": csv.QUOTE_NONE}  # TSV has no quoting: keep quotes in the text
     if source.column_names:
         if fmt not in ("csv", "tsv"):
             raise ConfigError(f"source.column_names applies to csv/tsv files only, but source.format is {fmt!r}")
         kwargs["column_names"] = source.column_names
-    return _call(
-        f"{fmt} files {source.data_files!r}", source.split, lambda: datasets.load_dataset(_BUILDERS[fmt], **kwargs)
-    )
+    return _call(f"{fmt} files {source.data_files!r}", lambda: datasets.load_dataset(_BUILDERS[fmt], **kwargs))
 
 
-def _call(what: str, split: str, load: Any) -> datasets.Dataset:
+def _call(what: str, load: Any) -> datasets.Dataset:
+    """Run a `load_dataset` call (split already selected), turning its failures into one DatanetError."""
     try:
-        loaded = load()
+        return load()
     except (FileNotFoundError, ConnectionError, ValueError, OSError) as e:
         raise DatanetError(f"could not load {what}: {type(e).__name__}: {e}") from e
-    return _select_split(loaded, split)
 
 
 def _select_split(ds: datasets.Dataset | datasets.DatasetDict, split: str) -> datasets.Dataset:

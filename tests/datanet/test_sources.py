@@ -87,6 +87,8 @@ def test_hub_kind_loads_a_dataset_repository_layout(tmp_path: Path):
     )
     ds = load_source(SourceConfig(kind="hub", path=str(repo)))
     assert ds["text"] == ["a b", "c d"]
+    with pytest.raises(DatanetError, match=r"could not load hub dataset .*Unknown split"):
+        load_source(SourceConfig(kind="hub", path=str(repo), split="validation"))
 
 
 def test_unreadable_source_is_a_datanet_error(tmp_path: Path):
