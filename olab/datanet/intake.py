@@ -9,7 +9,7 @@ from olab.datanet.build import auto_record_id
 from olab.datanet.contributions import SignedBatch, signature_problem
 from olab.datanet.records import normalise_text
 from olab.datanet.submissions import SubmitResult, now
-from olab.datanet.validation import RecordValidator, Rejection
+from olab.datanet.validation import RecordValidator, Rejection, jsonable
 from olab.datanet.versions import COLUMNS, commit
 from olab.errors import DatanetError, ValidationError
 
@@ -41,7 +41,7 @@ def submit(latest: Datanet, batch: SignedBatch) -> SubmitResult:
     if problem is not None:
         log.record_unverified(batch, problem, latest.version)
         rejections = [
-            Rejection(i, "bad_signature", f"record {i}: {problem}", batch.contributor, r).to_json()
+            Rejection(i, "bad_signature", f"record {i}: {problem}", batch.contributor, jsonable(r)).to_json()
             for i, r in enumerate(batch.records)
         ]
         return SubmitResult("rejected", batch_id, batch.contributor, problem, rejections=rejections)

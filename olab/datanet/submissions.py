@@ -14,6 +14,7 @@ from typing import Any
 
 from olab.datanet.contributions import SignedBatch
 from olab.datanet.storage import SUBMISSIONS, Storage
+from olab.datanet.validation import jsonable
 from olab.errors import DatanetError
 from olab.hashing import canonical_json, sha256_bytes
 
@@ -86,7 +87,7 @@ class SubmissionLog:
         }
 
     def record_unverified(self, batch: SignedBatch, reason: str, at_version: int) -> None:
-        data = batch.to_json()
+        data = jsonable(batch.to_json())  # a malformed batch may hold values JSON cannot write
         key = sha256_bytes(canonical_json({"batch": data, "reason": reason}))[7:23]
         self.storage.write_json(
             f"{SUBMISSIONS}/{UNVERIFIED}{key}.json",

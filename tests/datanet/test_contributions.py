@@ -145,3 +145,11 @@ def test_batches_travel_as_json(small: Datanet, signers):
     assert small.submit(json.loads(json.dumps(batch.to_json()))).ok
     with pytest.raises(ValidationError, match=r"needs the keys \['signature'\]"):
         SignedBatch.from_json({k: v for k, v in batch.to_json().items() if k != "signature"})
+
+
+def test_a_batch_with_non_json_records_is_rejected_not_crashed(small: Datanet, signers):
+    batch = sign_batch(signers[0], small.name, 161201, RECORDS, nonce=4)
+    broken = dataclasses.replace(batch, records=[{"text": b"bytes are not JSON", "label": "World"}])
+    result = small.submit(broken)
+    assert result.status == "rejected" and result.reason.startswith("malformed batch: a batch's records must be JSON values")
+    assert small.versions == [1] and small.submit(batch).ok
