@@ -60,7 +60,7 @@ def test_datanet_view_summarises_contributors_and_filters_by_them():
     view = DatanetView(
         pd.DataFrame(records()), info={"name": "news", "version": 2, "root": "0x" + "ee" * 32}, labels=NAMES
     )
-    assert view.info == {"name": "news", "version": 2, "root": "0x" + "ee" * 32, "n_records": 10}
+    assert view.info == {"name": "news", "version": 2, "root": "0x" + "ee" * 32, "n_records": 8}  # valid ones
     summary = {c["contributor"]: c for c in view.contributors}
     assert summary[ALICE] == {"contributor": ALICE, "name": "clean", "records": 4, "valid": 4, "rejected": 0}
     assert summary[BOB] == {"contributor": BOB, "name": "label noise", "records": 3, "valid": 1, "rejected": 2}
@@ -77,6 +77,39 @@ def test_datanet_view_summarises_contributors_and_filters_by_them():
     ]
     view.contributor = ALICE.upper().replace("0X", "0x")  # addresses compare case-insensitively
     assert view.contributor == ALICE and [r["record_id"] for r in view.visible()] == []
+
+
+def test_datanet_view_of_a_real_datanet_shows_behaviours_and_refused_records(tmp_path):
+    from olab.datanet import Datanet, sign_batch, simulated_accounts
+
+    dn = Datanet.build(
+        {
+            "name": "view",
+            "root_dir": str(tmp_path),
+            "source": {"kind": "synthetic", "n": 40, "seed": 0},
+            "contributors": {"n": 2, "behaviours": [{"contributor": 1, "kind": "label_noise", "rate": 0.5}]},
+        },
+        progress=False,
+    )
+    newcomer = simulated_accounts(1, seed=99)[0]
+    records = [
+        {"text": "Rates held steady by the central bank", "label": "Business"},
+        {"text": "x", "label": "Cooking"},
+    ]
+    assert dn.submit(sign_batch(newcomer, dn.name, dn.manifest["chain_id"], records, nonce=1)).ok
+
+    view = DatanetView.from_datanet(dn)
+    assert view.info["version"] == 2 and view.info["root"] == dn.root and view.info["n_records"] == 41
+    names = {c["contributor"]: c["name"] for c in view.contributors}
+    assert sorted(names.values()) == ["", "clean", "label_noise"]  # the newcomer has no simulated behaviour
+    flipped = [r for r in view.records if r.get("injected") == "label_flip"]
+    assert flipped and {r["contributor"] for r in flipped} == {
+        c["address"] for c in dn.contributors if c.get("behaviour") == "label_noise"
+    }
+    view.contributor = newcomer.address
+    view.status = "rejected"
+    (refused,) = view.visible()
+    assert refused["label"] == "Cooking" and refused["reason"].startswith("unknown_label:")
 
 
 def test_datanet_view_rejects_bad_input_with_a_useful_message():

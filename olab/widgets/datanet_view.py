@@ -44,10 +44,37 @@ class DatanetView(OlabWidget):
         super().__init__(
             records=rows,
             contributors=_summary(rows, labels or {}),
-            info=dict(info or {}) | {"n_records": len(rows)},
+            info=dict(info or {}) | {"n_records": sum(r["status"] == "valid" for r in rows)},
             **kwargs,
         )
         self.set_figure(figure)
+
+    @classmethod
+    def from_datanet(cls, datanet: Any, *, rejections: bool = True, **kwargs: Any) -> DatanetView:
+        """The view of an `olab.Datanet` version: its records, and (with `rejections`) every record refused
+        while making its versions, labelled with each contributor's simulated behaviour when known."""
+        rows = datanet.to_pandas().drop(columns=["record_hash", "original_label", "batch_id"], errors="ignore")
+        rows = to_rows(rows)
+        if rejections:
+            for version in datanet.versions:
+                if version > datanet.version:
+                    break
+                for n, r in enumerate(datanet.rejections(version)):
+                    record = r.get("record") or {}
+                    rows.append(
+                        {
+                            "record_id": str(record.get("record_id") or f"v{version}-rejected-{n}"),
+                            "contributor": str(r.get("contributor") or record.get("contributor") or "unknown"),
+                            "text": str(record.get("text", "")),
+                            "label": record.get("label"),
+                            "status": "rejected",
+                            "reason": f"{r['rule']}: {r['reason']}",
+                            "version_added": version,
+                        }
+                    )
+        labels = {c["address"]: c["behaviour"] for c in datanet.contributors if c.get("behaviour")}
+        info = {"name": datanet.name, "version": datanet.version, "root": datanet.root, "path": str(datanet.path)}
+        return cls(rows, info=info, labels=labels | dict(kwargs.pop("labels", None) or {}), **kwargs)
 
     @traitlets.validate("status")
     def _check_status(self, proposal: dict[str, Any]) -> str:

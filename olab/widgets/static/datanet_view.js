@@ -94,7 +94,11 @@ function render({ model, el }) {
       { key: "record_id", label: "record", cls: "olab-mono" },
       { key: "contributor", label: "contributor", format: (v) => h("span", { class: "olab-mono", title: v }, short(v)) },
       { key: "label", label: "label" },
-      { key: "status", label: "status", format: (v, r) => h("span", { title: r.reason || "" }, statusPill(v)) },
+      {
+        key: "status",
+        label: "status",
+        format: (v, r) => h("span", { title: r.reason || "" }, statusPill(v), r.injected ? h("span", { class: "olab-pill olab-pill-injected", title: "simulated behaviour (ground truth)" }, r.injected) : null),
+      },
       { key: "text", label: "text", cls: "olab-text", format: (v, r) => h("span", { title: v }, r.reason ? `${v}  — ${r.reason}` : v) },
     ];
     put(recordsBox, table(columns, shown, { rowKey: "record_id", empty: "no records match" }));

@@ -1,0 +1,67 @@
+"""Every JupyterLab notebook runs top to bottom with nbclient, leaves no error output, and shows what it says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# what each notebook must show when run on a fresh work directory (beyond "no error")
+EXPECTED = {
+    "01_datanet.ipynb": [
+        "accepted: version 2, accepted ['r000240']",  # the valid record of the signed batch
+        "rejected (unknown_label)",  # the other one
+        "(False, False)",  # a forged contributor and an edited text both break the proof
+    ],
+}
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def texts(nb: nbformat.NotebookNode) -> str:
+    """Everything the notebook printed or displayed as text."""
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if o.output_type == "stream":
+                out.append(o.text)
+            elif o.output_type in ("execute_result", "display_data"):
+                out.append(o.data.get("text/plain", ""))
+    return "\n".join(out)
+
+
+def test_notebooks_are_numbered_and_clean():
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(1, len(NOTEBOOKS) + 1)]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} is saved with outputs"
+        assert "parameters" in code[0].metadata.get("tags", []), f"{path.name}: first code cell is the parameters"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("notebooks")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_top_to_bottom(path: Path, notebook_env: dict[str, str]):
+    nb = execute(path)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, [f"{e.ename}: {e.evalue}" for e in errors]
+    shown = texts(nb)
+    for expected in EXPECTED[path.name]:
+        assert expected in shown, f"{path.name} should show {expected!r}"
+    widgets = [
+        o
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert widgets, f"{path.name} displays no widget"
