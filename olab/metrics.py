@@ -10,7 +10,9 @@ percentile bootstrap over targets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
@@ -205,3 +207,31 @@ def roc_auc(scores: object, labels: object) -> float:
     ranks = rankdata(s)
     u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def adapter_margins(
+    adapter: Any, texts: Sequence[str], labels: Sequence[str], *, max_length: int, batch_size: int = 64
+) -> np.ndarray:
+    """Each example's classification margin (the output TRAK explains, log p_y/(1−p_y)) under a fine-tuned adapter.
+
+    `labels` are label names; this is the measured output LDS compares attribution against.
+    """
+    import torch
+
+    from olab.attribution.outputs import classification_margin
+    from olab.finetune.data import iter_batches
+
+    if adapter.task != "classification":
+        raise ValidationError(f"adapter_margins needs a classification adapter, {adapter.path} is {adapter.task!r}")
+    index = {name: i for i, name in enumerate(adapter.labels)}
+    unknown = sorted({v for v in labels if v not in index})
+    if unknown:
+        raise ValidationError(f"labels {unknown[:5]} are not among the adapter's labels {list(adapter.labels)}")
+    model, tokenizer = adapter.load(device="cpu")
+    ids = [index[v] for v in labels]
+    out = np.empty(len(texts), dtype=np.float64)
+    with torch.no_grad():
+        for idx, batch in iter_batches(tokenizer, list(texts), ids, "classification", max_length, batch_size):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            out[idx] = classification_margin(logits, batch["labels"]).double().numpy()
+    return out

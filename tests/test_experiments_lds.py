@@ -1,0 +1,69 @@
+"""The LDS experiment (experiments/lds/run.py): configs validate, and --quick runs end to end and resumes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from olab.config import load
+from olab.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _module(name: str, rel: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / rel)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # pydantic resolves the config models' annotations through sys.modules
+    spec.loader.exec_module(mod)
+    return mod
+
+
+lds_run = _module("lds_run", "experiments/lds/run.py")
+
+
+@pytest.mark.parametrize("name", ["lds_agnews.yaml", "lds_agnews_small.yaml"])
+def test_configs_validate(name):
+    cfg = load(lds_run.LDSExperiment, REPO / "configs" / "experiments" / name)
+    assert cfg.subsets.m >= 50
+    assert {m.name for m in cfg.methods} >= {"olab-1", "olab-5", "traker-1", "grad-dot-1"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"finetune": {"eval_fraction": 0.1}}, "eval_fraction must be 0"),
+        ({"attribution": {"max_length": 32}}, "must equal finetune.max_length"),
+        ({"methods": [{"name": "a"}, {"name": "a"}]}, "method names must be unique"),
+        ({"subsets": {"m": 2}}, "subsets.m"),
+    ],
+)
+def test_bad_configs_are_refused_with_the_field_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load(lds_run.LDSExperiment, REPO / "configs" / "experiments" / "lds_agnews.yaml", override)
+
+
+@pytest.mark.slow
+def test_quick_run_end_to_end_then_resumes_from_cache(tmp_path, capsys):
+    out = tmp_path / "lds"
+    assert lds_run.main(["--quick", "--out", str(out), "--threads", "1"]) == 0
+    first = json.loads((out / "results.json").read_text())
+    printed = capsys.readouterr().out
+    assert printed.count("retrained in") == lds_run.QUICK["subsets"]["m"]
+    rows = {r["name"]: r for r in first["methods"]}
+    assert set(rows) == {m["name"] for m in lds_run.QUICK["methods"]}
+    for r in rows.values():
+        assert -1.0 <= r["ci_low"] <= r["lds"] <= r["ci_high"] <= 1.0
+        assert len(r["per_target"]) == first["n_targets"] == lds_run.QUICK["data"]["n_targets"]
+        assert r["n_undefined"] == sum(v is None for v in r["per_target"])
+    assert "| olab-2 | olab | 2 | trak |" in (out / "results.md").read_text()
+
+    # a second run finds every retrain and every score on disk: nothing is retrained, results are identical
+    assert lds_run.main(["--quick", "--out", str(out), "--threads", "1"]) == 0
+    assert "retrained in" not in capsys.readouterr().out
+    second = json.loads((out / "results.json").read_text())
+    assert [r["per_target"] for r in second["methods"]] == [r["per_target"] for r in first["methods"]]
