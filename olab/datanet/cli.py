@@ -24,7 +24,9 @@ def build(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     dn = Datanet.build(config, overrides=parse_overrides(overrides), progress=progress)
     change = dn.manifest["change"]
     click.echo(f"{dn.path} version {dn.version}: {len(dn)} records, {len(dn.contributors)} contributors")
-    if change["kind"] == "build":
+    if dn.reused:
+        click.echo("  unchanged: built from the same config and source before, nothing rewritten")
+    elif change["kind"] == "build":
         click.echo(
             f"  accepted {change['added']}, rejected {change['rejected']} (see {dn.path}/v{dn.version:04d}/rejections.jsonl)"
         )

@@ -60,6 +60,7 @@ class Datanet:
         self._table: pa.Table | None = None
         self._tree: StandardMerkleTree | None = None
         self._rows: dict[str, int] | None = None
+        self.reused = False  # set by `build` when it returned an existing version instead of writing one
 
     # --- making and opening ------------------------------------------------------------------------
 
@@ -86,7 +87,9 @@ class Datanet:
         for v in reversed(versions):
             manifest = storage.read_json(f"{version_dirname(v)}/{MANIFEST}")
             if manifest.get("build_hash") == wanted:
-                return cls(storage, v, manifest)
+                found = cls(storage, v, manifest)
+                found.reused = True
+                return found
         draft = importer.prepare(cfg, data, source, progress=progress)
         n = len(draft.columns["record_id"])
         if n == 0:

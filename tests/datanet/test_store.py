@@ -89,6 +89,7 @@ def test_same_inputs_return_the_existing_version_untouched(tmp_path: Path, make_
     stamp = manifest.stat().st_mtime_ns
     again = Datanet.build(make_config(tmp_path), progress=False)
     assert (again.version, again.root) == (1, first.root) and manifest.stat().st_mtime_ns == stamp
+    assert again.reused and not first.reused
     assert Datanet.open(tmp_path / "small").versions == [1]
     # moving root_dir does not change the build, so a rebuilt copy elsewhere has the same root
     elsewhere = Datanet.build(make_config(tmp_path / "other"), progress=False)
