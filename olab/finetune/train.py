@@ -112,8 +112,8 @@ def resolve_device(cfg: FinetuneConfig) -> tuple[torch.device, str]:
 def _eval_split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     if fraction == 0:
         return list(range(n)), []
-    n_eval = round(n * fraction)
-    if n_eval < 1 or n_eval >= n:
+    n_eval = max(1, round(n * fraction))
+    if n_eval >= n:
         raise ConfigError(
             f"finetune.eval_fraction={fraction} of {n} examples leaves {n_eval} for eval and {n - n_eval} for "
             "training; both need at least one (pass an eval set, or set eval_fraction to 0)"
@@ -126,7 +126,8 @@ def checkpoint_steps(total_steps: int, count: int) -> list[int]:
     """`count` steps spread evenly through training, the last one == total_steps."""
     if count > total_steps:
         raise ConfigError(
-            f"finetune.checkpoints={count} but training runs only {total_steps} optimiser steps; "
+            f"finetune.checkpoints={count} but training runs only {total_steps} optimiser "
+            f"step{'s' if total_steps != 1 else ''}; "
             "lower checkpoints, or raise epochs / lower batch_size"
         )
     return [round(total_steps * (i + 1) / count) for i in range(count)]
@@ -144,6 +145,7 @@ def _attach_lora(model: Any, cfg: FinetuneConfig) -> Any:
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=cfg.lora.target_modules,
+        fan_in_fan_out=any(type(m).__name__ == "Conv1D" for m in model.modules()),  # GPT-2 stores weights (in, out)
     )  # SEQ_CLS puts the new head in modules_to_save: it trains and is saved with the adapter
     try:
         peft_model = get_peft_model(model, lora)
