@@ -1,0 +1,53 @@
+"""CLI commands for the whole pipeline: `olab run`, `olab verify`, `olab reproduce`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from olab.config import parse_overrides
+
+SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
+    """Run the whole pipeline for CONFIG and write runs/<run id>/."""
+    from olab.pipeline.run import run as run_pipeline
+
+    result = run_pipeline(config, overrides=parse_overrides(overrides), progress=progress)
+    ranked = sorted(result.rewards.shares, key=lambda s: -s.share_ppm)
+    click.echo("\nreward shares (ppm):")
+    for share in ranked:
+        click.echo(f"  {share.contributor}  {share.share_ppm:>9,}")
+    click.echo(f"\nrun directory: {result.dir}\nreport: {result.dir / 'report.html'}")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--chain/--no-chain", default=True, help="Also check the on-chain record.")
+@click.option("--datanet", "datanet_path", default=None, help="Where the Datanet is, if it moved.")
+def verify(run_dir: str, chain: bool, datanet_path: str | None) -> None:
+    """Recompute every hash of RUN_DIR and check the chain; exit 0 only if every link holds."""
+    from olab.pipeline.verify import verify as verify_run
+
+    report = verify_run(run_dir, chain=chain, datanet_path=datanet_path)
+    click.echo(report.summary())
+    sys.exit(0 if report.ok else 1)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--attest", is_flag=True, help="Publish the comparison as a reviewer attestation.")
+@click.option("--workdir", default=None, help="Where to re-run (default: a new temporary directory).")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def reproduce(run_dir: str, attest: bool, workdir: str | None, progress: bool) -> None:
+    """Re-run RUN_DIR's experiment from its recorded config and compare the results."""
+    from olab.pipeline.reproduce import reproduce as reproduce_run
+
+    report = reproduce_run(run_dir, attest=attest, work_dir=workdir, progress=progress)
+    click.echo(report.summary())

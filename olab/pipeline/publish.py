@@ -1,0 +1,62 @@
+"""Publishing a run's commitment, and checking it back, through `olab.Ledger`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from olab.datanet import Datanet
+from olab.hashing import hash_json
+from olab.ledger import ChainConfig, Ledger, RunCommitment
+from olab.pipeline.config import RunConfig
+
+ZERO32 = "0x" + "00" * 32
+MAX_URI_BYTES = 256  # the registry's limit on a version's URI
+
+
+def commitment(manifest: dict[str, Any]) -> RunCommitment:
+    """The values a run puts on chain, read from its manifest."""
+    return RunCommitment(
+        run_id=manifest["run_id"],
+        datanet_root=manifest["datanet"]["root"],
+        adapter_hash=manifest["adapter"]["hash"],
+        scores_hash=manifest["attribution"]["scores_hash"],
+        rewards_root=manifest["rewards"]["root"],
+        manifest_hash=manifest["manifest_hash"],
+    )
+
+
+def ledger_for(manifest: dict[str, Any]) -> Ledger:
+    """The ledger a run was published on, attached to the very contracts it used."""
+    cfg = ChainConfig.model_validate(manifest["config"]["chain"])
+    return Ledger.from_config(cfg, addresses=manifest.get("chain", {}).get("addresses"))
+
+
+def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, Any]:
+    """Register the Datanet version and publish the run; returns the manifest's `chain` section."""
+    ledger = Ledger.from_config(cfg.chain)
+    registered = ledger.register_datanet_version(
+        name=dn.name,
+        version=dn.version,
+        root=dn.root,
+        parent_root=dn.manifest.get("parent_root") or ZERO32,
+        record_count=dn.manifest["record_count"],
+        contributor_count=len(dn.contributors),
+        metadata_hash=hash_json(dn.manifest),
+        uri=str(dn.path) if len(str(dn.path).encode()) <= MAX_URI_BYTES else "",
+    )
+    published = ledger.publish_run(commitment(manifest))
+    return {
+        "backend": cfg.chain.backend,
+        "chain_id": ledger.chain_id,
+        "addresses": ledger.addresses,
+        "transactions": {"register_datanet_version": registered.to_json(), "publish_run": published.to_json()},
+    }
+
+
+def check_on_chain(manifest: dict[str, Any]) -> list[str]:
+    """Differences between the on-chain record of the run and the manifest (empty: they agree)."""
+    ledger = ledger_for(manifest)
+    problems = ledger.verify_run(commitment(manifest))
+    if manifest["chain"].get("chain_id") != ledger.chain_id:
+        problems.append(f"chain id {ledger.chain_id} != manifest's {manifest['chain'].get('chain_id')}")
+    return problems

@@ -1,0 +1,200 @@
+"""`olab run`: Datanet -> fine-tune -> attribute -> rewards -> publish -> report, in one call.
+
+Every stage's artifact is cached by the hash of its inputs (see `cache.py`): a second identical run
+reuses them, and an interrupted run resumes from the last finished stage. The run directory is
+assembled in a temporary directory and renamed into place only when every stage, publishing
+included, has succeeded, so a failed run never leaves a half-written manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import olab
+from olab import rewards as rewards_mod
+from olab.attribution import Attribution, attribute
+from olab.config import config_hash
+from olab.datanet import Datanet
+from olab.datanet.sources import load_source
+from olab.errors import ConfigError, DatanetError
+from olab.finetune import Adapter, finetune
+from olab.finetune.models import base_weight_hash, resolve_base_model
+from olab.hashing import hash_json
+from olab.io import atomic_dir, atomic_write_json
+from olab.pipeline.cache import cached, copy_entry
+from olab.pipeline.config import RunConfig, load_config
+from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_dir_name
+from olab.pipeline.publish import publish
+from olab.pipeline.reporting import write_report
+
+
+@dataclass
+class StageTimer:
+    """Times each stage, prints one line per stage, and keeps the figures for the manifest."""
+
+    log: Callable[[str], None] = print
+    timings: dict[str, float] = field(default_factory=dict)
+    reused: dict[str, bool] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[dict[str, bool]]:
+        state = {"reused": False}
+        self.log(f"[olab] {stage} ...")
+        t0 = time.perf_counter()
+        yield state
+        self.timings[stage] = round(time.perf_counter() - t0, 3)
+        self.reused[stage] = state["reused"]
+        note = " (cached)" if state["reused"] else ""
+        self.log(f"[olab] {stage:<12} {self.timings[stage]:8.1f} s{note}")
+
+
+@dataclass
+class RunResult:
+    dir: Path
+    manifest: dict[str, Any]
+    rewards: rewards_mod.Rewards
+    timings: dict[str, float]
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest["run_id"]
+
+
+def dataset_hash(ds: Any) -> str:
+    """Hash of a text/label dataset (targets are part of a run's inputs)."""
+    return hash_json({"text": list(ds["text"]), "label": list(ds["label"])})
+
+
+def check_inputs(cfg: RunConfig, dn: Datanet, targets: Any) -> None:
+    """The checks that must pass before any heavy work starts."""
+    if dn.manifest["record_count"] == 0:
+        raise DatanetError(f"Datanet {dn.path} version {dn.version} has no accepted records; nothing to train on")
+    if len(targets) == 0:
+        raise ConfigError("targets: the target set is empty; point targets.source at examples to explain")
+    unseen = sorted(set(targets["label"]) - set(dn.labels))
+    if unseen:
+        raise ConfigError(
+            f"targets: labels {unseen} do not occur in the Datanet, whose labels are {dn.labels}; "
+            "use a target set drawn from the same label set"
+        )
+    resolve_base_model(cfg.finetune.base_model)
+
+
+def run(
+    config: RunConfig | str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> RunResult:
+    """Run the whole pipeline for `config` and return the run directory and its manifest."""
+    cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
+    runs_dir = Path(cfg.run.runs_dir)
+    cache = runs_dir / ".cache"
+    timer = StageTimer(log)
+    started = time.perf_counter()
+
+    with timer("datanet"):
+        dn = Datanet.build(cfg.datanet, progress=progress)
+        train = dn.to_hf()
+        targets = load_source(cfg.targets.source, cfg.targets.columns)
+        check_inputs(cfg, dn, targets)
+        targets_digest = dataset_hash(targets)
+
+    with timer("finetune") as st:
+        adapters, reused = [], []
+        provenance = {"datanet": {"name": dn.name, "version": dn.version, "root": dn.root}}
+        for i in range(cfg.run.models):
+            fcfg = cfg.finetune.model_copy(update={"seed": cfg.finetune.seed + i})
+            inputs = {"config": fcfg.model_dump(mode="json"), "datanet_root": dn.root, "targets": targets_digest}
+
+            def build(tmp: Path, fcfg: Any = fcfg) -> None:
+                finetune(train, dn.labels, fcfg, tmp, eval=targets, provenance=provenance, progress=progress)
+
+            entry, hit = cached(cache, "finetune", inputs, build)
+            adapters.append(Adapter.open(entry))
+            reused.append(hit)
+        st["reused"] = all(reused)
+
+    with timer("attribution") as st:
+        inputs = {
+            "config": cfg.attribution.model_dump(mode="json"),
+            "adapters": [a.hash for a in adapters],
+            "datanet_root": dn.root,
+            "targets": targets_digest,
+        }
+        entry, st["reused"] = cached(
+            cache,
+            "attribution",
+            inputs,
+            lambda tmp: attribute(adapters, train, targets, cfg.attribution, tmp, progress=progress),
+        )
+        attribution = Attribution.open(entry)
+
+    with timer("rewards"):
+        table = attribution.contributor_table(
+            list(train["contributor"]), labels=list(train["label"]), target_labels=list(targets["label"])
+        )
+        shares = rewards_mod.compute(table, cfg.rewards)
+
+    manifest: dict[str, Any] = {
+        "olab_version": olab.__version__,
+        "name": cfg.run.name,
+        "config": cfg.model_dump(mode="json"),
+        "config_hash": config_hash(cfg),
+        "datanet": {
+            "path": str(dn.path),
+            "name": dn.name,
+            "version": dn.version,
+            "root": dn.root,
+            "record_count": dn.manifest["record_count"],
+        },
+        "targets": {"hash": targets_digest, "count": len(targets)},
+        "base_model": {
+            "id": cfg.finetune.base_model,
+            "weight_hash": base_weight_hash(cfg.finetune.base_model),
+        },
+        "adapter": {
+            "path": RunLayout(Path(".")).adapters.as_posix(),
+            "models": [a.hash for a in adapters],
+            "hash": hash_json([a.hash for a in adapters]),
+        },
+        "attribution": {
+            "path": RunLayout(Path(".")).attribution.as_posix(),
+            "engine": cfg.attribution.engine,
+            "config": cfg.attribution.model_dump(mode="json"),
+            "shape": list(attribution.scores.shape),
+            "scores_hash": attribution.scores_hash,
+        },
+        "rewards": {"path": "rewards.json", "root": shares.root, "policy": cfg.rewards.policy},
+    }
+    manifest["run_id"] = run_id = compute_run_id(manifest)
+    manifest["manifest_hash"] = compute_manifest_hash(manifest)
+    layout = RunLayout(runs_dir / run_dir_name(run_id))
+    log(f"[olab] run id {run_id}")
+
+    with atomic_dir(layout.dir, overwrite=True) as tmp:
+        staged = RunLayout(tmp)
+        for i, a in enumerate(adapters):
+            copy_entry(a.path, staged.adapter(i))
+        copy_entry(attribution.path, staged.attribution)
+        shares.write(staged.rewards, run_id)
+
+        with timer("publish"):
+            manifest["chain"] = publish(cfg, manifest, dn) if cfg.run.publish else {"backend": None}
+
+        with timer("report"):
+            write_report(staged, manifest, dn, targets, cfg.run.report_targets, timer.timings)
+
+        manifest["timings"] = {**timer.timings, "total": round(time.perf_counter() - started, 3)}
+        manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        atomic_write_json(staged.manifest, manifest)
+
+    log(f"[olab] wrote {layout.dir} in {manifest['timings']['total']:.1f} s")
+    return RunResult(layout.dir, manifest, shares, manifest["timings"])

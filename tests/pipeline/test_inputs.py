@@ -1,0 +1,163 @@
+"""Bad input stops `olab run` with a clear message before heavy work and leaves earlier artifacts intact;
+other tasks and data sources run end to end (a causal LM on a tiny in-code model; AG News through `datasets`)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from olab.hashing import sha256_dir
+from olab.io import read_json
+from tests.pipeline.conftest import AGNEWS, olab, run_dir_from
+
+TINY = {
+    "run": {"models": 1},
+    "datanet": {
+        "name": "tiny",
+        "source": {"kind": "synthetic", "n": 48, "seed": 0},
+        "contributors": {"mode": "simulate", "n": 3, "seed": 0},
+    },
+    "targets": {"source": {"kind": "synthetic", "n": 8, "seed": 1}},
+    "finetune": {
+        "base_model": "tiny-gpt2",
+        "task": "causal_lm",
+        "epochs": 1,
+        "batch_size": 8,
+        "max_length": 32,
+        "lora": {"target_modules": ["c_attn"]},
+        "checkpoints": 1,
+    },
+    "attribution": {"proj_dim": 256, "batch_size": 8, "max_length": 32},
+}
+
+
+def write_config(cwd: Path, data: dict, name: str = "config.yaml") -> Path:
+    path = cwd / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def deep_update(base: dict, patch: dict) -> dict:
+    out = dict(base)
+    for k, v in patch.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def test_causal_lm_runs_end_to_end_on_a_tiny_model(finished_project: Path) -> None:
+    runs = [p for p in (finished_project / "runs").iterdir() if not p.name.startswith(".")]
+    assert len(runs) == 1
+    run_dir = runs[0]
+    manifest = read_json(run_dir / "manifest.json")
+    assert manifest["config"]["finetune"]["task"] == "causal_lm"
+    scores = np.load(run_dir / "attribution" / "scores.npy")
+    assert scores.shape == (48, 8) and np.isfinite(scores).all() and np.abs(scores).sum() > 0
+    olab("verify", str(run_dir), cwd=finished_project)
+
+
+@pytest.fixture(scope="module")
+def finished_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project directory whose tiny Datanet and an earlier successful run already exist."""
+    cwd = tmp_path_factory.mktemp("project")
+    olab("run", str(write_config(cwd, TINY)), "--no-progress", cwd=cwd)
+    return cwd
+
+
+@pytest.fixture
+def project(finished_project: Path, tmp_path: Path) -> Path:
+    """A private copy of `finished_project` for a test to try to break."""
+    return Path(shutil.copytree(finished_project, tmp_path / "project"))
+
+
+BAD = {
+    "missing column": (
+        {"datanet": {"columns": {"text": "body"}}},
+        ["body", "text"],
+    ),
+    "unknown base model path": (
+        {"finetune": {"base_model": "/nowhere/such-model"}},
+        ["/nowhere/such-model"],
+    ),
+    "targets with unseen labels": (
+        {
+            "targets": {
+                "source": {
+                    "kind": "files",
+                    "data_files": "__TARGETS__",
+                    "format": "tsv",
+                    "column_names": ["text", "label"],
+                }
+            }
+        },
+        ["Weather", "labels"],
+    ),
+    "empty datanet": (
+        {"datanet": {"validation": {"min_chars": 4000}}},
+        ["no accepted records"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_stops_early_and_leaves_artifacts_intact(project: Path, case: str) -> None:
+    patch, must_mention = BAD[case]
+    targets = project / "targets.tsv"
+    targets.write_text("Rain expected over the hills tomorrow\tWeather\n")
+    data = deep_update(TINY, yaml.safe_load(yaml.safe_dump(patch).replace("__TARGETS__", str(targets))))
+    config = write_config(project, data, "bad.yaml")
+    before = sha256_dir(project, exclude=("bad.yaml",))
+    proc = olab("run", str(config), "--no-progress", cwd=project, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "[olab] finetune" not in proc.stdout, "heavy work started before the input was checked"
+    for words in must_mention:
+        assert words in proc.stderr, proc.stderr
+    assert sha256_dir(project, exclude=("bad.yaml",)) == before
+
+
+def test_bad_config_value_names_the_field(tmp_path: Path) -> None:
+    data = deep_update(TINY, {"finetune": {"lora": {"r": 0}}, "attribution": {"engine": "magic"}})
+    proc = olab("run", str(write_config(tmp_path, data)), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "finetune.lora.r" in proc.stderr and "attribution.engine" in proc.stderr
+    assert "'olab'" in proc.stderr and "'magic'" in proc.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "datanets").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not AGNEWS.is_dir(), reason="needs ../shared/data/agnews")
+def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
+    """AG News via `datasets`; one contributor's labels 20% flipped: self-influence flags them, it earns least."""
+    from olab.metrics import roc_auc
+
+    LOCAL_TSV = {"path": None, "split": "train", "format": "tsv", "column_names": ["text", "label"]}
+
+    config = yaml.safe_load((Path(__file__).parents[2] / "configs" / "agnews.yaml").read_text())
+    config = deep_update(
+        config,
+        {
+            "datanet": {"source": {"kind": "files", "data_files": str(AGNEWS / "dev.tsv"), **LOCAL_TSV}},
+            "targets": {"source": {"kind": "files", "data_files": str(AGNEWS / "test.tsv"), **LOCAL_TSV}},
+        },
+    )
+    proc = olab("run", str(write_config(tmp_path, config)), "--no-progress", cwd=tmp_path)
+    run_dir = run_dir_from(proc.stdout, tmp_path)
+    manifest = read_json(run_dir / "manifest.json")
+
+    from olab.datanet import Datanet
+
+    dn = Datanet.open(tmp_path / manifest["datanet"]["path"], version=manifest["datanet"]["version"])
+    records = dn.to_hf()
+    flipped = np.array([x == "label_flip" for x in records["injected"]])
+    self_influence = np.load(run_dir / "attribution" / "self_influence.npy")
+    assert flipped.sum() > 0
+    auc = roc_auc(self_influence, flipped)
+    assert auc >= 0.85, auc
+
+    noisy = next(c["address"] for c in dn.contributors if c["behaviour"] == "label_noise")
+    shares = {s["contributor"]: s["share_ppm"] for s in read_json(run_dir / "rewards.json")["shares"]}
+    assert shares[noisy] < min(v for a, v in shares.items() if a != noisy), shares

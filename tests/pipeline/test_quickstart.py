@@ -1,0 +1,115 @@
+"""The README's main job, end to end on the real packaged model, real TRAK and the embedded EVM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from olab.datanet import Datanet
+from tests.pipeline.conftest import Run, olab
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("quickstart")]
+
+
+def contributor_behaviours(run: Run) -> dict[str, str]:
+    dn = Datanet.open(run.cwd / run.manifest["datanet"]["path"], version=run.manifest["datanet"]["version"])
+    return {c["address"]: c["behaviour"] for c in dn.contributors}
+
+
+def test_quickstart_writes_the_run_directory(quickstart: Run) -> None:
+    for name in ("manifest.json", "rewards.json", "report.html"):
+        assert (quickstart.run_dir / name).is_file(), name
+    m = quickstart.manifest
+    assert m["run_id"].startswith("0x") and len(m["run_id"]) == 66
+    assert quickstart.run_dir.name == m["run_id"][2:18]
+    for stage in ("datanet", "finetune", "attribution", "rewards", "publish", "report"):
+        assert stage in m["timings"], stage
+        assert f"[olab] {stage}" in quickstart.output
+    assert m["chain"]["backend"] == "embedded"
+    assert m["chain"]["transactions"]["publish_run"]["tx_hash"].startswith("0x")
+
+
+def test_label_noise_contributor_gets_the_smallest_share(quickstart: Run) -> None:
+    behaviours = contributor_behaviours(quickstart)
+    shares = {
+        s["contributor"]: s["share_ppm"]
+        for s in json.loads((quickstart.run_dir / "rewards.json").read_text())["shares"]
+    }
+    assert sum(shares.values()) == 1_000_000
+    noisy = next(a for a, b in behaviours.items() if b == "label_noise")
+    others = [v for a, v in shares.items() if a != noisy]
+    assert shares[noisy] < min(others), (shares, behaviours)
+
+
+def test_verify_in_a_new_process_succeeds(quickstart: Run) -> None:
+    proc = olab("verify", str(quickstart.run_dir), cwd=quickstart.cwd)
+    assert "every link holds" in proc.stdout
+    for link in ("manifest", "datanet", "adapter", "attribution", "rewards", "chain"):
+        assert f"ok   {link}" in proc.stdout
+
+
+def test_second_identical_run_reuses_every_stage(quickstart: Run, tmp_path: Path) -> None:
+    run = quickstart.copy(tmp_path / "again")
+    from tests.pipeline.conftest import REPO
+
+    proc = olab("run", str(REPO / "configs" / "quickstart.yaml"), "--no-progress", cwd=run.cwd)
+    for stage in ("finetune", "attribution"):
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(f"[olab] {stage} ") and " s" in ln)
+        assert "(cached)" in line, line
+    assert f"run id {quickstart.manifest['run_id']}" in proc.stdout
+
+
+def _verify_fails(run: Run, link: str) -> str:
+    proc = olab("verify", str(run.run_dir), cwd=run.cwd, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"FAIL {link}" in proc.stdout, proc.stdout
+    return proc.stdout
+
+
+def test_tampered_datanet_record_breaks_the_datanet_link(quickstart: Run, tmp_path: Path) -> None:
+    run = quickstart.copy(tmp_path / "tampered")
+    version = run.manifest["datanet"]["version"]
+    parquet = run.cwd / run.manifest["datanet"]["path"] / f"v{version:04d}" / "records.parquet"
+    table = pq.read_table(parquet)
+    texts = table.column("text").to_pylist()
+    texts[7] = texts[7][:-1] + ("X" if texts[7][-1] != "X" else "Y")
+    table = table.set_column(table.schema.get_field_index("text"), "text", [texts])
+    pq.write_table(table, parquet)
+    out = _verify_fails(run, "datanet")
+    assert table.column("record_id")[7].as_py() in out
+
+
+def test_tampered_adapter_breaks_the_adapter_link(quickstart: Run, tmp_path: Path) -> None:
+    run = quickstart.copy(tmp_path / "tampered")
+    weights = next((run.run_dir / "adapters" / "model-0" / "adapter").glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    _verify_fails(run, "adapter")
+
+
+def test_tampered_share_breaks_the_rewards_link(quickstart: Run, tmp_path: Path) -> None:
+    run = quickstart.copy(tmp_path / "tampered")
+    path = run.run_dir / "rewards.json"
+    rewards = json.loads(path.read_text())
+    rewards["shares"][0]["share_ppm"] -= 1
+    rewards["shares"][-1]["share_ppm"] += 1
+    path.write_text(json.dumps(rewards))
+    out = _verify_fails(run, "rewards")
+    assert rewards["shares"][0]["contributor"] in out
+
+
+def test_reproduce_gives_identical_hashes_and_attests(quickstart: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from olab.pipeline.publish import ledger_for
+    from olab.pipeline.reproduce import reproduce
+
+    monkeypatch.chdir(quickstart.cwd)
+    report = reproduce(quickstart.run_dir, attest=True, progress=False, log=lambda _: None)
+    assert report.identical, report.summary()
+    assert report.max_share_diff_ppm == 0
+    assert report.rank_correlation == pytest.approx(1.0)
+    attestations = ledger_for(quickstart.manifest).attestations(quickstart.manifest["run_id"])
+    assert len(attestations) == 1
