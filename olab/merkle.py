@@ -162,6 +162,19 @@ def _leaf_hashes(encoding: Sequence[str], values: Sequence[Sequence[Any]]) -> li
     return [k(k(encode(v))) for v in values]
 
 
+def _hash_inner_nodes(tree: list[bytes], n: int) -> None:
+    """Fill tree[0 : n-1], node i = hash_pair(tree[2i+1], tree[2i+2]), one heap level at a time (deepest first).
+
+    Level d holds nodes 2^d-1 .. 2^(d+1)-2; their children are the contiguous slice after them, so a level is
+    one list comprehension over adjacent pairs instead of per-node index arithmetic.
+    """
+    k = keccak
+    for d in range((n - 1).bit_length() - 1, -1, -1):
+        lo, hi = (1 << d) - 1, min((1 << (d + 1)) - 1, n - 1)
+        kids = tree[2 * lo + 1 : 2 * hi + 1]
+        tree[lo:hi] = [k(a + b) if a <= b else k(b + a) for a, b in zip(kids[0::2], kids[1::2], strict=True)]
+
+
 def hash_pair(a: bytes, b: bytes) -> bytes:
     return keccak(a + b) if a <= b else keccak(b + a)
 
@@ -218,10 +231,7 @@ class StandardMerkleTree:
         tree_index = np.empty(n, dtype=np.int64)  # value index -> position in `tree`
         tree_index[order] = np.arange(2 * n - 2, n - 2, -1)
         tree_index = tree_index.tolist()
-        k = keccak
-        for i in range(n - 2, -1, -1):
-            a, b = tree[2 * i + 1], tree[2 * i + 2]
-            tree[i] = k(a + b) if a <= b else k(b + a)
+        _hash_inner_nodes(tree, n)
         self._tree_index = tree_index
         self._tree = tree
 
