@@ -1,7 +1,9 @@
 """Contributor rewards: attribution -> integer shares in parts-per-million -> a reward Merkle tree.
 
 The default policy follows OpenLedger's Proof of Attribution: only positive influence pays, and each
-contributor's share is proportional to it. Shares are integers that sum to exactly 1,000,000
+contributor's share is proportional to it. Influence is netted per contributor first: a contributor's
+harmful records (negative influence, e.g. flipped labels) offset their helpful ones, and a contributor
+whose data is harmful on balance earns nothing. Shares are integers that sum to exactly 1,000,000
 (largest-remainder rounding over exact rationals, so the result does not depend on input order or
 on float summation order). The tree is an OpenZeppelin `StandardMerkleTree` with leaves
 `(address contributor, uint256 share_ppm)`, so `MerkleProof.sol` and OpenZeppelin's JS verify it.
@@ -28,7 +30,7 @@ PPM = 1_000_000
 LEAF_ENCODING = ["address", "uint256"]
 
 # which column of the attribution stage's contributor table each policy reads
-POLICY_COLUMN = {"positive_influence": "positive", "total_influence_clipped": "total"}
+POLICY_COLUMN = {"positive_influence": "total", "positive_records": "positive"}
 
 
 class FeeSplit(Section):
@@ -76,12 +78,12 @@ class FeeSplit(Section):
 class RewardsConfig(Section):
     """The `rewards` section of a run config."""
 
-    policy: Literal["positive_influence", "total_influence_clipped"] = Field(
+    policy: Literal["positive_influence", "positive_records"] = Field(
         "positive_influence",
         description=(
-            "positive_influence: only positive influence pays, shares proportional to it (OpenLedger's policy). "
-            "total_influence_clipped: shares proportional to max(total influence, 0), so harmful records "
-            "offset helpful ones."
+            "positive_influence: only positive influence pays (OpenLedger's policy): shares proportional to each "
+            "contributor's net influence, max(total, 0), so harmful records offset helpful ones. "
+            "positive_records: shares proportional to the sum of each record's positive influence; harm is ignored."
         ),
     )
     split: FeeSplit | None = Field(
@@ -166,8 +168,8 @@ def compute(influence: Mapping[str, float] | Any, cfg: RewardsConfig | None = No
     """Turn per-contributor influence into ppm shares and their Merkle tree.
 
     `influence` is either a mapping {address: influence} (the quantity the policy reads) or the
-    attribution stage's contributor table: a DataFrame with a `contributor` column and a `positive`
-    (policy positive_influence) or `total` (policy total_influence_clipped) column. Negative values
+    attribution stage's contributor table: a DataFrame with a `contributor` column and a `total`
+    (policy positive_influence) or `positive` (policy positive_records) column. Negative values
     pay nothing; every contributor given is listed, with 0 if it earns nothing.
     """
     cfg = cfg or RewardsConfig()

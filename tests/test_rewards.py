@@ -88,13 +88,13 @@ def test_contributor_table_and_policies():
             "total": [4.0, 0.0, 1.0],
         }
     )
-    pos = rewards.compute(table).as_dict()
-    assert pos == {addr(1): 400_000, addr(2): 400_000, addr(3): 200_000}
-    net = rewards.compute(table, RewardsConfig(policy="total_influence_clipped"))
+    net = rewards.compute(table)
     assert net.as_dict() == {addr(1): 800_000, addr(3): 200_000, addr(2): 0}
-    assert net.policy == "total_influence_clipped"
-    with pytest.raises(ValidationError, match=r"lacks column\(s\) \['total'\].*total_influence_clipped"):
-        rewards.compute(table.drop(columns="total"), RewardsConfig(policy="total_influence_clipped"))
+    assert net.policy == "positive_influence"
+    pos = rewards.compute(table, RewardsConfig(policy="positive_records")).as_dict()
+    assert pos == {addr(1): 400_000, addr(2): 400_000, addr(3): 200_000}
+    with pytest.raises(ValidationError, match=r"lacks column\(s\) \['positive'\].*positive_records"):
+        rewards.compute(table.drop(columns="positive"), RewardsConfig(policy="positive_records"))
 
 
 def test_all_zero_influence_is_an_error_unless_equal_split_is_chosen():
@@ -119,7 +119,7 @@ def test_bad_influence_names_what_is_wrong(influence, message):
 
 
 def test_duplicate_contributor_in_table_is_an_error():
-    table = pd.DataFrame({"contributor": [addr(0xABC7), addr(0xABC7).lower()], "positive": [1.0, 2.0]})
+    table = pd.DataFrame({"contributor": [addr(0xABC7), addr(0xABC7).lower()], "total": [1.0, 2.0]})
     with pytest.raises(ValidationError, match=f"{addr(0xABC7)} appears more than once"):
         rewards.compute(table)
 
