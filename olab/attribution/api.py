@@ -2,7 +2,7 @@
 
 Ensemble members are each adapter's final weights (checkpoints: last) or every saved checkpoint
 (checkpoints: all). Inputs are checked before any model is featurized; features stream to .npy
-memmaps in a working folder, scores are computed in blocks of training rows, and the artifact
+files in a working folder, scores are computed in blocks of training rows, and the artifact
 (scores.npy, self_influence.npy, attribution.json) appears in `out_dir` only once complete.
 """
 
@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from numpy.lib.format import open_memmap
 
 from olab.attribution.config import AttributionConfig
 from olab.attribution.featurize import (
@@ -31,7 +30,7 @@ from olab.attribution.featurize import (
 )
 from olab.attribution.projection import Projector
 from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
-from olab.attribution.trak import Member, score, write_features
+from olab.attribution.trak import Member, NpyRows, score, write_features
 from olab.config import validate
 from olab.errors import ConfigError, OlabError
 from olab.hashing import hash_json, sha256_dir, sha256_file
@@ -70,6 +69,13 @@ def _members(adapters: list[Any], which: str) -> list[_Member]:
     return out
 
 
+def label_column(ds: Any) -> list[str]:
+    """The `label` column as names (a ClassLabel column of ids, as hub datasets have, is mapped to names)."""
+    raw = list(ds["label"])
+    feature = getattr(ds, "features", {}).get("label")
+    return [feature.int2str(v) for v in raw] if hasattr(feature, "int2str") else raw
+
+
 def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, list[str]]:
     """Validate tasks, labels and columns before heavy work; return (task, label names)."""
     if not adapters:
@@ -89,13 +95,18 @@ def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, l
         if len(ds) == 0:
             raise OlabError(f"the {name} set is empty; attribution needs at least one {name} example")
         if task == "classification":
-            unseen = sorted(set(ds["label"]) - set(labels))
+            unseen = sorted(map(str, set(label_column(ds)) - set(labels)))
             if unseen:
                 raise OlabError(
                     f"the {name} set has labels {unseen} that the adapter was not trained on; "
                     f"expected labels among {labels}"
                 )
     return task, labels
+
+
+def batch_size(cfg: AttributionConfig, device: torch.device) -> int:
+    """cfg.batch_size, or the device's default when it is null."""
+    return cfg.batch_size or (64 if device.type == "cuda" else 16)
 
 
 def _peak_rss_mb() -> float:
@@ -137,7 +148,7 @@ def attribute(
     label_ids = {name: i for i, name in enumerate(label_names)}
 
     def encoded(ds: Any) -> tuple[list[str], list[int] | None]:
-        labels = [label_ids[x] for x in ds["label"]] if task == "classification" else None
+        labels = [label_ids[x] for x in label_column(ds)] if task == "classification" else None
         return list(ds["text"]), labels
 
     train_texts, train_labels = encoded(train)
@@ -154,14 +165,13 @@ def attribute(
             train=(train_texts, train_labels),
             targets=(target_texts, target_labels),
             work=tmp / "work",
-            scores=open_memmap(tmp / SCORES_FILE, mode="w+", dtype=np.float32, shape=(len(train), len(targets))),
+            scores=NpyRows(tmp / SCORES_FILE, shape=(len(train_texts), len(target_texts))),
             bar=_Progress(progress, callback),
             timings=timings,
         )
         job.work.mkdir()
         info = job.run_olab() if cfg.engine == "olab" else job.run_traker()
         job.bar.close()
-        job.scores.flush()
         del job
         shutil.rmtree(tmp / "work")
         np.save(tmp / SELF_INFLUENCE_FILE, info.pop("self_influence").astype(np.float32))
@@ -176,6 +186,7 @@ def attribute(
             "n_train": len(train_texts),
             "n_targets": len(target_texts),
             "device": str(device),
+            "batch_size": batch_size(cfg, device),
             "autocast": None if autocast is None else str(autocast).removeprefix("torch."),
             "members": [m.describe() for m in members],
             "train_hash": _dataset_hash(train),
@@ -203,7 +214,7 @@ class _Job:
     train: tuple[list[str], list[int] | None]
     targets: tuple[list[str], list[int] | None]
     work: Path
-    scores: np.ndarray
+    scores: NpyRows
     bar: _Progress
     timings: dict[str, float]
     tokenizer: Any = None
@@ -216,7 +227,7 @@ class _Job:
 
         def gen() -> Iterable[dict]:
             for _, b in iter_batches(
-                self.tokenizer, texts, labels, self.task, self.cfg.max_length, self.cfg.batch_size
+                self.tokenizer, texts, labels, self.task, self.cfg.max_length, batch_size(self.cfg, self.device)
             ):
                 yield b
 

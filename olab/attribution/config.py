@@ -33,7 +33,12 @@ class AttributionConfig(Section):
         description="Ensemble members per adapter: 'last' uses each adapter's final weights, 'all' every saved "
         "checkpoint. Scores are averaged over all members of all adapters.",
     )
-    batch_size: int = Field(16, gt=0, description="Examples per forward+backward when featurizing.")
+    batch_size: int | None = Field(
+        None,
+        gt=0,
+        description="Examples per forward+backward when featurizing; null picks 16 on CPU and 64 on CUDA "
+        "(a projection matrix read per batch is better amortised over larger GPU batches).",
+    )
     max_length: int = Field(128, gt=0, description="Token limit per example (truncation), as in fine-tuning.")
     damping: float = Field(
         0.01,

@@ -1,13 +1,13 @@
 """TRAK scoring over features streamed to disk, in blocks of training rows.
 
-For each ensemble member m (an adapter checkpoint) with train features Φ_m (n × k, a .npy memmap),
+For each ensemble member m (an adapter checkpoint) with train features Φ_m (n × k, a .npy on disk),
 out-to-loss weights Q_m and target features Φ'_m:
 
     scores = mean_m[ Φ_m (Φ_mᵀΦ_m + λ_m I)⁻¹ Φ'_mᵀ ] ⊙ mean_m[Q_m]        (TRAK, Park et al. 2023, eq. 14)
 
 Φᵀ Φ is accumulated in float64 while featurizing; λ_m = damping · trace(Φ_mᵀΦ_m)/min(n, k). Scores are
-computed block by block of training rows and written to a memmap, so train × targets never has
-to fit in memory. Self-influence uses the same formula with the target set to the record itself:
+computed block by block of training rows (read from disk) and written to a memmap, so neither the
+features nor train × targets ever have to fit in memory. Self-influence uses the same formula with the target set to the record itself:
     self_i = mean_m[ φ_{m,i} (Φ_mᵀΦ_m + λ_m I)⁻¹ φ_{m,i}ᵀ ] · mean_m[Q_{m,i}]
 i.e. the record's leverage (how much of its own output its gradient alone explains) weighted by
 how badly the model fits it; mislabelled records are both unusual and poorly fit, so they rank high.
@@ -29,6 +29,42 @@ from olab.errors import OlabError
 Batch = dict[str, Tensor]
 
 
+class NpyRows:
+    """A float32 (n × k) .npy file written and read in row blocks through a file handle.
+
+    Never memory-mapped while streaming, so the process's resident memory stays flat however many
+    rows there are (the pages live in the OS cache, not in this process); `np.load` opens it as usual.
+    """
+
+    def __init__(self, path: str | Path, shape: tuple[int, int] | None = None):
+        self.path = Path(path)
+        mode = "w+" if shape is not None else "r"
+        header = open_memmap(self.path, mode=mode, dtype=np.float32, shape=shape)  # writes/reads the header only
+        self.shape, self.offset = tuple(header.shape), header.offset
+        del header
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        with open(self.path, "r+b") as f:
+            f.seek(self.offset + start * self.shape[1] * 4)
+            f.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, self.shape[1]), dtype=np.float32)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self.shape[1] * 4)
+            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise OlabError(f"{self.path} is truncated: rows {start}..{stop} are missing")
+        return out
+
+
+def put_rows(out: np.ndarray | NpyRows, start: int, rows: np.ndarray) -> None:
+    """Write rows into an in-memory/memmapped array or an `NpyRows` file."""
+    if isinstance(out, NpyRows):
+        out.write(start, rows)
+    else:
+        out[start : start + rows.shape[0]] = rows
+
+
 @dataclass
 class Features:
     """One member's features for one dataset: a float32 (n × k) .npy on disk, Q, and Φᵀ Φ (float64)."""
@@ -36,6 +72,9 @@ class Features:
     path: Path
     q: np.ndarray
     xtx: np.ndarray
+
+    def rows(self) -> NpyRows:
+        return NpyRows(self.path)
 
     def array(self) -> np.ndarray:
         return np.load(self.path, mmap_mode="r")
@@ -49,9 +88,8 @@ def write_features(
     path: str | Path,
     on_batch: Callable[[int], None] | None = None,
 ) -> Features:
-    """Featurize `batches` (n examples in all) into a (n × k) float32 .npy memmap at `path`."""
-    path = Path(path)
-    out = open_memmap(path, mode="w+", dtype=np.float32, shape=(n, k))
+    """Featurize `batches` (n examples in all) into a (n × k) float32 .npy at `path`, accumulating ΦᵀΦ."""
+    out = NpyRows(path, shape=(n, k))
     q = np.empty(n, dtype=np.float32)
     xtx: Tensor | None = None
     row = 0
@@ -62,17 +100,15 @@ def write_features(
             raise OlabError(f"featurizing produced more than the expected {n} rows")
         f64 = feats.detach().double()
         xtx = f64.T @ f64 if xtx is None else xtx.add_(f64.T @ f64)
-        out[row : row + b] = feats.detach().cpu().numpy()
+        out.write(row, feats.detach().cpu().numpy())
         q[row : row + b] = qb.detach().cpu().numpy()
         row += b
         if on_batch is not None:
             on_batch(b)
     if row != n:
         raise OlabError(f"featurizing produced {row} rows, expected {n}")
-    out.flush()
-    del out
     gram = xtx.cpu().numpy() if xtx is not None else np.zeros((k, k))
-    return Features(path=path, q=q, xtx=gram)
+    return Features(path=Path(path), q=q, xtx=gram)
 
 
 def ridge(trace: float, n: int, k: int, damping: float) -> float:
@@ -106,7 +142,7 @@ class Member:
 def score(
     members: list[Member],
     damping: float,
-    scores_out: np.ndarray,
+    scores_out: np.ndarray | NpyRows,
     block_size: int,
     device: torch.device | str = "cpu",
     on_block: Callable[[int], None] | None = None,
@@ -125,7 +161,7 @@ def score(
         weights = inv @ targets.T  # (k × n_targets): (ΦᵀΦ + λI)⁻¹ Φ'ᵀ
         prepared.append(
             (
-                m.train.array(),
+                m.train.rows(),
                 torch.as_tensor(weights, dtype=torch.float32, device=device),
                 torch.as_tensor(inv, dtype=torch.float32, device=device),
             )
@@ -136,13 +172,13 @@ def score(
         acc = None
         self_acc = torch.zeros(stop - start, dtype=torch.float64, device=device)
         for train, weights, inv in prepared:
-            phi = torch.from_numpy(np.array(train[start:stop], dtype=np.float32)).to(device)
+            phi = torch.from_numpy(train.read(start, stop)).to(device)
             block = (phi @ weights).double()
             acc = block if acc is None else acc.add_(block)
             self_acc += ((phi @ inv) * phi).sum(dim=1).double()
         q_block = torch.as_tensor(mean_q[start:stop], device=device)
         scale = q_block / len(prepared)
-        scores_out[start:stop] = (acc * scale[:, None]).float().cpu().numpy()
+        put_rows(scores_out, start, (acc * scale[:, None]).float().cpu().numpy())
         self_influence[start:stop] = (self_acc * scale).cpu().numpy()
         if on_block is not None:
             on_block(stop - start)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from olab.attribution.featurize import mark_adapter_trainable
 from olab.attribution.outputs import output_and_q
-from olab.attribution.trak import ridge
+from olab.attribution.trak import NpyRows, put_rows, ridge
 from olab.errors import OlabError
 
 Batch = dict[str, Tensor]
@@ -111,7 +111,7 @@ def traker_scores(
     damping: float,
     device: torch.device,
     work_dir: str | Path,
-    scores_out: np.ndarray,
+    scores_out: np.ndarray | NpyRows,
     on_batch: Callable[[str, int], None] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Fill `scores_out` with traker's TRAK scores; return (self-influence, λ per member).
@@ -171,5 +171,5 @@ def traker_scores(
             if on_batch:
                 on_batch("targets", tb[0].shape[0])
     scores = traker.finalize_scores("targets")
-    scores_out[:] = np.asarray(scores, dtype=np.float32)
+    put_rows(scores_out, 0, np.asarray(scores, dtype=np.float32))
     return self_influence, lams

