@@ -137,14 +137,16 @@ def _encode_hex_columns(encoding: Sequence[str], values: Sequence[Sequence[Any]]
     words = np.zeros((n, width), dtype=np.uint8)
     for j, typ in enumerate(encoding):
         size = _HEX_SIZES[typ]
-        column = [v[j] for v in values]
-        if set(map(type, column)) != {str} or set(map(len, column)) != {2 + 2 * size}:
+        column, stride = [v[j] for v in values], 2 + 2 * size
+        if set(map(type, column)) != {str} or set(map(len, column)) != {stride}:
             return None
-        if not {x[:2] for x in column} <= {"0x", "0X"}:
+        joined = "".join(column)  # equal lengths: value i is joined[i * stride : (i + 1) * stride]
+        if set(joined[0::stride]) != {"0"} or not set(joined[1::stride]) <= {"x", "X"}:
             return None
         try:
-            raw = bytes.fromhex("".join([x[2:] for x in column]))
-        except ValueError:
+            digits = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(n, stride)[:, 2:]
+            raw = bytes.fromhex(digits.tobytes().decode("ascii"))
+        except (UnicodeEncodeError, ValueError):
             return None
         words[:, 32 * (j + 1) - size : 32 * (j + 1)] = np.frombuffer(raw, dtype=np.uint8).reshape(n, size)
     blob = words.tobytes()
