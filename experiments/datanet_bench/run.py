@@ -6,7 +6,7 @@ floor of tree building, the bare cost of hashing the leaves.
 
 Floor: keccak256(keccak256(leaf)) over the already ABI-encoded leaves, with nothing else (no encoding,
 no sorting, no inner nodes). Tree: `build_tree` from the stored 0x-hex record hashes and addresses, as
-`verify` and `proof` run it. Times are the best of `--repeats` runs. Results go to out/results.json.
+`verify` and `proof` run it. Times are the best of `--repeats` interleaved runs. Results go to out/results.json.
 
 keccak comes from eth_hash, which picks pycryptodome when both it and pysha3 are installed; pysha3 is
 several times faster: `ETH_HASH_BACKEND=pysha3 .venv/bin/python experiments/datanet_bench/run.py`.
@@ -19,6 +19,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from eth_hash.auto import keccak as eth_keccak
@@ -31,20 +32,23 @@ from olab.merkle import encode_leaf
 OUT = Path(__file__).parent / "out"
 
 
-def best(fn, repeats: int) -> float:
-    times = []
+def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best time of each function over `repeats` rounds; rounds interleave the functions, so a burst of load
+    on a shared machine hits them alike and the ratio stays a side-by-side comparison."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(ts) for name, ts in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="Records in the Datanet.")
     parser.add_argument("--contributors", type=int, default=100, help="Simulated contributors.")
-    parser.add_argument("--repeats", type=int, default=3, help="Timed runs of tree, floor and verify (best is kept).")
+    parser.add_argument("--repeats", type=int, default=5, help="Timed runs of tree, floor and verify (best is kept).")
     parser.add_argument("--out", type=Path, default=OUT, help="Where results.json is written.")
     args = parser.parse_args()
 
@@ -65,10 +69,13 @@ def main() -> None:
         hashes = dn.table.column("record_hash").to_pylist()
         contributors = dn.table.column("contributor").to_pylist()
         encoded = [encode_leaf(LEAF_ENCODING, [h, c]) for h, c in zip(hashes, contributors, strict=True)]
-        floor_s = best(lambda: [keccak(keccak(e)) for e in encoded], args.repeats)
-        tree_s = best(lambda: build_tree(hashes, contributors), args.repeats)
+        timed = best_of(
+            {"floor": lambda: [keccak(keccak(e)) for e in encoded], "tree": lambda: build_tree(hashes, contributors)},
+            args.repeats,
+        )
+        floor_s, tree_s = timed["floor"], timed["tree"]
         assert build_tree(hashes, contributors).root_hex == dn.root
-        verify_s = best(lambda: Datanet.open(dn.path).verify(), args.repeats)
+        verify_s = best_of({"verify": lambda: Datanet.open(dn.path).verify()}, args.repeats)["verify"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
