@@ -43,19 +43,20 @@ def sequence_logprob(logits: Tensor, labels: Tensor) -> Tensor:
 
 def sequence_margin(logits: Tensor, labels: Tensor) -> Tensor:
     """Per-example f = log p − log(1 − p) of the labelled continuation's probability p."""
-    s = sequence_logprob(logits, labels).clamp(max=-1e-6)
-    return s - torch.log(-torch.expm1(s))
+    return _sequence_margin_and_q(logits, labels)[0]
 
 
-def sequence_q(logits: Tensor, labels: Tensor) -> Tensor:
-    """Out-to-loss weight Q = 1 − p for the sequence probability p."""
-    return -torch.expm1(sequence_logprob(logits, labels).clamp(max=0.0))
+def _sequence_margin_and_q(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    s = sequence_logprob(logits, labels).clamp(max=-1e-6)  # p < 1, so log(1 − p) is finite
+    one_minus_p = -torch.expm1(s)
+    return s - torch.log(one_minus_p), one_minus_p
 
 
 def output_and_q(task: str, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """(f, Q) per example for `task` ("classification" or "causal_lm")."""
+    """(f, Q) per example for `task` ("classification" or "causal_lm"); Q carries no gradient."""
     if task == "classification":
         return classification_margin(logits, labels), classification_q(logits, labels).detach()
     if task == "causal_lm":
-        return sequence_margin(logits, labels), sequence_q(logits, labels).detach()
+        f, q = _sequence_margin_and_q(logits, labels)
+        return f, q.detach()
     raise ValueError(f"task must be 'classification' or 'causal_lm', got {task!r}")

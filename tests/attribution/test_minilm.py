@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 DATA = Path("/work/shared/data/agnews")
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
-N_TRAIN, N_FLIP, N_TARGETS = 64, 12, 6
+N_TRAIN, N_FLIP, N_TARGETS = 128, 26, 6
 
 
 def read(split: str, n: int) -> tuple[list[str], list[str]]:
@@ -38,25 +38,33 @@ def noisy_setup(tmp_path_factory):
     train = Dataset.from_dict({"text": texts, "label": labels})
     t_texts, t_labels = read("test", N_TARGETS)
     targets = Dataset.from_dict({"text": t_texts, "label": t_labels})
-    cfg = {"epochs": 4, "batch_size": 16, "max_length": 32, "learning_rate": 2e-3, "checkpoints": 1,
+    cfg = {"epochs": 3, "batch_size": 8, "max_length": 32, "learning_rate": 2e-3, "checkpoints": 1,
            "eval_fraction": 0.0, "device": "cpu"}  # fmt: skip
     adapter = finetune(train, LABELS, cfg, tmp_path_factory.mktemp("minilm") / "adapter", progress=False)
     is_flipped = np.isin(np.arange(N_TRAIN), flipped)
     return adapter, train, targets, is_flipped
 
 
-def test_olab_and_traker_agree_and_self_influence_flags_flipped_labels(noisy_setup, tmp_path):
-    adapter, train, targets, is_flipped = noisy_setup
-    cfg = {"batch_size": 16, "max_length": 32, "proj_dim": 1024}
-    ours = attribute(adapter, train, targets, cfg, tmp_path / "olab", progress=False)
-    ref = attribute(adapter, train, targets, {**cfg, "engine": "traker"}, tmp_path / "traker", progress=False)
+CFG = {"batch_size": 16, "max_length": 32, "proj_dim": 1024}
+
+
+def test_olab_and_traker_agree_on_a_fine_tuned_adapter(noisy_setup, tmp_path):
+    adapter, train, targets, _ = noisy_setup
+    train = train.select(range(32))  # traker's vmap over all 22M parameters is slow: a subset suffices
+    ours = attribute(adapter, train, targets, CFG, tmp_path / "olab", progress=False)
+    ref = attribute(adapter, train, targets, {**CFG, "engine": "traker"}, tmp_path / "traker", progress=False)
     rho = [spearmanr(ours.scores[:, j], ref.scores[:, j])[0] for j in range(N_TARGETS)]
     print(f"per-target Spearman olab vs traker: {np.round(rho, 3)}")
     assert np.mean(rho) > 0.5 and min(rho) > 0, rho
-    auc_olab = roc_auc_score(is_flipped, ours.self_influence)
-    auc_traker = roc_auc_score(is_flipped, ref.self_influence)
-    print(f"flipped-label ROC AUC from self-influence: olab {auc_olab:.3f}, traker {auc_traker:.3f}")
-    assert auc_olab > 0.5
+    assert spearmanr(ours.self_influence, ref.self_influence)[0] > 0.5
+
+
+def test_self_influence_flags_flipped_labels(noisy_setup, tmp_path):
+    adapter, train, targets, is_flipped = noisy_setup
+    result = attribute(adapter, train, targets, CFG, tmp_path / "olab", progress=False)
+    auc = roc_auc_score(is_flipped, result.self_influence)
+    print(f"flipped-label ROC AUC from self-influence: {auc:.3f}")
+    assert auc > 0.5
     # the most self-influential quarter holds more than its share of flipped records
-    top = np.argsort(-ours.self_influence)[: N_TRAIN // 4]
+    top = np.argsort(-result.self_influence)[: N_TRAIN // 4]
     assert is_flipped[top].mean() > is_flipped.mean()
