@@ -62,10 +62,11 @@ class _Member:
 
 
 def _members(adapters: list[Any], which: str) -> list[_Member]:
+    """Ensemble members: each adapter's final weights ('last'), or all its checkpoints ('all', when it has any)."""
     out = []
     for a in adapters:
-        ckpts = list(a.checkpoints) if which == "all" else []
-        out.extend(_Member(a, c) for c in ckpts) if ckpts else out.append(_Member(a, None))
+        checkpoints = list(a.checkpoints) if which == "all" else []
+        out.extend(_Member(a, c) for c in checkpoints or [None])
     return out
 
 

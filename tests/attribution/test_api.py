@@ -161,3 +161,15 @@ def test_contributor_table_aggregates_record_influence(tmp_path):
     assert list(table["contributor"]) == ["alice", "bob"]  # highest total first
     with pytest.raises(OlabError, match="one per training record"):
         att.contributor_table(["alice"])
+
+
+def test_a_list_of_adapters_is_one_ensemble(adapter, tmp_path):
+    other = TinyAdapter.create(tmp_path / "other", LABELS, seed=1)
+    train, targets = agnews(10), agnews(3, offset=100)
+    single = attribute(adapter, train, targets, FAST, tmp_path / "single", progress=False)
+    both = attribute([adapter, other], train, targets, FAST, tmp_path / "both", progress=False)
+    assert [m["adapter"] for m in both.params["members"]] == [str(adapter.path), str(other.path)]
+    assert not np.allclose(both.scores, single.scores)
+    with pytest.raises(OlabError, match="must share task and labels"):
+        attribute([adapter, TinyAdapter.create(tmp_path / "two", LABELS[:2])], train, targets, FAST,
+                  tmp_path / "bad", progress=False)  # fmt: skip
