@@ -56,10 +56,8 @@ def test_adapter_reloads_to_the_reported_accuracy_and_generalises(run):
     assert again["accuracy"] == adapter.metrics["eval"][-1]["accuracy"]
     assert again["loss"] == pytest.approx(adapter.metrics["eval"][-1]["loss"], rel=1e-5)
     unseen = agnews("test", 0, 64)  # another split the run never saw
-    assert (
-        evaluate(model, tok, *read_examples(unseen, LABELS, "classification", "test"), CFG, model.device)["accuracy"]
-        >= 0.45
-    )
+    unseen_result = evaluate(model, tok, *read_examples(unseen, LABELS, "classification", "test"), CFG, model.device)
+    assert unseen_result["accuracy"] >= 0.6, unseen_result
 
 
 def test_checkpoints_load_and_differ_from_the_final_adapter(run):
