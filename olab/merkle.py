@@ -11,7 +11,9 @@ reads it, and `MerkleProof.sol`-style contracts accept our proofs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -164,6 +166,18 @@ def _leaf_hashes(encoding: Sequence[str], values: Sequence[Sequence[Any]]) -> li
     return [k(k(encode(v))) for v in values]
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building (it is restored to its previous state)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _hash_inner_nodes(tree: list[bytes], n: int) -> None:
     """Fill tree[0 : n-1], node i = hash_pair(tree[2i+1], tree[2i+2]), one heap level at a time (deepest first).
 
@@ -222,19 +236,19 @@ class StandardMerkleTree:
         if not values:
             raise ValueError("a Merkle tree needs at least one leaf; got none")
         self.encoding = list(encoding)
-        self._values = list(values)
         self._value_lists: list[list[Any]] | None = None
-        leaves = _leaves if _leaves is not None else _leaf_hashes(self.encoding, self._values)
-        n = len(leaves)
-        # stable sort of the 32-byte leaves (numpy compares "S32" bytewise, as OpenZeppelin's compare does)
-        order = np.argsort(np.array(leaves, dtype="S32"), kind="stable")
-        tree: list[bytes] = [b""] * (2 * n - 1)
-        tree[n - 1 :] = [leaves[vi] for vi in order[::-1].tolist()]  # ascending leaves stored from the end backwards
-        tree_index = np.empty(n, dtype=np.int64)  # value index -> position in `tree`
-        tree_index[order] = np.arange(2 * n - 2, n - 2, -1)
-        tree_index = tree_index.tolist()
-        _hash_inner_nodes(tree, n)
-        self._tree_index = tree_index
+        with _gc_paused():  # only acyclic bytes and lists are made here; collections would just rescan them
+            self._values = list(values)
+            leaves = _leaves if _leaves is not None else _leaf_hashes(self.encoding, self._values)
+            n = len(leaves)
+            # stable sort of the 32-byte leaves (numpy compares "S32" bytewise, as OpenZeppelin's compare does)
+            order = np.argsort(np.array(leaves, dtype="S32"), kind="stable")
+            tree: list[bytes] = [b""] * (2 * n - 1)
+            tree[n - 1 :] = [leaves[vi] for vi in order[::-1].tolist()]  # ascending leaves, stored from the end
+            tree_index = np.empty(n, dtype=np.int64)  # value index -> position in `tree`
+            tree_index[order] = np.arange(2 * n - 2, n - 2, -1)
+            self._tree_index = tree_index.tolist()
+            _hash_inner_nodes(tree, n)
         self._tree = tree
 
     @property
@@ -247,6 +261,12 @@ class StandardMerkleTree:
     @classmethod
     def of(cls, values: Sequence[Sequence[Any]], encoding: Sequence[str]) -> StandardMerkleTree:
         return cls(values, encoding)
+
+    @classmethod
+    def from_columns(cls, columns: Sequence[Sequence[Any]], encoding: Sequence[str]) -> StandardMerkleTree:
+        """The tree of rows `zip(*columns)` (one column per type in `encoding`), for large column stores."""
+        with _gc_paused():
+            return cls(list(zip(*columns, strict=True)), encoding)
 
     @property
     def root(self) -> bytes:

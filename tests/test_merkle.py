@@ -126,3 +126,21 @@ def test_malformed_leaves_raise(values, message):
 def test_empty_tree_raises():
     with pytest.raises(ValueError, match="at least one leaf"):
         StandardMerkleTree([], ENC)
+
+
+def test_from_columns_equals_rows_and_gc_state_is_restored():
+    import gc
+
+    hashes = ["0x" + f"{i:064x}" for i in range(1, 9)]
+    addresses = ["0x" + f"{i % 3:040x}" for i in range(8)]
+    rows = StandardMerkleTree([[h, a] for h, a in zip(hashes, addresses, strict=True)], ENC)
+    assert StandardMerkleTree.from_columns([hashes, addresses], ENC).root == rows.root
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        StandardMerkleTree.from_columns([hashes, addresses], ENC)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError):
+        StandardMerkleTree.from_columns([hashes, addresses[:-1]], ENC)

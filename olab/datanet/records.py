@@ -67,7 +67,7 @@ def record_hashes(ids: Sequence[str], texts: Sequence[str], labels: Sequence[str
 
 def build_tree(hashes: Sequence[str], contributors: Sequence[str]) -> StandardMerkleTree:
     """The Datanet's Merkle tree: one `(bytes32 record_hash, address contributor)` leaf per record, in row order."""
-    return StandardMerkleTree([[h, c] for h, c in zip(hashes, contributors, strict=True)], LEAF_ENCODING)
+    return StandardMerkleTree.from_columns([hashes, contributors], LEAF_ENCODING)
 
 
 def normalise_text(text: str) -> str:
