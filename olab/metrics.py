@@ -209,12 +209,13 @@ def roc_auc(scores: object, labels: object) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def adapter_margins(
+def adapter_outputs(
     adapter: Any, texts: Sequence[str], labels: Sequence[str], *, max_length: int, batch_size: int = 64
-) -> np.ndarray:
-    """Each example's classification margin (the output TRAK explains, log p_y/(1−p_y)) under a fine-tuned adapter.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(margin, correct) per example under a fine-tuned classification adapter.
 
-    `labels` are label names; this is the measured output LDS compares attribution against.
+    margin is the output TRAK explains, log p_y/(1−p_y) of the label name in `labels` (what LDS compares
+    attribution against); correct says whether the model's top class is that label.
     """
     import torch
 
@@ -222,16 +223,18 @@ def adapter_margins(
     from olab.finetune.data import iter_batches
 
     if adapter.task != "classification":
-        raise ValidationError(f"adapter_margins needs a classification adapter, {adapter.path} is {adapter.task!r}")
+        raise ValidationError(f"adapter_outputs needs a classification adapter, {adapter.path} is {adapter.task!r}")
     index = {name: i for i, name in enumerate(adapter.labels)}
     unknown = sorted({v for v in labels if v not in index})
     if unknown:
         raise ValidationError(f"labels {unknown[:5]} are not among the adapter's labels {list(adapter.labels)}")
     model, tokenizer = adapter.load(device="cpu")
     ids = [index[v] for v in labels]
-    out = np.empty(len(texts), dtype=np.float64)
+    margins = np.empty(len(texts), dtype=np.float64)
+    correct = np.empty(len(texts), dtype=bool)
     with torch.no_grad():
         for idx, batch in iter_batches(tokenizer, list(texts), ids, "classification", max_length, batch_size):
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            out[idx] = classification_margin(logits, batch["labels"]).double().numpy()
-    return out
+            margins[idx] = classification_margin(logits, batch["labels"]).double().numpy()
+            correct[idx] = (logits.argmax(dim=-1) == batch["labels"]).numpy()
+    return margins, correct

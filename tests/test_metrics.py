@@ -181,14 +181,14 @@ def test_random_subsets_rejects_degenerate_fraction():
         random_subsets(3, 3, fraction=0.1)
 
 
-def test_adapter_margins_refuses_unknown_labels_and_other_tasks_before_loading():
+def test_adapter_outputs_refuses_unknown_labels_and_other_tasks_before_loading():
     from types import SimpleNamespace
 
-    from olab.metrics import adapter_margins
+    from olab.metrics import adapter_outputs
 
     clf = SimpleNamespace(task="classification", labels=["a", "b"], path="adapters/x")
     with pytest.raises(ValidationError, match=r"labels \['c'\] are not among the adapter's labels \['a', 'b'\]"):
-        adapter_margins(clf, ["t1", "t2"], ["a", "c"], max_length=8)
+        adapter_outputs(clf, ["t1", "t2"], ["a", "c"], max_length=8)
     lm = SimpleNamespace(task="causal_lm", labels=[], path="adapters/y")
     with pytest.raises(ValidationError, match="needs a classification adapter, adapters/y is 'causal_lm'"):
-        adapter_margins(lm, ["t1"], ["a"], max_length=8)
+        adapter_outputs(lm, ["t1"], ["a"], max_length=8)

@@ -35,7 +35,7 @@ from olab.errors import ConfigError
 from olab.finetune import Adapter, FinetuneConfig, finetune
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text, read_json
-from olab.metrics import adapter_margins, lds, random_subsets
+from olab.metrics import adapter_outputs, lds, random_subsets
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "experiments" / "lds_agnews.yaml"
@@ -197,7 +197,7 @@ def retrain_subset(cfg: LDSExperiment, train, targets, labels: list[str], mask: 
         adapter = finetune(
             train.select(np.flatnonzero(mask).tolist()), labels, ft, work, progress=False, overwrite=True
         )
-        margins = adapter_margins(
+        margins, correct = adapter_outputs(
             adapter, list(targets["text"]), list(targets["label"]), max_length=ft.max_length,
             batch_size=ft.eval_batch_size,
         )  # fmt: skip
@@ -207,9 +207,9 @@ def retrain_subset(cfg: LDSExperiment, train, targets, labels: list[str], mask: 
     atomic_write_json(
         path,
         {"subset": j, "mask_hash": mask_hash(mask), "seed": seed, "adapter_hash": adapter.hash, "seconds": seconds,
-         "accuracy": float(np.mean(margins > 0)), "margins": margins.tolist()},
+         "accuracy": float(correct.mean()), "margins": margins.tolist()},
     )  # fmt: skip
-    print(f"[lds] subset {j + 1}: retrained in {seconds:.0f}s, target accuracy {np.mean(margins > 0):.3f}", flush=True)
+    print(f"[lds] subset {j + 1}: retrained in {seconds:.0f}s, target accuracy {correct.mean():.3f}", flush=True)
 
 
 def mask_hash(mask: np.ndarray) -> str:
@@ -218,11 +218,11 @@ def mask_hash(mask: np.ndarray) -> str:
 
 def retrain_all(
     cfg: LDSExperiment, train, targets, labels: list[str], masks: np.ndarray, out: Path, workers: int, threads: int
-) -> tuple[list[Adapter], np.ndarray]:
+) -> tuple[list[Adapter], np.ndarray, float]:
     """Every fine-tune the experiment needs (ensemble members, then subsets), skipping those cached on disk.
 
     With workers > 1 they run in that many processes (each with `threads` torch threads).
-    Returns (ensemble adapters, (m, n_targets) subset margins).
+    Returns (ensemble adapters, (m, n_targets) subset margins, mean target accuracy of the subset models).
     """
     count = max(m.members for m in cfg.methods)
     jobs = [(train_member, (cfg, train, labels, i, member_path(cfg, i, out))) for i in range(count)
@@ -244,8 +244,9 @@ def retrain_all(
             for future in [pool.submit(fn, *args) for fn, args in jobs]:
                 future.result()
     members = [Adapter.open(member_path(cfg, i, out)) for i in range(count)]
-    outputs = np.array([read_json(subset_path(cfg, j, out))["margins"] for j in range(len(masks))], dtype=np.float64)
-    return members, outputs
+    cached = [read_json(subset_path(cfg, j, out)) for j in range(len(masks))]
+    outputs = np.array([c["margins"] for c in cached], dtype=np.float64)
+    return members, outputs, float(np.mean([c["accuracy"] for c in cached]))
 
 
 # ---------------------------------------------------------------- attribution methods
@@ -319,7 +320,7 @@ def run(cfg: LDSExperiment, out: Path, *, workers: int = 1, threads: int = 1) ->
     torch.manual_seed(0)
     train, targets, labels = load_data(cfg.data)
     masks = random_subsets(len(train), cfg.subsets.m, cfg.subsets.fraction, cfg.subsets.seed)
-    members, outputs = retrain_all(cfg, train, targets, labels, masks, out, workers, threads)
+    members, outputs, subset_accuracy = retrain_all(cfg, train, targets, labels, masks, out, workers, threads)
     rows = []
     for method in cfg.methods:
         print(f"[lds] attributing with {method.name}", flush=True)
@@ -328,7 +329,7 @@ def run(cfg: LDSExperiment, out: Path, *, workers: int = 1, threads: int = 1) ->
         rows.append({**method.model_dump(), **res.to_dict(), "seconds": seconds})
     header = {
         "n_train": len(train), "n_targets": len(targets), "m": len(masks), "fraction": cfg.subsets.fraction,
-        "confidence": cfg.confidence, "subset_accuracy": float(np.mean(outputs > 0)),
+        "confidence": cfg.confidence, "subset_accuracy": subset_accuracy,
         "config": cfg.model_dump(mode="json"), "config_hash": config_hash(cfg),
     }  # fmt: skip
     print(write_report(rows, header, out), flush=True)

@@ -27,7 +27,7 @@ from olab.errors import ConfigError
 from olab.finetune import Adapter, FinetuneConfig, finetune
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text
-from olab.metrics import adapter_margins, roc_auc
+from olab.metrics import adapter_outputs, roc_auc
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "experiments" / "noisy_labels_agnews.yaml"
@@ -164,10 +164,12 @@ def run(cfg: NoisyLabelsExperiment, out: Path) -> dict:
         print(f"[noisy] attributing {len(train)} records with {cfg.members} member(s)", flush=True)
         result = attribute(members, train, targets, cfg.attribution, attr_dir, progress=False)
     self_influence = np.asarray(result.self_influence, dtype=np.float64)
-    loss = -np.mean(
-        [adapter_margins(a, list(train["text"]), list(train["label"]), max_length=cfg.finetune.max_length)
-         for a in members], axis=0,
-    )  # fmt: skip  # -margin is monotone in the cross-entropy loss of the (noisy) label
+    outputs = [
+        adapter_outputs(a, list(train["text"]), list(train["label"]), max_length=cfg.finetune.max_length)
+        for a in members
+    ]
+    loss = -np.mean([margins for margins, _ in outputs], axis=0)  # -margin: monotone in the given label's loss
+    fits = np.mean([correct for _, correct in outputs], axis=0)
     own = np.array(contributors) == f"contributor-{cfg.noise.noisy_contributor}"
     table = result.contributor_table(contributors)
     order = table["contributor"].tolist()
@@ -180,7 +182,8 @@ def run(cfg: NoisyLabelsExperiment, out: Path) -> dict:
         "self_influence": auc_with_interval(self_influence, flipped, cfg.bootstrap),
         "self_influence_within_noisy_contributor": roc_auc(self_influence[own], flipped[own]),
         "loss_baseline": auc_with_interval(loss, flipped, cfg.bootstrap),
-        "train_accuracy_on_given_labels": float(np.mean(loss < 0)),
+        "train_accuracy_on_given_labels": float(fits.mean()),
+        "flipped_records_fit": float(fits[flipped].mean()),
         "noisy_contributor_rank_by_total_influence": order.index(noisy_name) + 1,
         "contributor_table": table.to_dict(orient="records"),
         "self_influence_definition": result.params.get("self_influence_definition"),
