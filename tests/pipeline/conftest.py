@@ -7,49 +7,8 @@ a user running from their project directory.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
-
-from olab.io import read_json
-
-REPO = Path(__file__).resolve().parents[2]
-AGNEWS = REPO.parent / "shared" / "data" / "agnews"
-
-
-def olab(*args: str, cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the `olab` CLI in a new process, in `cwd`."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "olab.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"olab {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-@dataclass
-class Run:
-    cwd: Path
-    run_dir: Path
-    output: str
-
-    @property
-    def manifest(self) -> dict:
-        return read_json(self.run_dir / "manifest.json")
-
-    def copy(self, dest: Path) -> Run:
-        """An independent copy of the whole project directory (runs, Datanets, chain state)."""
-        shutil.copytree(self.cwd, dest)
-        return Run(dest, dest / self.run_dir.relative_to(self.cwd), self.output)
-
-
-def run_dir_from(output: str, cwd: Path) -> Path:
-    line = next(ln for ln in output.splitlines() if ln.startswith("run directory:"))
-    return cwd / line.split(":", 1)[1].strip()
+from pipeline_helpers import REPO, Run, olab, run_dir_from
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pipeline_helpers import AGNEWS, olab, run_dir_from
 
 from olab.hashing import sha256_dir
 from olab.io import read_json
-from tests.pipeline.conftest import AGNEWS, olab, run_dir_from
 
 TINY = {
     "run": {"models": 1},
@@ -48,6 +48,7 @@ def deep_update(base: dict, patch: dict) -> dict:
     return out
 
 
+@pytest.mark.xdist_group("tiny-project")
 def test_causal_lm_runs_end_to_end_on_a_tiny_model(finished_project: Path) -> None:
     runs = [p for p in (finished_project / "runs").iterdir() if not p.name.startswith(".")]
     assert len(runs) == 1
@@ -97,11 +98,12 @@ BAD = {
     ),
     "empty datanet": (
         {"datanet": {"validation": {"min_chars": 4000}}},
-        ["no accepted records"],
+        ["passed validation", "validation.min_chars"],
     ),
 }
 
 
+@pytest.mark.xdist_group("tiny-project")
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_stops_early_and_leaves_artifacts_intact(project: Path, case: str) -> None:
     patch, must_mention = BAD[case]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from pipeline_helpers import REPO, Run, olab
 
 from olab.datanet import Datanet
-from tests.pipeline.conftest import Run, olab
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("quickstart")]
 
@@ -53,7 +53,6 @@ def test_verify_in_a_new_process_succeeds(quickstart: Run) -> None:
 
 def test_second_identical_run_reuses_every_stage(quickstart: Run, tmp_path: Path) -> None:
     run = quickstart.copy(tmp_path / "again")
-    from tests.pipeline.conftest import REPO
 
     proc = olab("run", str(REPO / "configs" / "quickstart.yaml"), "--no-progress", cwd=run.cwd)
     for stage in ("finetune", "attribution"):
