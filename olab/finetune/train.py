@@ -238,55 +238,57 @@ def _train(
     step, started = 0, time.perf_counter()
     model.to(device).train()
     bar = tqdm(total=total, desc="fine-tune", unit="step", disable=not progress)
-    for epoch in range(cfg.epochs):
-        batches = iter_batches(
-            tokenizer,
-            texts,
-            labels,
-            cfg.task,
-            cfg.max_length,
-            cfg.batch_size,
-            shuffle=True,
-            seed=cfg.seed * 100_003 + epoch,
-        )
-        for i, (_, batch) in enumerate(batches):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with _autocast(device, precision):
-                loss = model(**batch).loss
-            scaler.scale(loss).backward()
-            if cfg.max_grad_norm is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            lr = schedule.get_last_lr()[0]
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            schedule.step()
-            step += 1
-            event = {
-                "event": "step",
-                "step": step,
-                "epoch": epoch + (i + 1) / steps_per_epoch,
-                "loss": loss.item(),
-                "lr": lr,
-            }
-            history.append(event)
-            emit(event | {"total_steps": total})
-            bar.update(1)
-            bar.set_postfix(loss=f"{event['loss']:.4f}")
-            if step in save_at:
-                _save_adapter(model, ckpt_root / checkpoint_name(step))
-                emit({"event": "checkpoint", "step": step})
-        if eval_data is not None:
-            result = {
-                "event": "eval",
-                "epoch": epoch + 1,
-                "step": step,
-                **evaluate(model, tokenizer, *eval_data, cfg, device, precision),
-            }
-            evals.append(result)
-            emit(result)
-    bar.close()
+    try:
+        for epoch in range(cfg.epochs):
+            batches = iter_batches(
+                tokenizer,
+                texts,
+                labels,
+                cfg.task,
+                cfg.max_length,
+                cfg.batch_size,
+                shuffle=True,
+                seed=cfg.seed * 100_003 + epoch,
+            )
+            for i, (_, batch) in enumerate(batches):
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with _autocast(device, precision):
+                    loss = model(**batch).loss
+                scaler.scale(loss).backward()
+                if cfg.max_grad_norm is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                lr = schedule.get_last_lr()[0]
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                schedule.step()
+                step += 1
+                event = {
+                    "event": "step",
+                    "step": step,
+                    "epoch": epoch + (i + 1) / steps_per_epoch,
+                    "loss": loss.item(),
+                    "lr": lr,
+                }
+                history.append(event)
+                emit(event | {"total_steps": total})
+                bar.update(1)
+                bar.set_postfix(loss=f"{event['loss']:.4f}")
+                if step in save_at:
+                    _save_adapter(model, ckpt_root / checkpoint_name(step))
+                    emit({"event": "checkpoint", "step": step})
+            if eval_data is not None:
+                result = {
+                    "event": "eval",
+                    "epoch": epoch + 1,
+                    "step": step,
+                    **evaluate(model, tokenizer, *eval_data, cfg, device, precision),
+                }
+                evals.append(result)
+                emit(result)
+    finally:
+        bar.close()
     seconds = time.perf_counter() - started
     drop = ("event",)
     return {
