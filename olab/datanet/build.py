@@ -107,7 +107,9 @@ def prepare(cfg: DatanetConfig, data: dict[str, list[Any]], source: dict[str, An
                 names[address] = str(value).strip()
             contributors.append(address)
 
-    columns, rejections = _validate(cfg, data.get("id"), texts, raw_labels, contributors, injected, original, labels, progress)
+    columns, rejections = _validate(
+        cfg, data.get("id"), texts, raw_labels, contributors, injected, original, labels, progress
+    )
     for address, name in names.items():
         entries[address] = {"address": address, "name": name, "behaviour": None, "rate": None}
     base = sorted(entries.values(), key=lambda e: (e.get("index", 1 << 30), e["address"]))

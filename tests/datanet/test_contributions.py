@@ -151,5 +151,7 @@ def test_a_batch_with_non_json_records_is_rejected_not_crashed(small: Datanet, s
     batch = sign_batch(signers[0], small.name, 161201, RECORDS, nonce=4)
     broken = dataclasses.replace(batch, records=[{"text": b"bytes are not JSON", "label": "World"}])
     result = small.submit(broken)
-    assert result.status == "rejected" and result.reason.startswith("malformed batch: a batch's records must be JSON values")
+    assert result.status == "rejected" and result.reason.startswith(
+        "malformed batch: a batch's records must be JSON values"
+    )
     assert small.versions == [1] and small.submit(batch).ok
