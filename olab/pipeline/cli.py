@@ -44,10 +44,11 @@ def verify(run_dir: str, chain: bool, datanet_path: str | None) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--attest", is_flag=True, help="Publish the comparison as a reviewer attestation.")
 @click.option("--workdir", default=None, help="Where to re-run (default: a new temporary directory).")
+@click.option("--datanet", "datanet_path", default=None, help="Where the Datanet is, if it moved.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
-def reproduce(run_dir: str, attest: bool, workdir: str | None, progress: bool) -> None:
+def reproduce(run_dir: str, attest: bool, workdir: str | None, datanet_path: str | None, progress: bool) -> None:
     """Re-run RUN_DIR's experiment from its recorded config and compare the results."""
     from olab.pipeline.reproduce import reproduce as reproduce_run
 
-    report = reproduce_run(run_dir, attest=attest, work_dir=workdir, progress=progress)
+    report = reproduce_run(run_dir, attest=attest, work_dir=workdir, datanet_path=datanet_path, progress=progress)
     click.echo(report.summary())

@@ -12,6 +12,7 @@ from olab import rewards as rewards_mod
 from olab.attribution import Attribution
 from olab.datanet import Datanet
 from olab.finetune import Adapter
+from olab.pipeline.influence import contributor_influence
 from olab.pipeline.manifest import RunLayout
 from olab.report import run_report
 
@@ -27,18 +28,11 @@ def contributor_names(dn: Datanet) -> dict[str, str]:
 
 def record_table(dn: Datanet, attribution: Attribution) -> pd.DataFrame:
     """One row per training record: id, contributor, text, total influence, self-influence, ground truth."""
-    records = dn.to_hf()
-    table = pd.DataFrame(
-        {
-            "record_id": records["record_id"],
-            "contributor": records["contributor"],
-            "text": records["text"],
-            "influence": attribution.record_totals(),
-            "self_influence": np.asarray(attribution.self_influence, dtype=np.float64),
-        }
-    )
-    if "injected" in records.column_names:
-        table["flipped"] = [x == "label_flip" for x in records["injected"]]
+    table = dn.table.select(["record_id", "contributor", "text"]).to_pandas()
+    table["influence"] = attribution.record_totals()
+    table["self_influence"] = np.asarray(attribution.self_influence, dtype=np.float64)
+    if "injected" in dn.table.column_names:
+        table["flipped"] = [x == "label_flip" for x in dn.table.column("injected").to_pylist()]
     return table
 
 
@@ -68,7 +62,7 @@ def write_report(
     _, shares = rewards_mod.load(layout.rewards)
     records = record_table(dn, attribution)
     names = contributor_names(dn)
-    contributors = attribution.contributor_table(list(records["contributor"]))
+    contributors = contributor_influence(attribution, dn)
     contributors["name"] = contributors["contributor"].map(names)
     run_report(
         layout.report,

@@ -1,6 +1,8 @@
 """`olab reproduce RUN_DIR`: re-run a recorded experiment from scratch and compare.
 
-Deterministic stages are compared by hash (Datanet root, adapters, scores, rewards root); attribution
+The run is repeated on the very Datanet version it was trained on (its records re-hashed to the recorded
+root first), so a Datanet that grew by signed contributions since then reproduces too. Deterministic
+stages are compared by hash (Datanet root, adapters, scores, rewards root); attribution
 also by the mean per-target Spearman correlation of the scores and the largest share difference in ppm,
 which are meaningful when hashes differ (another device, another BLAS). `attest=True` publishes those
 figures as a reviewer attestation.
@@ -19,6 +21,7 @@ from scipy.stats import spearmanr
 
 from olab import rewards as rewards_mod
 from olab.attribution import Attribution
+from olab.datanet import Datanet
 from olab.io import read_json
 from olab.pipeline.config import RunConfig
 from olab.pipeline.manifest import RunLayout
@@ -69,6 +72,7 @@ def reproduce(
     *,
     attest: bool = False,
     work_dir: str | Path | None = None,
+    datanet_path: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> ReproduceReport:
@@ -80,8 +84,9 @@ def reproduce(
     cfg = recorded_cfg.model_copy(deep=True)
     cfg.run.runs_dir = str(work / "runs")
     cfg.run.publish = False
-    cfg.datanet.root_dir = str(work / "datanets")
-    result = run(cfg, progress=progress, log=log)
+    dn = Datanet.open(datanet_path or manifest["datanet"]["path"], version=manifest["datanet"]["version"])
+    dn.verify()
+    result = run(cfg, datanet=dn, progress=progress, log=log)
 
     again = result.manifest
     hashes = {

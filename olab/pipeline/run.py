@@ -29,6 +29,7 @@ from olab.hashing import hash_json
 from olab.io import atomic_dir, atomic_write_json
 from olab.pipeline.cache import cached, copy_entry
 from olab.pipeline.config import RunConfig, load_config
+from olab.pipeline.influence import contributor_influence
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_dir_name
 from olab.pipeline.publish import publish
 from olab.pipeline.reporting import write_report
@@ -90,10 +91,15 @@ def run(
     config: RunConfig | str | Path,
     *,
     overrides: dict[str, Any] | None = None,
+    datanet: Datanet | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Run the whole pipeline for `config` and return the run directory and its manifest."""
+    """Run the whole pipeline for `config` and return the run directory and its manifest.
+
+    With `datanet`, that Datanet version is used as it is instead of building `config.datanet`
+    (how `reproduce` re-runs on exactly the records a run was trained on).
+    """
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
     runs_dir = Path(cfg.run.runs_dir)
     cache = runs_dir / ".cache"
@@ -101,7 +107,7 @@ def run(
     started = time.perf_counter()
 
     with timer("datanet"):
-        dn = Datanet.build(cfg.datanet, progress=progress)
+        dn = datanet or Datanet.build(cfg.datanet, progress=progress)
         train = dn.to_hf()
         targets = load_source(cfg.targets.source, cfg.targets.columns)
         check_inputs(cfg, dn, targets)
@@ -138,10 +144,7 @@ def run(
         attribution = Attribution.open(entry)
 
     with timer("rewards"):
-        table = attribution.contributor_table(
-            list(train["contributor"]), labels=list(train["label"]), target_labels=list(targets["label"])
-        )
-        shares = rewards_mod.compute(table, cfg.rewards)
+        shares = rewards_mod.compute(contributor_influence(attribution, dn), cfg.rewards)
 
     manifest: dict[str, Any] = {
         "olab_version": olab.__version__,

@@ -24,6 +24,7 @@ from olab.finetune import Adapter
 from olab.hashing import hash_json, sha256_file
 from olab.io import read_json
 from olab.pipeline.config import RunConfig
+from olab.pipeline.influence import contributor_influence
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id
 
 LINKS = ("manifest", "datanet", "adapter", "attribution", "rewards", "chain")
@@ -123,9 +124,7 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
             problems.append(f"rewards.json root {stored.root} != manifest's {manifest['rewards']['root']}")
         if dn is not None and attribution is not None:
             cfg = RunConfig.model_validate(manifest["config"])
-            records = dn.to_hf()
-            table = attribution.contributor_table(list(records["contributor"]), labels=list(records["label"]))
-            expected = rewards_mod.compute(table, cfg.rewards)
+            expected = rewards_mod.compute(contributor_influence(attribution, dn), cfg.rewards)
             if expected.root != stored.root:
                 diff = rewards_mod.share_diff_ppm(expected, stored)
                 problems.append(
