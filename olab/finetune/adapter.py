@@ -25,6 +25,9 @@ METRICS_FILE = "metrics.json"
 PROVENANCE_FILE = "provenance.json"
 LABELS_FILE = "labels.json"
 SPLIT_FILE = "split.json"
+# `Adapter.hash` covers the weights (final adapter and every checkpoint, since attribution ensembles
+# over them), the label order and the split; not timings (metrics) or this machine's paths (provenance).
+UNHASHED = (METRICS_FILE, PROVENANCE_FILE)
 
 
 def checkpoint_name(step: int) -> str:
@@ -68,7 +71,7 @@ class Adapter:
             provenance=provenance,
             labels=read_json(path / LABELS_FILE),
             task=provenance["task"],
-            hash=sha256_dir(path / ADAPTER_DIR),
+            hash=sha256_dir(path, exclude=UNHASHED),
         )
 
     @property

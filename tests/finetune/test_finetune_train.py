@@ -66,7 +66,7 @@ def test_checkpoints_are_spread_evenly_and_the_last_is_the_final_adapter(train_s
     adapter = finetune(train_set, LABELS, cfg, tmp_path / "a", eval=held_out, callback=events.append, progress=False)
     assert [c.name for c in adapter.checkpoints] == ["ckpt-8", "ckpt-16", "ckpt-24"]
     assert adapter.metrics["checkpoint_steps"] == [8, 16, 24] and adapter.metrics["total_steps"] == 24
-    assert sha256_dir(adapter.checkpoints[-1]) == adapter.hash == adapter.provenance["adapter_hash"]
+    assert sha256_dir(adapter.checkpoints[-1]) == sha256_dir(adapter.adapter_dir) == adapter.provenance["adapter_hash"]
     assert adapter.provenance["checkpoints"] == {c.name: sha256_dir(c) for c in adapter.checkpoints}
     assert len({sha256_dir(c) for c in adapter.checkpoints}) == 3
     # the events a notebook draws its live loss curve from
@@ -79,6 +79,10 @@ def test_checkpoints_are_spread_evenly_and_the_last_is_the_final_adapter(train_s
     assert [e["step"] for e in events if e["event"] == "checkpoint"] == [8, 16, 24]
     assert [e["epoch"] for e in events if e["event"] == "eval"] == [1, 2, 3]
     assert events[-1] == {"event": "done", "path": str(tmp_path / "a"), "hash": adapter.hash}
+    # the artifact hash covers every checkpoint (attribution ensembles over them), not only the final adapter
+    weights = next(adapter.checkpoints[0].glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    assert Adapter.open(adapter.path).hash != adapter.hash
 
 
 def test_eval_fraction_holds_out_rows_and_records_the_split(train_set, tmp_path):
