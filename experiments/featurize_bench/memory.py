@@ -58,7 +58,9 @@ def one_size(n: int, adapter: Path, seq: int, k: int, out: Path) -> dict:
     train = Dataset.from_dict({"text": texts, "label": labels})
     targets = Dataset.from_dict({"text": t_texts[n:], "label": t_labels[n:]})
     start = time.perf_counter()
-    result = attribute(Adapter.open(adapter), train, targets, {"max_length": seq, "proj_dim": k}, out, progress=False)
+    result = attribute(
+        Adapter.open(adapter), train, targets, {"max_length": seq, "proj_dim": k, "batch_size": 64}, out, progress=False
+    )
     wall = time.perf_counter() - start
     p = result.params
     return {

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from olab.attribution.featurize import Featurizer, gradient_blocks, gradient_layout, resolve_device
-from olab.attribution.projection import Projector
+from olab.attribution.projection import make_projector
 from olab.attribution.traker_engine import make_output_function, to_traker_batch
 
 OUT = Path(__file__).parent / "out"
@@ -85,9 +85,9 @@ def fwd_bwd_step(model: torch.nn.Module, device: torch.device):
     return step
 
 
-def olab_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, autocast):
+def olab_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, autocast, projection: str = "auto"):
     t0 = time.perf_counter()
-    projector = Projector(gradient_blocks(gradient_layout(model)), k, seed, device=device)
+    projector = make_projector(projection, gradient_blocks(gradient_layout(model)), k, seed, device)
     setup_s = time.perf_counter() - t0
     featurizer = Featurizer(model, "classification", projector, device=device, autocast_dtype=autocast)
 
@@ -153,6 +153,9 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank.")
     parser.add_argument("--k", type=int, default=2048, help="Projection dimension.")
     parser.add_argument("--rounds", type=int, default=3, help="Round-robin timing rounds (median is reported).")
+    parser.add_argument(
+        "--projection", default="auto", choices=["auto", "dense", "kronecker"], help="olab's projection (as config)."
+    )
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--bf16", action="store_true", help="olab and fwd+bwd under bf16 autocast (GPU).")
     parser.add_argument("--skip-traker", action="store_true")
@@ -167,7 +170,7 @@ def main() -> None:
     model = minilm_lora(args.rank, seed=0).to(device)
     batches = make_batches(args.examples, args.batch_size, args.seq)
     work = Path(tempfile.mkdtemp(prefix="featurize-bench-"))
-    olab, setup_s, grad_dim = olab_step(model, args.k, 0, device, autocast)
+    olab, setup_s, grad_dim = olab_step(model, args.k, 0, device, autocast, args.projection)
     fb = fwd_bwd_step(model, device)
     if autocast is not None:
         plain = fb
@@ -198,7 +201,8 @@ def main() -> None:
             f"{m:>8}: {r:7.2f} examples/s wall, {cpu_rate[m]:7.2f} per CPU-second "
             f"(wall per round: {', '.join(f'{t:.1f}s' for t in times[m])})"
         )
-    print(f"olab projection matrix ({grad_dim:,} x {args.k}) built once in {setup_s:.2f}s")
+    print(f"olab projection ({args.projection}) of the {grad_dim:,}-parameter gradient to k={args.k} built once "
+          f"in {setup_s:.2f}s")  # fmt: skip
     paths = projection_paths(args.batch_size, args.seq, 384, args.rank, args.k)
     print(
         f"one LoRA block, batch {args.batch_size}: materialise-then-project {paths['materialise'] * 1e3:.1f} ms, "

@@ -28,7 +28,7 @@ from olab.attribution.featurize import (
     resolve_device,
     resolve_precision,
 )
-from olab.attribution.projection import Projector
+from olab.attribution.projection import Projector, make_projector
 from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
 from olab.attribution.trak import Member, NpyRows, score, write_features
 from olab.config import validate
@@ -107,7 +107,7 @@ def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, l
 
 def batch_size(cfg: AttributionConfig, device: torch.device) -> int:
     """cfg.batch_size, or the device's default when it is null."""
-    return cfg.batch_size or (64 if device.type == "cuda" else 16)
+    return cfg.batch_size or (64 if device.type == "cuda" else 32)
 
 
 def _peak_rss_mb() -> float:
@@ -247,7 +247,7 @@ class _Job:
             model = self.load(member)
             if projector is None and cfg.proj_dim:
                 blocks = gradient_blocks(gradient_layout(mark_adapter_trainable(model)))
-                projector = Projector(blocks, cfg.proj_dim, cfg.proj_seed, device=self.device)
+                projector = make_projector(cfg.projection, blocks, cfg.proj_dim, cfg.proj_seed, self.device)
             featurizer = Featurizer(model, self.task, projector, device=self.device, autocast_dtype=self.autocast)
             k, grad_dim = featurizer.dim, featurizer.grad_dim
             if projector is None and grad_dim > MAX_EXACT_DIM:

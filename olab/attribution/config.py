@@ -23,6 +23,12 @@ class AttributionConfig(Section):
         description="Dimension k of the random projection of per-example gradients; 0 or null disables "
         "projection (exact TRAK on the full adapter gradient, only for small adapters).",
     )
+    projection: Literal["auto", "dense", "kronecker"] = Field(
+        "auto",
+        description="'dense': a Gaussian matrix per parameter block (exact JL); 'kronecker': two small Gaussian "
+        "matrices per block (R1ᵀ G R2), cheaper and needed for adapters with millions of parameters; "
+        "'auto': dense while its matrix (parameters × k floats) stays under 1 GiB, else kronecker.",
+    )
     proj_seed: int = Field(
         0,
         ge=0,
@@ -36,7 +42,7 @@ class AttributionConfig(Section):
     batch_size: int | None = Field(
         None,
         gt=0,
-        description="Examples per forward+backward when featurizing; null picks 16 on CPU and 64 on CUDA "
+        description="Examples per forward+backward when featurizing; null picks 32 on CPU and 64 on CUDA "
         "(a projection matrix read per batch is better amortised over larger GPU batches).",
     )
     max_length: int = Field(128, gt=0, description="Token limit per example (truncation), as in fine-tuning.")

@@ -13,6 +13,7 @@ summed gradient of the adapter itself.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterator
 
@@ -92,9 +93,9 @@ def gradient_layout(model: nn.Module) -> list[tuple[str, nn.Linear, str]]:
     return layout
 
 
-def gradient_blocks(layout: list[tuple[str, nn.Linear, str]]) -> list[tuple[str, int]]:
-    """(parameter name, size) of each block of the per-example gradient, in column order."""
-    return [(name, mod.weight.numel() if kind == "weight" else mod.out_features) for name, mod, kind in layout]
+def gradient_blocks(layout: list[tuple[str, nn.Linear, str]]) -> list[tuple[str, tuple[int, ...]]]:
+    """(parameter name, shape) of each block of the per-example gradient, in column order."""
+    return [(name, tuple(getattr(mod, kind).shape)) for name, mod, kind in layout]
 
 
 class _Recorder:
@@ -136,7 +137,8 @@ class Featurizer:
         self.task = task
         self.layout = gradient_layout(self.model)
         self.blocks = gradient_blocks(self.layout)
-        self.grad_dim = sum(n for _, n in self.blocks)
+        self.sizes = [math.prod(shape) for _, shape in self.blocks]
+        self.grad_dim = sum(self.sizes)
         self.projector = projector
         if projector is not None and projector.blocks != self.blocks:
             raise OlabError("the projector was built for a different adapter layout than this model's")
@@ -174,7 +176,7 @@ class Featurizer:
             self._recorder.clear()
         grads = torch.empty(f.shape[0], self.grad_dim, dtype=torch.float32, device=self.device)
         col = 0
-        for (_, mod, kind), (_, size) in zip(self.layout, self.blocks, strict=True):
+        for (_, mod, kind), size in zip(self.layout, self.sizes, strict=True):
             grads[:, col : col + size] = per_module[mod][kind].reshape(f.shape[0], size)
             col += size
         return grads, q.detach().float()

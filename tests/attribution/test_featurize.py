@@ -112,3 +112,17 @@ def test_output_functions_run_under_vmap():
     lm_labels[0, 4:] = -100
     per_lm = torch.func.vmap(lambda lg, y: sequence_margin(lg[None], y[None])[0])(lm_logits, lm_labels)
     torch.testing.assert_close(per_lm, sequence_margin(lm_logits, lm_labels))
+
+
+def test_device_and_precision_choices():
+    from olab.attribution.featurize import resolve_device, resolve_precision
+    from olab.errors import ConfigError
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"attribution.device='cuda'.*'auto' or 'cpu'"):
+            resolve_device("cuda")
+    assert resolve_precision("auto", torch.device("cpu")) is None  # fp32 on CPU
+    assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16
+    assert resolve_precision("fp32", torch.device("cuda")) is None

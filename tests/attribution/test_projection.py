@@ -3,6 +3,7 @@ compute dtype, block order or device."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,14 @@ import torch
 from tiny import batch, lora_classifier
 
 from olab.attribution.featurize import Featurizer, gradient_blocks, gradient_layout
-from olab.attribution.projection import Projector, block_matrix
+from olab.attribution.projection import KroneckerProjector, Projector, block_matrix, kronecker_split, make_projector
 
 HERE = Path(__file__).parent
-BLOCKS = [("layer.0.q.lora_A.default.weight", 96), ("layer.0.q.lora_B.default.weight", 80), ("head.bias", 3)]
+BLOCKS = [
+    ("layer.0.q.lora_A.default.weight", (8, 12)),
+    ("layer.0.q.lora_B.default.weight", (10, 8)),
+    ("head.bias", (3,)),
+]
 
 # a second process that never imports peft/transformers (slow to import on a busy box): a plain model
 # whose trainable Linear layers the featurizer handles just like LoRA's
@@ -34,9 +39,11 @@ np.savez(sys.argv[2], **out)
 """
 
 
-def local_features(seed: int = 7, autocast: torch.dtype | None = None, device: str = "cpu") -> torch.Tensor:
+def local_features(
+    seed: int = 7, autocast: torch.dtype | None = None, device: str = "cpu", kind: str = "dense"
+) -> torch.Tensor:
     model = lora_classifier(seed=4)
-    projector = Projector(gradient_blocks(gradient_layout(model)), 256, seed=seed, device=device)
+    projector = make_projector(kind, gradient_blocks(gradient_layout(model)), 256, seed, device)
     fz = Featurizer(model, "classification", projector, device=device, autocast_dtype=autocast)
     return fz.featurize(batch(6, seed=9))[0].cpu()
 
@@ -97,11 +104,64 @@ def test_oversized_dense_projection_is_refused_with_a_fix():
     from olab.errors import ConfigError
 
     with pytest.raises(ConfigError, match="proj_dim <="):
-        Projector([("huge", 10**9)], 2048, seed=0)
+        Projector([("huge", (10**9,))], 2048, seed=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on the GPU machine)")
-def test_cpu_and_gpu_features_agree():
-    cpu = local_features()
-    gpu = local_features(device="cuda")
+@pytest.mark.parametrize("kind", ["dense", "kronecker"])
+def test_cpu_and_gpu_features_agree(kind):
+    cpu = local_features(kind=kind)
+    gpu = local_features(device="cuda", kind=kind)
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-5 * cpu.abs().max().item())
+
+
+def test_kronecker_projection_is_r1t_g_r2_per_block_summed():
+    proj = KroneckerProjector(BLOCKS, 16, seed=2)
+    torch.manual_seed(1)
+    g = torch.randn(3, 179)
+    expected = torch.zeros(3, 16)
+    col = 0
+    for name, shape in BLOCKS:
+        size = math.prod(shape)
+        block = g[:, col : col + size]
+        col += size
+        if len(shape) == 1:
+            expected += block @ block_matrix(2, name, size, 16)
+            continue
+        k1, k2 = kronecker_split(16, *shape)
+        r1, r2 = block_matrix(2, f"{name}:rows", shape[0], k1), block_matrix(2, f"{name}:cols", shape[1], k2)
+        expected += (r1.T @ block.reshape(3, *shape) @ r2).reshape(3, 16)
+    torch.testing.assert_close(proj.project(g), expected)
+    # the same as multiplying the flattened block by the Kronecker product R1 ⊗ R2
+    name, shape = BLOCKS[0]
+    k1, k2 = kronecker_split(16, *shape)
+    kron = torch.kron(block_matrix(2, f"{name}:rows", shape[0], k1), block_matrix(2, f"{name}:cols", shape[1], k2))
+    only_first = torch.zeros(1, 179)
+    only_first[0, :96] = g[0, :96]
+    torch.testing.assert_close(proj.project(only_first)[0], g[0, :96] @ kron)
+
+
+def test_kronecker_inner_products_are_unbiased():
+    torch.manual_seed(0)
+    g = torch.randn(2, 179)
+    estimates = []
+    for seed in range(300):
+        p = KroneckerProjector(BLOCKS, 64, seed=seed).project(g)
+        estimates.append((p[0] @ p[1]).item())
+    exact, norms = (g[0] @ g[1]).item(), (g[0].norm() * g[1].norm()).item()
+    assert abs(np.mean(estimates) - exact) < 0.1 * norms
+
+
+def test_kronecker_split_balances_factors():
+    assert kronecker_split(2048, 8, 384) == (8, 256)  # LoRA A (r × d): all of the rank side
+    assert kronecker_split(2048, 384, 8) == (256, 8)  # LoRA B (d × r)
+    assert kronecker_split(2048, 4, 384) == (4, 512)  # a 4-class head
+    k1, k2 = kronecker_split(2048, 384, 384)
+    assert k1 * k2 == 2048 and 0.5 <= k1 / k2 <= 2
+
+
+def test_auto_projection_is_dense_until_its_matrix_is_large():
+    assert isinstance(make_projector("auto", BLOCKS, 64, 0, "cpu"), Projector)
+    assert not isinstance(make_projector("auto", BLOCKS, 64, 0, "cpu"), KroneckerProjector)
+    big = [("w", (4096, 8)), ("v", (8, 4096))] * 8  # 524k parameters x 2048 x 4 bytes = 4 GiB dense
+    assert isinstance(make_projector("auto", big, 2048, 0, "cpu"), KroneckerProjector)
