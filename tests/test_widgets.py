@@ -270,6 +270,27 @@ def test_publish_panel_tracks_transactions_from_pending_to_mined():
         panel.record("attest", {"hash": "0x"})
 
 
+def test_publish_panel_send_shows_a_refusal_as_a_failed_row():
+    from olab.errors import LedgerError
+
+    panel = PublishPanel()
+    mined = TxResult(tx_hash="0x" + "56" * 32, block=3, gas_used=50_000, status=1)
+    assert panel.send("claim", lambda: mined) is mined
+
+    def refused():
+        raise LedgerError("RewardDistributor.claim(...) was refused by the contract: share already claimed")
+
+    assert panel.send("claim again", refused) is None
+    assert [(t["label"], t["status"]) for t in panel.transactions] == [
+        ("claim", "confirmed"),
+        ("claim again", "failed"),
+    ]
+    assert panel.transactions[1]["note"].endswith("share already claimed")
+    with pytest.raises(ZeroDivisionError):  # a bug is not a refusal: it propagates
+        panel.send("oops", lambda: 1 / 0)
+    assert panel.transactions[-1]["status"] == "failed"  # not left pending
+
+
 def test_publish_panel_from_a_manifest_and_verification_checks():
     manifest = {
         "chain": {

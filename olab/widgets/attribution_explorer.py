@@ -77,6 +77,22 @@ class AttributionExplorer(OlabWidget):
         self._ready = True
         self._update()
 
+    @classmethod
+    def from_run(cls, run_dir: Any, **kwargs: Any) -> AttributionExplorer:
+        """The explorer of a finished `olab run`: its scores, Datanet records and targets, with contributors
+        labelled by their simulated behaviour when known."""
+        from olab.widgets._run import run_parts
+
+        parts = run_parts(getattr(run_dir, "dir", run_dir))  # a RunResult or its directory
+        columns = [c for c in ("record_id", "contributor", "text", "label", "injected") if c in parts.train]
+        return cls(
+            parts.attribution.scores,
+            parts.train[columns],
+            parts.targets[["text", "label"]],
+            labels=parts.behaviours | dict(kwargs.pop("labels", None) or {}),
+            **kwargs,
+        )
+
     @traitlets.validate("target")
     def _check_target(self, proposal: dict[str, Any]) -> int:
         value = proposal["value"]

@@ -59,6 +59,21 @@ class Leaderboard(OlabWidget):
 
             self.set_figure(viz.contributor_shares(rows, labels=labels, colors=colors))
 
+    @classmethod
+    def from_run(cls, run_dir: Any, **kwargs: Any) -> Leaderboard:
+        """The leaderboard of a finished `olab run`: each contributor's records, positive, negative and total
+        influence (summed over targets) and reward share, labelled by simulated behaviour when known."""
+        from olab.widgets._run import run_parts
+
+        parts = run_parts(getattr(run_dir, "dir", run_dir))  # a RunResult or its directory
+        table = parts.attribution.contributor_table(list(parts.train["contributor"]))
+        return cls(
+            table[["contributor", "records", "positive", "negative", "total"]],
+            shares=parts.rewards,
+            labels=parts.behaviours | dict(kwargs.pop("labels", None) or {}),
+            **kwargs,
+        )
+
     @traitlets.observe("sort_by")
     def _rerank(self, change: dict[str, Any]) -> None:
         if change["new"] not in self.columns:

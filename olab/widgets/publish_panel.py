@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import traitlets
 
-from olab.errors import ValidationError
+from olab.errors import OlabError, ValidationError
 from olab.widgets._base import OlabWidget, bundle, plain
 
 
@@ -88,6 +88,21 @@ class PublishPanel(OlabWidget):
         }
         self._put(row)
         return row
+
+    def send(self, label: str, call: Callable[[], Any]) -> Any:
+        """Show `label` pending, run `call` (a Ledger write returning a TxResult) and show its outcome. A
+        refusal (an olab error, e.g. a contract revert) shows as a failed row with its reason, and returns None."""
+        self.pending(label)
+        try:
+            tx = call()
+        except OlabError as e:
+            self._put({"label": label, "tx_hash": "", "status": "failed", "note": str(e)})
+            return None
+        except Exception as e:  # a bug, not a refusal: show it, then let it propagate
+            self._put({"label": label, "tx_hash": "", "status": "failed", "note": f"{type(e).__name__}: {e}"})
+            raise
+        self.record(label, tx)
+        return tx
 
     def show_checks(self, report: Any) -> None:
         """Show verification results: `olab.verify(...)` or a mapping link -> list of problems."""

@@ -42,7 +42,7 @@ function render({ model, el }) {
         [
           { key: "label", label: "transaction" },
           { key: "status", label: "status", format: (v) => statusPill(v) },
-          { key: "tx_hash", label: "hash", format: (v, r) => (v ? link(short(v, 10, 8), r.url, v) : "…") },
+          { key: "tx_hash", label: "hash", format: (v, r) => (v ? link(short(v, 10, 8), r.url, v) : r.status === "pending" ? "…" : "—") },
           { key: "block", label: "block", cls: "olab-num" },
           { key: "gas_used", label: "gas", cls: "olab-num" },
           { key: "note", label: "note", cls: "olab-text" },
