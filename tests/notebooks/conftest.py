@@ -3,12 +3,10 @@ notebooks' Datanets and cached runs (as they do for a user working through them 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
 
 
 @pytest.fixture(scope="session")
@@ -17,9 +15,18 @@ def notebook_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def notebook_env(notebook_workdir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Small sizes, the offline synthetic source, and the session's work directory."""
-    env = {"OLAB_NOTEBOOK_SIZE": "small", "OLAB_NOTEBOOK_DIR": str(notebook_workdir), "OLAB_AGNEWS_DIR": ""}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
+def notebook_env(notebook_workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """`notebook_env(name)`: the tiny size, the offline synthetic source, and work directory `name` of this
+    session (notebooks run in the same one share Datanets, runs and the embedded chain)."""
+
+    def use(name: str) -> Path:
+        workdir = notebook_workdir / name
+        for key, value in {
+            "OLAB_NOTEBOOK_SIZE": "tiny",
+            "OLAB_NOTEBOOK_DIR": str(workdir),
+            "OLAB_AGNEWS_DIR": "",
+        }.items():
+            monkeypatch.setenv(key, value)
+        return workdir
+
+    return use

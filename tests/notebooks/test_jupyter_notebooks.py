@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -10,12 +11,21 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-# what each notebook must show when run on a fresh work directory (beyond "no error")
+# what each notebook must show (regular expressions) when run on a fresh work directory (beyond "no error")
 EXPECTED = {
     "01_datanet.ipynb": [
-        "accepted: version 2, accepted ['r000240']",  # the valid record of the signed batch
-        "rejected (unknown_label)",  # the other one
-        "(False, False)",  # a forged contributor and an edited text both break the proof
+        r"accepted: version 2, accepted \['r000064'\]",  # the valid record of the signed batch (tiny: 64 records)
+        r"rejected \(unknown_label\)",  # the other one
+        r"\(False, False\)",  # a forged contributor and an edited text both break the proof
+    ],
+    "02_finetune.ipynb": [r"done: 10 steps"],  # 65 records (64 + notebook 1's), 16 per step, 2 epochs
+    "03_attribution.ipynb": [r"1\. 0x[0-9a-fA-F]{40}", "label_noise", "newcomer"],  # the ranking, with behaviours
+    "04_publish.ipynb": [
+        "every link holds",
+        "share already claimed",  # the second claim is refused
+        "same scores",  # the reproduction matches
+        "'max_share_diff_ppm': 0",
+        "'matches_published': True",
     ],
 }
 
@@ -51,13 +61,16 @@ def test_notebooks_are_numbered_and_clean():
 @pytest.mark.slow
 @pytest.mark.xdist_group("notebooks")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path: Path, notebook_env: dict[str, str]):
+def test_notebook_runs_top_to_bottom(path: Path, notebook_env):
+    """At the tiny size, 01..04 in order in one work directory, as a user goes: 02..04 train on the Datanet
+    version that 01's signed contribution made, and 04 reuses 03's cached run."""
+    notebook_env("tour")
     nb = execute(path)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, [f"{e.ename}: {e.evalue}" for e in errors]
     shown = texts(nb)
     for expected in EXPECTED[path.name]:
-        assert expected in shown, f"{path.name} should show {expected!r}"
+        assert re.search(expected, shown), f"{path.name} should show {expected!r}"
     widgets = [
         o
         for c in nb.cells

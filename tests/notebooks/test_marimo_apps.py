@@ -28,7 +28,8 @@ def test_there_are_marimo_apps():
 @pytest.mark.slow
 @pytest.mark.xdist_group("notebooks")
 @pytest.mark.parametrize("app", APPS, ids=[p.stem for p in APPS])
-def test_app_runs_as_a_script(app: Path, notebook_env: dict[str, str]):
+def test_app_runs_as_a_script(app: Path, notebook_env):
+    notebook_env("apps")
     done = run([sys.executable, str(app)], app.parent)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Traceback" not in done.stderr, done.stderr[-4000:]
@@ -37,7 +38,8 @@ def test_app_runs_as_a_script(app: Path, notebook_env: dict[str, str]):
 @pytest.mark.slow
 @pytest.mark.xdist_group("notebooks")
 @pytest.mark.parametrize("app", APPS, ids=[p.stem for p in APPS])
-def test_app_test_cells_pass_under_pytest(app: Path, notebook_env: dict[str, str]):
+def test_app_test_cells_pass_under_pytest(app: Path, notebook_env):
+    notebook_env("apps")
     done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(app)], app.parent)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     passed = re.search(r"(\d+) passed", done.stdout)
