@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -173,25 +174,45 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     external: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on(
-                "request", lambda r: None if r.url.startswith(("file:", "data:", "blob:")) else external.append(r.url)
+    seen: dict[str, object] = {}
+
+    def browse() -> None:
+        # in its own thread: a session-scoped Playwright of the browser tests may hold this thread's event loop
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
             )
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(path.as_uri())
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 8", timeout=30_000)
-            bars = page.locator("#olab-figure-1 .bars .point").count()
-            shares_text = page.inner_text("#olab-figure-1")
-            rows = page.evaluate("document.querySelector('#olab-figure-2').data[0].cells.values[0].length")
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)  # kept for a person to look at
-        finally:
-            browser.close()
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.on(
+                    "request",
+                    lambda r: None if r.url.startswith(("file:", "data:", "blob:")) else external.append(r.url),
+                )
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(path.as_uri())
+                page.wait_for_function(
+                    "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 8", timeout=30_000
+                )
+                seen["bars"] = page.locator("#olab-figure-1 .bars .point").count()
+                seen["shares_text"] = page.inner_text("#olab-figure-1")
+                seen["rows"] = page.evaluate("document.querySelector('#olab-figure-2').data[0].cells.values[0].length")
+                page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)  # kept for a person to look at
+            finally:
+                browser.close()
+
+    def guarded() -> None:
+        try:
+            browse()
+        except BaseException as e:  # re-raised below, in the test's own thread
+            seen["error"] = e
+
+    worker = threading.Thread(target=guarded)
+    worker.start()
+    worker.join(timeout=120)
+    if "error" in seen:
+        raise seen["error"]
+    bars, shares_text, rows = seen["bars"], seen["shares_text"], seen["rows"]
     assert errors == [] and external == []
     assert bars == len(pieces["rewards"].shares) and rows == len(pieces["rewards"].shares)
     assert "label_noise · 0x" in shares_text

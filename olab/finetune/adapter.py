@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from olab.errors import OlabError, VerificationError
-from olab.hashing import sha256_dir
+from olab.hashing import hash_json, sha256_dir, sha256_file
 from olab.io import read_json
 
 ADAPTER_DIR = "adapter"
@@ -26,8 +26,15 @@ PROVENANCE_FILE = "provenance.json"
 LABELS_FILE = "labels.json"
 SPLIT_FILE = "split.json"
 # `Adapter.hash` covers the weights (final adapter and every checkpoint, since attribution ensembles
-# over them), the label order and the split; not timings (metrics) or this machine's paths (provenance).
-UNHASHED = (METRICS_FILE, PROVENANCE_FILE)
+# over them), the label order and the split; not timings (metrics), this machine's paths (provenance)
+# or files others put beside them.
+HASHED = (ADAPTER_DIR, CHECKPOINTS_DIR, LABELS_FILE, SPLIT_FILE)
+
+
+def artifact_hash(path: Path) -> str:
+    """The hash of an adapter directory's trained contents (see HASHED)."""
+    parts = {name: path / name for name in HASHED if (path / name).exists()}
+    return hash_json({name: sha256_dir(p) if p.is_dir() else sha256_file(p) for name, p in parts.items()})
 
 
 def checkpoint_name(step: int) -> str:
@@ -71,7 +78,7 @@ class Adapter:
             provenance=provenance,
             labels=read_json(path / LABELS_FILE),
             task=provenance["task"],
-            hash=sha256_dir(path, exclude=UNHASHED),
+            hash=artifact_hash(path),
         )
 
     @property

@@ -79,7 +79,10 @@ def test_checkpoints_are_spread_evenly_and_the_last_is_the_final_adapter(train_s
     assert [e["step"] for e in events if e["event"] == "checkpoint"] == [8, 16, 24]
     assert [e["epoch"] for e in events if e["event"] == "eval"] == [1, 2, 3]
     assert events[-1] == {"event": "done", "path": str(tmp_path / "a"), "hash": adapter.hash}
-    # the artifact hash covers every checkpoint (attribution ensembles over them), not only the final adapter
+    # files others put beside the adapter (a cache's metadata) do not change its hash ...
+    (adapter.path / ".olab-stage.json").write_text("{}")
+    assert Adapter.open(adapter.path).hash == adapter.hash
+    # ... but every checkpoint is covered (attribution ensembles over them), not only the final adapter
     weights = next(adapter.checkpoints[0].glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
     assert Adapter.open(adapter.path).hash != adapter.hash
