@@ -340,6 +340,20 @@ def test_plotly_js_is_sent_when_asked_for_as_a_binary_buffer(sent):
     assert b"window.Plotly" in bytes(buffers[0])
 
 
+def test_one_live_plotting_widget_carries_plotly_js_in_its_state(monkeypatch):
+    from olab.widgets._base import OlabWidget, plotly_js
+
+    monkeypatch.setattr(OlabWidget, "_carrier", None)
+    assert PublishPanel()._plotly == b""  # never plots: never carries
+    first = Leaderboard(shares={ALICE: 1_000_000})
+    second = TrainingProgress()
+    assert first._plotly == plotly_js() and second._plotly == b""
+    assert "_plotly" in first.get_state()  # sent with the comm's opening state, as a binary buffer
+    first.close()  # e.g. its cell re-ran: the next plotting widget carries it instead
+    third = TrainingProgress()
+    assert third._plotly == plotly_js()
+
+
 def test_rows_and_figures_become_plain_json():
     rows = to_rows(pd.DataFrame({"a": np.array([1, 2]), "b": [np.float32(0.5), np.nan], "c": [Path("x"), None]}))
     assert rows == [{"a": 1, "b": 0.5, "c": "x"}, {"a": 2, "b": None, "c": None}]

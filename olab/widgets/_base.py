@@ -11,9 +11,10 @@ import base64
 import functools
 import json
 import math
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anywidget
 import numpy as np
@@ -30,7 +31,7 @@ def bundle(script: str) -> str:
     """The ESM of one widget: the shared helpers, the widget's `render`, and its default export."""
     common = (STATIC / "common.js").read_text(encoding="utf-8")
     own = (STATIC / script).read_text(encoding="utf-8")
-    return f"{common}\n{own}\nexport default {{ render }};\n"
+    return f"{common}\n{own}\nexport default {{ initialize, render }};\n"
 
 
 def stylesheet() -> str:
@@ -114,14 +115,28 @@ def _json_default(value: Any) -> Any:
 
 
 class OlabWidget(anywidget.AnyWidget):
-    """anywidget base: the shared stylesheet, an optional plotly `figure`, and plotly.js served on request."""
+    """anywidget base: the shared stylesheet, an optional plotly `figure`, and offline plotly.js.
+
+    plotly.js reaches the page in the state of one live plotting widget per kernel (the `_plotly` buffer, so it
+    arrives with the widget even while a long cell runs), and on request for pages opened later.
+    """
 
     _css = stylesheet()
+    _plots: ClassVar[bool] = True  # widgets that never plot neither carry nor request plotly.js
+    _carrier: ClassVar[weakref.ref | None] = None  # the live widget whose state holds plotly.js
+
     figure = traitlets.Dict(help="the plot, as `fig.to_plotly_json()`; {} shows none").tag(sync=True)
+    _plotly = traitlets.Bytes(b"", help="plotly.min.js, on the carrier widget only").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
+        carrier = OlabWidget._carrier() if OlabWidget._carrier else None
+        carries = self._plots and (carrier is None or carrier.comm is None)  # none yet, or it was closed
+        if carries:
+            kwargs["_plotly"] = plotly_js()  # in the state the comm opens with
         super().__init__(**kwargs)
         self.on_msg(self._on_custom_message)
+        if carries:
+            OlabWidget._carrier = weakref.ref(self)
 
     def _on_custom_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, Mapping) and content.get("type") == PLOTLY_REQUEST:

@@ -19,6 +19,7 @@ class PublishPanel(OlabWidget):
     """
 
     _esm = bundle("publish_panel.js")
+    _plots = False
 
     chain = traitlets.Dict(help="backend, chain_id, explorer").tag(sync=True)
     contracts = traitlets.List(traitlets.Dict(), help="[{name, address, url}]").tag(sync=True)

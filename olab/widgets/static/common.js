@@ -5,67 +5,92 @@
 
 const PLOTLY_REQUEST = "olab:plotly-js?";
 const PLOTLY_REPLY = "olab:plotly-js";
-const PLOTLY_TIMEOUT_MS = 60000;
+const PLOTLY_RETRY_MS = 10000;
 
-function loadPlotly(model) {
-  if (globalThis.Plotly) return Promise.resolve(globalThis.Plotly);
-  const pending = globalThis.__olabPlotly;
-  if (pending) return pending;
-  const promise = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      model.off("msg:custom", onMessage);
-      reject(new Error("plotly.js did not arrive from the kernel within 60 s"));
-    }, PLOTLY_TIMEOUT_MS);
-    async function onMessage(msg, buffers) {
-      if (!msg || msg.type !== PLOTLY_REPLY) return;
-      clearTimeout(timer);
-      model.off("msg:custom", onMessage);
-      try {
-        if (!globalThis.Plotly) {
-          const url = URL.createObjectURL(new Blob([buffers[0]], { type: "text/javascript" }));
-          try {
-            await import(/* webpackIgnore: true */ url);
-          } finally {
-            URL.revokeObjectURL(url);
-          }
-        }
-        resolve(globalThis.Plotly);
-      } catch (err) {
-        reject(err);
-      }
-    }
-    model.on("msg:custom", onMessage);
-    model.send({ type: PLOTLY_REQUEST });
-  });
-  // a failed load is forgotten, so the next view asks again
-  globalThis.__olabPlotly = promise.catch((err) => {
-    globalThis.__olabPlotly = undefined;
-    throw err;
-  });
+// One deferred per page: resolved with window.Plotly once plotly.js has been imported.
+function plotlyDeferred() {
+  if (!globalThis.__olabPlotly) {
+    let resolve;
+    const promise = new Promise((r) => (resolve = r));
+    globalThis.__olabPlotly = { promise, resolve, importing: false, requestedAt: 0, listening: new WeakSet() };
+  }
   return globalThis.__olabPlotly;
 }
 
-// Draw (or redraw in place) a figure serialised by `fig.to_plotly_json()` on the Python side.
-async function drawFigure(model, div, figure) {
-  if (!figure || !figure.data) {
-    put(div);
-    div.dataset.traces = "0";
-    return;
-  }
+async function importPlotly(bytes) {
+  const d = plotlyDeferred();
+  if (globalThis.Plotly) return d.resolve(globalThis.Plotly);
+  if (d.importing) return;
+  d.importing = true;
+  const url = URL.createObjectURL(new Blob([bytes], { type: "text/javascript" }));
   try {
-    const Plotly = await loadPlotly(model);
-    const layout = Object.assign({}, figure.layout || {}, { autosize: true });
-    await Plotly.react(div, figure.data, layout, { responsive: true, displaylogo: false });
-    div.dataset.traces = String(figure.data.length);
-    div.dataset.rendered = String(Number(div.dataset.rendered || 0) + 1);
+    await import(/* webpackIgnore: true */ url);
+    d.resolve(globalThis.Plotly);
   } catch (err) {
-    div.textContent = `plot unavailable: ${err.message}`;
-    div.classList.add("olab-error");
+    d.importing = false;
+    console.error("olab: loading plotly.js failed", err);
+  } finally {
+    URL.revokeObjectURL(url);
   }
 }
 
-function purgeFigure(div) {
-  if (globalThis.Plotly) globalThis.Plotly.purge(div);
+// plotly.js from this model's state (the carrier widget), else asked of the kernel (answered when it is idle).
+function loadPlotly(model) {
+  const d = plotlyDeferred();
+  if (globalThis.Plotly) {
+    d.resolve(globalThis.Plotly);
+    return d.promise;
+  }
+  const carried = model.get("_plotly");
+  if (carried && carried.byteLength) {
+    importPlotly(carried);
+    return d.promise;
+  }
+  if (!d.listening.has(model)) {
+    d.listening.add(model);
+    model.on("msg:custom", (msg, buffers) => {
+      if (msg && msg.type === PLOTLY_REPLY) importPlotly(buffers[0]);
+    });
+  }
+  if (!d.importing && Date.now() - d.requestedAt > PLOTLY_RETRY_MS) {
+    d.requestedAt = Date.now();
+    model.send({ type: PLOTLY_REQUEST });
+  }
+  return d.promise;
+}
+
+// anywidget calls this once per model, before any view: start loading plotly.js as soon as it is in the state.
+function initialize({ model }) {
+  const carried = model.get("_plotly");
+  if (carried && carried.byteLength) importPlotly(carried);
+}
+
+// Draw (or redraw in place) a figure serialised by `fig.to_plotly_json()` on the Python side.
+async function drawFigure(model, container, figure) {
+  const area = container.querySelector(":scope > .olab-plot-area") || container.appendChild(h("div", { class: "olab-plot-area" }));
+  const status = container.querySelector(":scope > .olab-plot-status") || container.appendChild(h("div", { class: "olab-plot-status olab-muted" }));
+  if (!figure || !figure.data) {
+    purgeFigure(area);
+    put(status);
+    container.dataset.traces = "0";
+    return;
+  }
+  if (!globalThis.Plotly) put(status, "loading the plot…");
+  const Plotly = await loadPlotly(model);
+  try {
+    const layout = Object.assign({}, figure.layout || {}, { autosize: true });
+    await Plotly.react(area, figure.data, layout, { responsive: true, displaylogo: false });
+    put(status);
+    container.dataset.traces = String(figure.data.length);
+    container.dataset.rendered = String(Number(container.dataset.rendered || 0) + 1);
+  } catch (err) {
+    put(status, h("span", { class: "olab-error" }, `plot failed: ${err.message}`));
+  }
+}
+
+function purgeFigure(container) {
+  const area = container.querySelector(":scope > .olab-plot-area") || container;
+  if (globalThis.Plotly && area.classList.contains("js-plotly-plot")) globalThis.Plotly.purge(area);
 }
 
 // Nodes and text from nested arrays, skipping null/undefined/false (which DOM methods would print as text).
