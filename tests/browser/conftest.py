@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,6 +37,8 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 START_TIMEOUT_S = 120
+NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOK_ENV = {"OLAB_NOTEBOOK_SIZE": "tiny", "OLAB_AGNEWS_DIR": ""}  # kernels and apps run at the smallest size
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -122,6 +125,8 @@ def chromium_context(tmp_path_factory: pytest.TempPathFactory):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set OLAB_CHROMIUM)")
     sync_api = pytest.importorskip("playwright.sync_api")
+    for stale in ARTIFACTS.glob("FAILED-*.png"):  # from an earlier session
+        stale.unlink()
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
@@ -180,16 +185,22 @@ class JupyterLab:
     token: str
     root: Path
 
+    def copy_notebook(self, name: str) -> None:
+        """Copy notebooks/<name> and the configs it reads (notebooks/*.yaml) into the server's root."""
+        shutil.copy(NOTEBOOKS / name, self.root / name)
+        for config in NOTEBOOKS.glob("*.yaml"):
+            shutil.copy(config, self.root / config.name)
+
     def open(self, page, notebook: str, timeout_s: float = 120) -> None:
         """Open `notebook` (a path under root) in JupyterLab and wait until its kernel has started and is idle."""
-        page.goto(f"{self.url}/lab/tree/{notebook}?token={self.token}")
-        page.locator(".jp-Notebook").first.wait_for()
+        page.goto(f"{self.url}/lab/tree/{notebook}?reset&token={self.token}")  # reset: no tabs from earlier pages
+        page.locator(".jp-NotebookPanel:visible .jp-Notebook").wait_for()
         deadline = time.monotonic() + timeout_s
         while self.kernel_state(notebook) != "idle":
             if time.monotonic() > deadline:
                 pytest.fail(f"the kernel of {notebook} did not become idle within {timeout_s} s")
             time.sleep(0.5)
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for()
+        page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
 
     def kernel_state(self, notebook: str) -> str | None:
         """The execution state of `notebook`'s kernel, from the server's sessions API (None: no session yet)."""
@@ -244,7 +255,8 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
         cmd.append("--allow-root")
     url = f"http://127.0.0.1:{port}"
     write_lab_settings(home / "lab-settings")
-    with server(cmd, f"{url}/api/status?token={token}", home / "jupyterlab.log", root, server_env(home)):
+    env = server_env(home) | NOTEBOOK_ENV | {"OLAB_NOTEBOOK_DIR": str(tmp_path_factory.mktemp("lab-work"))}
+    with server(cmd, f"{url}/api/status?token={token}", home / "jupyterlab.log", root, env):
         yield JupyterLab(url=url, token=token, root=root)
 
 
@@ -255,6 +267,7 @@ def marimo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[P
 
     def start(app: Path, *args: str) -> str:
         home = tmp_path_factory.mktemp("marimo-home")
+        env = server_env(home) | NOTEBOOK_ENV | {"OLAB_NOTEBOOK_DIR": str(home / "work")}
         port = free_port()
         cmd = [
             sys.executable,
@@ -270,7 +283,7 @@ def marimo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[P
         ]
         cmd += ["--no-token", "--no-sandbox", "--session-ttl", "5", *args]
         url = f"http://127.0.0.1:{port}"
-        stack.enter_context(server(cmd, f"{url}/health", home / "marimo.log", app.parent, server_env(home)))
+        stack.enter_context(server(cmd, f"{url}/health", home / "marimo.log", app.parent, env))
         return url
 
     with stack:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 from playwright.sync_api import expect
 
@@ -58,3 +60,48 @@ def test_attribution_explorer_and_leaderboard_respond_in_jupyterlab(jupyterlab, 
     expect(order).to_have_attribute("data-order", ",".join("0x" + c * 40 for c in "bac"))
     screenshot(page, "jupyterlab-leaderboard", board)
     assert not [e for e in page.console_errors if "olab" in e or "plotly" in e.lower()], page.console_errors
+
+
+def test_notebook_01_datanet_view_filters_by_contributor(jupyterlab, page, screenshot):
+    jupyterlab.copy_notebook("01_datanet.ipynb")
+    jupyterlab.open(page, "01_datanet.ipynb")
+    jupyterlab.run_all(page)
+
+    view = page.locator(".olab-datanet").first
+    records = view.locator(".olab-records")
+    expect(records).to_have_attribute("data-count", "64", timeout=120_000)  # every record of the tiny Datanet
+    expect(view.locator(".olab-summary tbody tr")).to_have_count(4)  # four contributors
+    noisy = view.locator(".olab-summary tbody tr", has_text="label_noise")
+    noisy.click()  # sets `contributor` (synced to the kernel): the table pages through its records only
+    expect(records).to_have_attribute("data-count", "16")
+    expect(records.locator(".olab-pill-injected").first).to_be_visible()  # its flipped labels are marked
+    expect(view.locator("select.olab-contributor-select")).not_to_have_value("")
+    screenshot(page, "jupyterlab-01-datanet-view", view)
+    # the notebook ran to its end: the forged proof check printed (False, False)
+    expect(page.locator(".jp-OutputArea-output", has_text="(False, False)")).to_be_visible(timeout=120_000)
+
+
+LIVE = [
+    "from olab.widgets import TrainingProgress\nprogress = TrainingProgress(plot_interval_s=0)\nprogress",
+    "import time\nfor step in range(1, 61):\n"
+    "    progress({'event': 'step', 'step': step, 'epoch': step / 30, 'loss': 2 / step, 'total_steps': 60})\n"
+    "    time.sleep(0.25)\n"
+    "progress({'event': 'done', 'path': 'adapter', 'hash': 'sha256:0'})",
+]
+
+
+def test_training_progress_updates_while_the_training_cell_runs(jupyterlab, page, screenshot):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in LIVE])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, jupyterlab.root / "live.ipynb")
+    jupyterlab.open(page, "live.ipynb")
+    jupyterlab.run_all(page)
+
+    widget = page.locator(".olab-training")
+    bar = widget.locator(".olab-progress")
+    expect(bar).to_have_attribute("data-step", re.compile(r"^(1\d|[2-5]\d)$"), timeout=60_000)  # mid-way
+    expect(page.locator(".jp-CodeCell").nth(1).locator(".jp-InputPrompt")).to_have_text("[*]:")  # still running
+    expect(widget.locator(".olab-plot .main-svg").first).to_be_visible()  # plotly.js came with the widget's state
+    screenshot(page, "jupyterlab-training-progress-live", widget)
+    expect(widget.locator(".olab-pill-done")).to_be_visible(timeout=60_000)
+    expect(bar).to_have_attribute("data-step", "60")

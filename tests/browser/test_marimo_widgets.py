@@ -3,7 +3,12 @@ dropdown reaches Python (`mo.ui.anywidget(...).value`), and the plot and tables 
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from playwright.sync_api import expect
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 APP = """\
 import marimo
@@ -75,3 +80,21 @@ def test_slider_and_target_choice_update_the_explorer_in_marimo(tmp_path, marimo
     expect(explorer.locator(".olab-plot .gtitle")).to_contain_text("target headline 2")
     expect(page.get_by_text("selected target: 2")).to_be_visible()  # the choice reached Python
     screenshot(page, "marimo-attribution-explorer")
+
+
+def test_datanet_explorer_app_rebuilds_when_a_slider_moves(marimo_app, page, screenshot):
+    page.goto(marimo_app(NOTEBOOKS / "datanet_explorer.py"))
+    view = page.locator(".olab-datanet")
+    records = view.locator(".olab-records")
+    expect(records).to_have_attribute("data-count", "120", timeout=120_000)  # the default: 120 records
+
+    slider = page.get_by_role("slider").first  # "records", 40..400 in steps of 20
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # 120 -> 140: the Datanet is rebuilt and every view below follows
+    expect(records).to_have_attribute("data-count", "140", timeout=120_000)
+    expect(page.get_by_text("140 records from 4 contributors")).to_be_visible()
+
+    view.locator(".olab-summary tbody tr", has_text="label_noise").click()  # Python reads the widget's choice
+    expect(page.get_by_role("heading", name=re.compile("label_noise, 35 records"))).to_be_visible()
+    expect(page.get_by_text("The proof of")).to_contain_text("holds")
+    screenshot(page, "marimo-datanet-explorer")
