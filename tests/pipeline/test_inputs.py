@@ -3,6 +3,7 @@ other tasks and data sources run end to end (a causal LM on a tiny in-code model
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -132,6 +133,9 @@ def test_bad_config_value_names_the_field(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not AGNEWS.is_dir(), reason="needs ../shared/data/agnews")
+@pytest.mark.skipif(
+    not os.environ.get("OLAB_LONG_TESTS"), reason="about 20 CPU-minutes; set OLAB_LONG_TESTS=1 to run it"
+)
 def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
     """AG News via `datasets`; one contributor's labels 20% flipped: self-influence flags them, it earns least."""
     from olab.metrics import roc_auc
