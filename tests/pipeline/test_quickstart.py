@@ -112,3 +112,17 @@ def test_reproduce_gives_identical_hashes_and_attests(quickstart: Run, monkeypat
     assert report.rank_correlation == pytest.approx(1.0)
     attestations = ledger_for(quickstart.manifest).attestations(quickstart.manifest["run_id"])
     assert len(attestations) == 1
+
+
+def test_no_private_key_in_any_artifact_or_log(quickstart: Run) -> None:
+    """The signing keys (the embedded chain's development accounts) appear nowhere the run wrote:
+    not in the run directory, the Datanet, the chain state, nor the command's output."""
+    from olab.ledger.accounts import dev_account
+
+    keys = [bytes(dev_account(i).key) for i in range(10)]
+    leaks = []
+    for path in (p for p in quickstart.cwd.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        leaks += [str(path) for k in keys if k in data or k.hex().encode() in data.lower()]
+    leaks += ["command output" for k in keys if k.hex() in quickstart.output.lower()]
+    assert leaks == []
