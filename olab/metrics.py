@@ -166,6 +166,26 @@ def lds(
     )
 
 
+def paired_difference(
+    a: LDSResult, b: LDSResult, *, bootstrap: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """(mean, ci_low, ci_high) of the per-target LDS difference a − b, over targets defined in both.
+
+    Paired: the bootstrap resamples targets jointly, so noise the two methods share (hard targets,
+    retraining noise) cancels, and the interval says whether one method beats the other on these targets.
+    """
+    if a.per_target.shape != b.per_target.shape:
+        raise ValidationError(
+            f"paired_difference needs results on the same targets, got {a.n_targets} and {b.n_targets} targets"
+        )
+    both = ~np.isnan(a.per_target) & ~np.isnan(b.per_target)
+    if not both.any():
+        raise ValidationError("paired_difference: no target has a defined LDS under both methods")
+    diff = a.per_target[both] - b.per_target[both]
+    low, high = bootstrap_mean_ci(diff, bootstrap=bootstrap, seed=seed, confidence=confidence)
+    return float(diff.mean()), low, high
+
+
 def random_subsets(n_train: int, m: int, fraction: float = 0.5, seed: int = 0) -> np.ndarray:
     """(m, n_train) bool masks, each selecting exactly round(fraction * n_train) examples at random."""
     if n_train < 1 or m < 1:

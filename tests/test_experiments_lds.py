@@ -40,6 +40,8 @@ def test_configs_validate(name):
         ({"attribution": {"max_length": 32}}, "must equal finetune.max_length"),
         ({"methods": [{"name": "a"}, {"name": "a"}]}, "method names must be unique"),
         ({"subsets": {"m": 2}}, "subsets.m"),
+        ({"compare_to": "olab-7"}, "compare_to='olab-7' must name one of the methods"),
+        ({"methods": [{"name": "g", "preconditioner": "identity", "damping": 1.0}]}, "damping applies to"),
     ],
 )
 def test_bad_configs_are_refused_with_the_field_named(override, message):
@@ -60,6 +62,10 @@ def test_quick_run_end_to_end_then_resumes_from_cache(tmp_path, capsys):
         assert -1.0 <= r["ci_low"] <= r["lds"] <= r["ci_high"] <= 1.0
         assert len(r["per_target"]) == first["n_targets"] == lds_run.QUICK["data"]["n_targets"]
         assert r["n_undefined"] == sum(v is None for v in r["per_target"])
+    assert rows["olab-1"]["vs_olab-1"] == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    vs = rows["grad-dot-1"]["vs_olab-1"]
+    assert vs["ci_low"] <= vs["diff"] <= vs["ci_high"]
+    assert vs["diff"] == pytest.approx(rows["grad-dot-1"]["lds"] - rows["olab-1"]["lds"])  # no undefined targets here
     assert "| olab-2 | olab | 2 | trak |" in (out / "results.md").read_text()
 
     # a second run finds every retrain and every score on disk: nothing is retrained, results are identical

@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from olab.errors import ValidationError
-from olab.metrics import lds, random_subsets, roc_auc, spearman, spearman_columns
+from olab.metrics import lds, paired_difference, random_subsets, roc_auc, spearman, spearman_columns
 
 
 def _setup(n_train=120, n_targets=40, m=60, seed=0):
@@ -72,6 +72,35 @@ def test_undefined_targets_are_counted_and_excluded():
     assert np.isfinite(np.delete(res.per_target, [3, 7])).all()
     assert res.mean == pytest.approx((37 * 1.0 - 1.0) / 38)
     assert res.to_dict()["per_target"][3] is None
+
+
+def test_paired_difference_known_answers_and_tighter_than_unpaired():
+    rng, scores, masks = _setup(n_targets=200)
+    clean = masks @ scores
+    perfect = lds(scores, masks, clean)
+    anti = lds(scores, masks, -clean)
+    assert paired_difference(perfect, anti) == pytest.approx((2.0, 2.0, 2.0))
+    assert paired_difference(perfect, perfect) == (0.0, 0.0, 0.0)
+    # two noisy predictors of the same outputs: B's scores are A's plus a little noise
+    outputs = clean + rng.normal(scale=2 * clean.std(), size=clean.shape)
+    a = lds(scores, masks, outputs)
+    b = lds(scores + rng.normal(scale=0.3, size=scores.shape), masks, outputs)
+    mean, low, high = paired_difference(a, b)
+    assert mean == pytest.approx(a.mean - b.mean)
+    assert low < mean < high
+    assert high - low < 0.5 * ((a.ci_high - a.ci_low) + (b.ci_high - b.ci_low)) / 2  # shared noise cancels
+
+
+def test_paired_difference_uses_targets_defined_in_both():
+    _, scores, masks = _setup(n_targets=5)
+    outputs = masks @ scores
+    a_scores = scores.copy()
+    a_scores[:, 0] = 0.0  # undefined for a only
+    a = lds(a_scores, masks, outputs)
+    b = lds(scores, masks, -outputs)
+    assert paired_difference(a, b)[0] == pytest.approx(2.0)
+    with pytest.raises(ValidationError, match="same targets"):
+        paired_difference(a, lds(scores[:, :4], masks, outputs[:, :4]))
 
 
 def test_all_targets_undefined_raises():

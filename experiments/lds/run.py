@@ -35,7 +35,7 @@ from olab.errors import ConfigError
 from olab.finetune import Adapter, FinetuneConfig, finetune
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text, read_json
-from olab.metrics import adapter_outputs, lds, random_subsets
+from olab.metrics import adapter_outputs, lds, paired_difference, random_subsets
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "experiments" / "lds_agnews.yaml"
@@ -92,6 +92,15 @@ class Method(Section):
         "training loss gradient dotted with the target output gradient), the same features with the inverse "
         "replaced by the identity.",
     )
+    damping: float | None = Field(
+        None, ge=0, description="Overrides attribution.damping for this method (TRAK only); null keeps it."
+    )
+
+    @model_validator(mode="after")
+    def _damping_needs_trak(self) -> Method:
+        if self.damping is not None and self.preconditioner == "identity":
+            raise ValueError(f"method {self.name!r}: damping applies to preconditioner 'trak', not 'identity'")
+        return self
 
 
 class LDSExperiment(Section):
@@ -110,6 +119,11 @@ class LDSExperiment(Section):
     )
     finetune: FinetuneConfig = Field(FinetuneConfig(eval_fraction=0.0), description="Recipe for every adapter.")
     attribution: AttributionConfig = Field(AttributionConfig(), description="Attribution settings shared by methods.")
+    compare_to: str | None = Field(
+        "olab-1",
+        description="Method every other method is compared with: the per-target LDS difference and its paired "
+        "bootstrap interval (shared target and retraining noise cancels). null: no comparison.",
+    )
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples of targets for the LDS interval.")
     confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the bootstrap interval.")
 
@@ -118,6 +132,8 @@ class LDSExperiment(Section):
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names):
             raise ValueError(f"method names must be unique, got {names}")
+        if self.compare_to is not None and self.compare_to not in names:
+            raise ValueError(f"compare_to={self.compare_to!r} must name one of the methods {names}")
         if self.finetune.eval_fraction != 0:
             raise ValueError(
                 "finetune.eval_fraction must be 0: every training example must be trained on, or the subsets "
@@ -262,10 +278,13 @@ def method_scores(cfg: LDSExperiment, method: Method, members: list[Adapter], tr
     update = {"engine": method.engine}
     if method.preconditioner == "identity":
         update["damping"] = IDENTITY_DAMPING
+    elif method.damping is not None:
+        update["damping"] = method.damping
     attr_cfg = cfg.attribution.model_copy(update=update)
     used = members[: method.members]
-    key = hash_json({"attribution": config_hash(attr_cfg), "members": [a.hash for a in used],
-                     "data": cfg.data.model_dump()})[7:19]  # fmt: skip
+    # members by the weights' hash recorded when they were trained: stable however Adapter.hash evolves
+    weights = [a.provenance["adapter_hash"] for a in used]
+    key = hash_json({"attribution": config_hash(attr_cfg), "members": weights, "data": cfg.data.model_dump()})[7:19]
     path = out / "scores" / f"{method.name}-{key}.npy"
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
@@ -293,19 +312,22 @@ def method_scores(cfg: LDSExperiment, method: Method, members: list[Adapter], tr
 def write_report(rows: list[dict], header: dict, out: Path) -> str:
     """results.json and a markdown table; returns the table."""
     atomic_write_json(out / "results.json", {**header, "methods": rows})
+    ref = header["compare_to"]
     lines = [
         f"# LDS on AG News: {header['n_train']} training examples, {header['n_targets']} targets, "
         f"{header['m']} subsets of {header['fraction']:.0%}",
         "",
-        f"| method | engine | members | preconditioner | LDS | {header['confidence']:.0%} CI | undefined targets "
-        "| attribution s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| method | engine | members | preconditioner | damping | LDS | {header['confidence']:.0%} CI | undefined targets "
+        f"| attribution s |{f' LDS − {ref} [paired CI] |' if ref else ''}",
+        f"|{' --- |' * (9 if ref else 8)}",
     ]
     for r in rows:
+        vs = r.get(f"vs_{ref}")
         lines.append(
-            f"| {r['name']} | {r['engine']} | {r['members']} | {r['preconditioner']} | {r['lds']:.4f} | "
-            f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}] | {r['n_undefined']}/{header['n_targets']} | "
+            f"| {r['name']} | {r['engine']} | {r['members']} | {r['preconditioner']} | {r['damping_used']} | "
+            f"{r['lds']:.4f} | [{r['ci_low']:.4f}, {r['ci_high']:.4f}] | {r['n_undefined']}/{header['n_targets']} | "
             f"{r['seconds']:.1f} |"
+            + (f" {vs['diff']:+.4f} [{vs['ci_low']:+.4f}, {vs['ci_high']:+.4f}] |" if vs else "")
         )
     lines += ["", f"Mean subset-model target accuracy: {header['subset_accuracy']:.3f}; "
               f"config hash {header['config_hash']}.", ""]  # fmt: skip
@@ -321,15 +343,23 @@ def run(cfg: LDSExperiment, out: Path, *, workers: int = 1, threads: int = 1) ->
     train, targets, labels = load_data(cfg.data)
     masks = random_subsets(len(train), cfg.subsets.m, cfg.subsets.fraction, cfg.subsets.seed)
     members, outputs, subset_accuracy = retrain_all(cfg, train, targets, labels, masks, out, workers, threads)
-    rows = []
+    rows, results = [], {}
     for method in cfg.methods:
         print(f"[lds] attributing with {method.name}", flush=True)
         scores, seconds = method_scores(cfg, method, members, train, targets, out)
-        res = lds(scores, masks, outputs, bootstrap=cfg.bootstrap, seed=0, confidence=cfg.confidence)
-        rows.append({**method.model_dump(), **res.to_dict(), "seconds": seconds})
+        res = results[method.name] = lds(scores, masks, outputs, bootstrap=cfg.bootstrap, confidence=cfg.confidence)
+        damping = cfg.attribution.damping if method.damping is None else method.damping
+        damping = "-" if method.preconditioner == "identity" else damping
+        rows.append({**method.model_dump(), "damping_used": damping, **res.to_dict(), "seconds": seconds})
+    for row in rows:
+        if cfg.compare_to is not None:
+            diff = paired_difference(
+                results[row["name"]], results[cfg.compare_to], bootstrap=cfg.bootstrap, confidence=cfg.confidence
+            )
+            row["vs_" + cfg.compare_to] = dict(zip(("diff", "ci_low", "ci_high"), diff, strict=True))
     header = {
         "n_train": len(train), "n_targets": len(targets), "m": len(masks), "fraction": cfg.subsets.fraction,
-        "confidence": cfg.confidence, "subset_accuracy": subset_accuracy,
+        "confidence": cfg.confidence, "subset_accuracy": subset_accuracy, "compare_to": cfg.compare_to,
         "config": cfg.model_dump(mode="json"), "config_hash": config_hash(cfg),
     }  # fmt: skip
     print(write_report(rows, header, out), flush=True)

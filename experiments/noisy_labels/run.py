@@ -156,7 +156,8 @@ def run(cfg: NoisyLabelsExperiment, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     train, targets, labels, contributors, flipped = noisy_data(cfg)
     members = train_members(cfg, train, labels, out)
-    key = hash_json({"attribution": config_hash(cfg.attribution), "members": [a.hash for a in members]})
+    weights = [a.provenance["adapter_hash"] for a in members]  # recorded at training: stable across olab versions
+    key = hash_json({"attribution": config_hash(cfg.attribution), "members": weights})
     attr_dir = out / "attribution" / key[7:19]
     if (attr_dir / "attribution.json").is_file():
         result = Attribution.open(attr_dir)
