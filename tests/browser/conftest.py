@@ -41,6 +41,7 @@ NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK_ENV = {"OLAB_NOTEBOOK_SIZE": "tiny", "OLAB_AGNEWS_DIR": ""}  # kernels and apps run at the smallest size
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test here is a browser test, run in one xdist group (one JupyterLab, one Chromium)."""
     here = Path(__file__).parent

@@ -66,7 +66,8 @@ def wait_until_done(page, lab: JupyterLab, notebook: str, timeout_s: float = 180
 def photograph(page, target, stem: str) -> None:
     locator = page.locator(target[0], has_text=target[1]) if isinstance(target, tuple) else page.locator(target)
     locator = locator.first
-    locator.scroll_into_view_if_needed()
+    locator.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.mouse.move(0, 0)  # no hover effects (plotly's mode bar)
     page.wait_for_timeout(1500)  # plotly transitions
     locator.screenshot(path=str(OUT / f"{stem}.png"), animations="disabled", scale="css")
     print(f"wrote {OUT / stem}.png", flush=True)
@@ -134,7 +135,7 @@ def main() -> None:
             executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_FLAGS,
-            viewport={"width": 1200, "height": 900},
+            viewport={"width": 1200, "height": 1400},
         )
         try:
             notebooks(context, args.size, workdir, set(args.only))
