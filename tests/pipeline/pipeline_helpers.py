@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 AGNEWS = REPO.parent / "shared" / "data" / "agnews"
 
 
-def olab(*args: str, cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def olab(*args: str, cwd: Path, check: bool = True, timeout: int = 2400) -> subprocess.CompletedProcess:
     """Run the `olab` CLI in a new process, in `cwd`."""
     proc = subprocess.run(
         [sys.executable, "-m", "olab.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
