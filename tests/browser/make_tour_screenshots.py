@@ -114,7 +114,8 @@ def apps(context, size: str, workdir: Path, only: set[str]) -> None:
             page.goto(url)
             page.locator(".olab-widget").first.wait_for(timeout=3_600_000)
             page.wait_for_timeout(3000)
-            page.screenshot(path=str(OUT / f"{stem}.png"), animations="disabled", scale="css")
+            clip = {"x": 0, "y": 0, "width": 1200, "height": 1000}  # the controls and the first views
+            page.screenshot(path=str(OUT / f"{stem}.png"), animations="disabled", scale="css", clip=clip)
             print(f"wrote {OUT / stem}.png", flush=True)
             page.close()
 

@@ -13,7 +13,7 @@ function render({ model, el }) {
       return h(
         "span",
         { class: "olab-bar-cell", title: `${fmtNumber(value)} ppm` },
-        h("span", { class: "olab-bar", style: `width:${width.toFixed(1)}%` }),
+        h("span", { class: "olab-bar-track" }, h("span", { class: "olab-bar", style: `width:${width.toFixed(1)}%` })),
         h("span", { class: "olab-bar-label" }, `${pct.toFixed(2)}%`),
       );
     }
