@@ -319,7 +319,7 @@ def write_report(rows: list[dict], header: dict, out: Path) -> str:
         "",
         f"| method | engine | members | preconditioner | damping | LDS | {header['confidence']:.0%} CI | undefined targets "
         f"| attribution s |{f' LDS − {ref} [paired CI] |' if ref else ''}",
-        f"|{' --- |' * (9 if ref else 8)}",
+        f"|{' --- |' * (10 if ref else 9)}",
     ]
     for r in rows:
         vs = r.get(f"vs_{ref}")
