@@ -60,21 +60,22 @@ def test_notebooks_are_numbered_and_clean():
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("notebooks")
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path: Path, notebook_env):
-    """At the tiny size, 01..04 in order in one work directory, as a user goes: 02..04 train on the Datanet
-    version that 01's signed contribution made, and 04 reuses 03's cached run."""
+def test_the_notebooks_run_in_order_top_to_bottom(notebook_env):
+    """01..04 in order in one work directory, as a user goes (so in one test: test order is not guaranteed under
+    xdist): 02..04 train on the Datanet version that 01's signed contribution made, and 04 reuses 03's cached
+    run. Each must leave no error output, show what it promises, and display a widget."""
     notebook_env("tour")
-    nb = execute(path)
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors, [f"{e.ename}: {e.evalue}" for e in errors]
-    shown = texts(nb)
-    for expected in EXPECTED[path.name]:
-        assert re.search(expected, shown), f"{path.name} should show {expected!r}"
-    widgets = [
-        o
-        for c in nb.cells
-        for o in c.get("outputs", [])
-        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
-    ]
-    assert widgets, f"{path.name} displays no widget"
+    for path in NOTEBOOKS:
+        nb = execute(path)
+        errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+        assert not errors, (path.name, [f"{e.ename}: {e.evalue}" for e in errors])
+        shown = texts(nb)
+        for expected in EXPECTED[path.name]:
+            assert re.search(expected, shown), f"{path.name} should show {expected!r}"
+        widgets = [
+            o
+            for c in nb.cells
+            for o in c.get("outputs", [])
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+        ]
+        assert widgets, f"{path.name} displays no widget"
