@@ -32,7 +32,7 @@ from olab.finetune.config import FinetuneConfig
 from olab.finetune.data import iter_batches
 from olab.finetune.models import base_weight_hash, load_base_model, resolve_base_model
 from olab.hashing import hash_json, sha256_dir
-from olab.io import atomic_dir, atomic_write_json
+from olab.io import atomic_dir, atomic_write_json, read_json
 
 Event = dict[str, Any]
 RESERVED_PROVENANCE_KEYS = {
@@ -167,6 +167,13 @@ def _is_linear(module: torch.nn.Module) -> bool:
 def _save_adapter(model: Any, out: Path) -> None:
     model.save_pretrained(out, save_embedding_layers=False)  # we never resize embeddings; "auto" asks the Hub
     (out / "README.md").unlink(missing_ok=True)  # PEFT's model card: boilerplate, would only perturb the hash
+    # PEFT keeps target_modules as a set and writes it in hash-seed order: sort it so the same training
+    # gives the same bytes in every process
+    config_file = out / "adapter_config.json"
+    config = read_json(config_file)
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    atomic_write_json(config_file, config)
 
 
 def _autocast(device: torch.device, precision: str) -> torch.autocast:

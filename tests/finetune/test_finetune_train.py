@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
@@ -28,6 +31,27 @@ def test_same_config_and_data_give_bit_identical_adapters(train_set, tmp_path):
     assert [e["loss"] for e in runs[0].metrics["train"]] == [e["loss"] for e in runs[1].metrics["train"]]
     other_seed = finetune(train_set, LABELS, tiny_cfg(seed=1), tmp_path / "seed1", progress=False)
     assert other_seed.hash != runs[0].hash
+
+
+def test_adapters_hash_alike_across_processes_with_different_hash_seeds(tmp_path):
+    """PEFT keeps target_modules as a set; its written order must not follow the process's string-hash seed."""
+    script = (
+        "import sys\n"
+        "from datasets import Dataset\n"
+        "from olab.finetune import finetune\n"
+        "rows = Dataset.from_dict({'text': ['good match', 'bad loss'] * 8, 'label': ['a', 'b'] * 8})\n"
+        "cfg = {'base_model': 'tiny-gpt2', 'epochs': 1, 'batch_size': 8, 'max_length': 16, 'checkpoints': 1,\n"
+        "       'lora': {'target_modules': ['c_attn', 'c_proj', 'c_fc']}}\n"
+        "print(finetune(rows, ['a', 'b'], cfg, sys.argv[1], progress=False).hash)\n"
+    )
+    hashes = set()
+    for seed in ("1", "2", "3"):
+        env = os.environ | {"PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / seed)], env=env, capture_output=True, text=True, check=True
+        )
+        hashes.add(out.stdout.strip().splitlines()[-1])
+    assert len(hashes) == 1, hashes
 
 
 def test_classification_head_trains_and_is_saved_with_the_adapter(train_set, tmp_path):
