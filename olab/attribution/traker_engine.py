@@ -145,7 +145,9 @@ def traker_scores(
     states = []
     for mid, load in enumerate(load_members):
         model = first if mid == 0 else load()
-        state = {k: v.detach().to(dev) for k, v in model.state_dict().items()}
+        # a copy: state_dict() holds views of the live parameters, and traker.load_checkpoint loads every
+        # later member into `first`, which would leave member 0's targets scored with the last member's weights
+        state = {k: v.detach().to(dev, copy=True) for k, v in model.state_dict().items()}
         states.append(state)
         traker.load_checkpoint(state, model_id=mid)
         for batch in train_batches():
