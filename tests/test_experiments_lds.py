@@ -26,7 +26,7 @@ def _module(name: str, rel: str):
 lds_run = _module("lds_run", "experiments/lds/run.py")
 
 
-@pytest.mark.parametrize("name", ["lds_agnews.yaml", "lds_agnews_small.yaml"])
+@pytest.mark.parametrize("name", ["lds_agnews.yaml", "lds_agnews_1k.yaml", "lds_agnews_small.yaml"])
 def test_configs_validate(name):
     cfg = load(lds_run.LDSExperiment, REPO / "configs" / "experiments" / name)
     assert cfg.subsets.m >= 50
