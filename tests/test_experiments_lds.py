@@ -7,10 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from olab.config import load
 from olab.errors import ConfigError
+from olab.metrics import paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,3 +77,22 @@ def test_quick_run_end_to_end_then_resumes_from_cache(tmp_path, capsys):
     assert "retrained in" not in capsys.readouterr().out
     second = json.loads((out / "results.json").read_text())
     assert [r["per_target"] for r in second["methods"]] == [r["per_target"] for r in first["methods"]]
+
+
+lds_compare = _module("lds_compare", "experiments/lds/compare.py")
+
+
+def test_compare_prints_the_paired_difference_of_two_methods(tmp_path, capsys):
+    rows = [{"name": n, "lds": float(np.nanmean(v)), "ci_low": 0.0, "ci_high": 0.0, "n_undefined": 0, "n_subsets": 50,
+             "per_target": v} for n, v in (("a", [0.5, 0.4, 0.3, 0.6]), ("b", [0.4, 0.4, 0.1, 0.5]))]  # fmt: skip
+    (tmp_path / "results.json").write_text(
+        json.dumps({"confidence": 0.95, "config": {"bootstrap": 200}, "methods": rows})
+    )
+    assert lds_compare.main([str(tmp_path), "a:b"]) == 0
+    diff, low, high = paired_difference(
+        lds_compare.result(rows[0], 0.95), lds_compare.result(rows[1], 0.95), bootstrap=200
+    )
+    assert diff == pytest.approx(0.1)
+    assert capsys.readouterr().out.startswith(f"a − b: {diff:+.4f} [{low:+.4f}, {high:+.4f}]")
+    with pytest.raises(SystemExit):
+        lds_compare.main([str(tmp_path), "a:c"])

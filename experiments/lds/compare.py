@@ -1,0 +1,46 @@
+"""Paired LDS differences between any two methods of a finished run (results.json), beyond the table's compare_to.
+
+    .venv/bin/python experiments/lds/compare.py experiments/lds/out/small olab-5:traker-5 olab-5:olab-1
+
+Each PAIR a:b prints mean(LDS_a − LDS_b) over the targets defined in both, with the paired bootstrap interval
+(olab.metrics.paired_difference, the same resamples and seed as run.py uses for the table's column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from olab.io import read_json
+from olab.metrics import LDSResult, paired_difference
+
+
+def result(row: dict, confidence: float) -> LDSResult:
+    per_target = np.array([np.nan if v is None else v for v in row["per_target"]], dtype=np.float64)
+    return LDSResult(row["lds"], row["ci_low"], row["ci_high"], per_target, row["n_undefined"], row["n_subsets"],
+                     confidence)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="The run's output folder (holds results.json).")
+    parser.add_argument("pairs", nargs="+", help="a:b, two method names: prints LDS_a − LDS_b.")
+    args = parser.parse_args(argv)
+    data = read_json(args.out / "results.json")
+    conf, boot = data["confidence"], data["config"]["bootstrap"]
+    rows = {r["name"]: result(r, conf) for r in data["methods"]}
+    for pair in args.pairs:
+        a, _, b = pair.partition(":")
+        missing = [n for n in (a, b) if n not in rows]
+        if missing:
+            parser.error(f"{missing} not among the methods {sorted(rows)}")
+        diff, low, high = paired_difference(rows[a], rows[b], bootstrap=boot, confidence=conf)
+        print(f"{a} − {b}: {diff:+.4f} [{low:+.4f}, {high:+.4f}] ({conf:.0%} paired bootstrap, {boot} resamples)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
