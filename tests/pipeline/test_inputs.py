@@ -3,6 +3,7 @@ other tasks and data sources run end to end (a causal LM on a tiny in-code model
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -167,3 +168,31 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
     noisy = next(c["address"] for c in dn.contributors if c["behaviour"] == "label_noise")
     shares = {s["contributor"]: s["share_ppm"] for s in read_json(run_dir / "rewards.json")["shares"]}
     assert shares[noisy] < min(v for a, v in shares.items() if a != noisy), shares
+
+
+def test_an_interrupted_run_resumes_from_the_last_finished_stage(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C during attribution: nothing half-written stays behind; the rerun reuses the fine-tune."""
+    run_mod = importlib.import_module("olab.pipeline.run")  # the module (olab.pipeline.run is also the function)
+
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, deep_update(TINY, {"run": {"publish": False}}))
+    real_attribute = run_mod.attribute
+
+    def interrupted(adapters, train, targets, cfg, out, **kwargs):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "scores.npy").write_bytes(b"half-written")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "attribute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_mod.run(config, progress=False, log=lambda _: None)
+    cache = tmp_path / "runs" / ".cache"
+    assert [p.name.split("-")[0] for p in cache.iterdir()] == ["finetune"]  # no partial attribution entry
+    assert [p for p in (tmp_path / "runs").iterdir() if p.name != ".cache"] == []  # no run directory
+
+    monkeypatch.setattr(run_mod, "attribute", real_attribute)
+    lines: list[str] = []
+    result = run_mod.run(config, progress=False, log=lines.append)
+    assert any(line.startswith("[olab] finetune") and "(cached)" in line for line in lines), lines
+    assert any(line.startswith("[olab] attribution") and "(cached)" not in line for line in lines), lines
+    assert (result.dir / "manifest.json").is_file()
