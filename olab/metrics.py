@@ -10,7 +10,7 @@ percentile bootstrap over targets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,13 @@ class LDSResult:
             "n_subsets": self.n_subsets,
             "per_target": [None if np.isnan(v) else float(v) for v in self.per_target],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LDSResult:
+        """The inverse of `to_dict` (null per-target values back to NaN)."""
+        per_target = np.array([np.nan if v is None else v for v in data["per_target"]], dtype=np.float64)
+        fields = ("ci_low", "ci_high", "n_undefined", "n_subsets", "confidence")
+        return cls(mean=data["lds"], per_target=per_target, **{f: data[f] for f in fields})
 
 
 def bootstrap_mean_ci(

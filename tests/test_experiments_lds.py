@@ -12,7 +12,7 @@ import pytest
 
 from olab.config import load
 from olab.errors import ConfigError
-from olab.metrics import paired_difference
+from olab.metrics import LDSResult, paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,15 +83,13 @@ lds_compare = _module("lds_compare", "experiments/lds/compare.py")
 
 
 def test_compare_prints_the_paired_difference_of_two_methods(tmp_path, capsys):
-    rows = [{"name": n, "lds": float(np.nanmean(v)), "ci_low": 0.0, "ci_high": 0.0, "n_undefined": 0, "n_subsets": 50,
-             "per_target": v} for n, v in (("a", [0.5, 0.4, 0.3, 0.6]), ("b", [0.4, 0.4, 0.1, 0.5]))]  # fmt: skip
+    rows = [{"name": n, "lds": float(np.nanmean(v)), "ci_low": 0.0, "ci_high": 0.0, "confidence": 0.95, "n_undefined": 0,
+             "n_subsets": 50, "per_target": v} for n, v in (("a", [0.5, 0.4, 0.3, 0.6]), ("b", [0.4, 0.4, 0.1, 0.5]))]  # fmt: skip
     (tmp_path / "results.json").write_text(
         json.dumps({"confidence": 0.95, "config": {"bootstrap": 200}, "methods": rows})
     )
     assert lds_compare.main([str(tmp_path), "a:b"]) == 0
-    diff, low, high = paired_difference(
-        lds_compare.result(rows[0], 0.95), lds_compare.result(rows[1], 0.95), bootstrap=200
-    )
+    diff, low, high = paired_difference(LDSResult.from_dict(rows[0]), LDSResult.from_dict(rows[1]), bootstrap=200)
     assert diff == pytest.approx(0.1)
     assert capsys.readouterr().out.startswith(f"a − b: {diff:+.4f} [{low:+.4f}, {high:+.4f}]")
     with pytest.raises(SystemExit):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +12,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from olab.errors import ValidationError
-from olab.metrics import lds, paired_difference, random_subsets, roc_auc, spearman, spearman_columns
+from olab.metrics import LDSResult, lds, paired_difference, random_subsets, roc_auc, spearman, spearman_columns
 
 
 def _setup(n_train=120, n_targets=40, m=60, seed=0):
@@ -72,6 +74,9 @@ def test_undefined_targets_are_counted_and_excluded():
     assert np.isfinite(np.delete(res.per_target, [3, 7])).all()
     assert res.mean == pytest.approx((37 * 1.0 - 1.0) / 38)
     assert res.to_dict()["per_target"][3] is None
+    back = LDSResult.from_dict(json.loads(json.dumps(res.to_dict())))  # through results.json and back
+    assert (back.mean, back.ci_low, back.ci_high, back.n_undefined) == (res.mean, res.ci_low, res.ci_high, 2)
+    np.testing.assert_array_equal(back.per_target, res.per_target)  # NaN where undefined, in the same places
 
 
 def test_paired_difference_known_answers_and_tighter_than_unpaired():

@@ -12,16 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from olab.io import read_json
 from olab.metrics import LDSResult, paired_difference
-
-
-def result(row: dict, confidence: float) -> LDSResult:
-    per_target = np.array([np.nan if v is None else v for v in row["per_target"]], dtype=np.float64)
-    return LDSResult(row["lds"], row["ci_low"], row["ci_high"], per_target, row["n_undefined"], row["n_subsets"],
-                     confidence)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = read_json(args.out / "results.json")
     conf, boot = data["confidence"], data["config"]["bootstrap"]
-    rows = {r["name"]: result(r, conf) for r in data["methods"]}
+    rows = {r["name"]: LDSResult.from_dict(r) for r in data["methods"]}
     for pair in args.pairs:
         a, _, b = pair.partition(":")
         missing = [n for n in (a, b) if n not in rows]
