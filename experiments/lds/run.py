@@ -273,14 +273,20 @@ def retrain_all(
 IDENTITY_DAMPING = 1e9
 
 
-def method_scores(cfg: LDSExperiment, method: Method, members: list[Adapter], train, targets, out: Path) -> np.ndarray:
-    """(n_train, n_targets) scores of one method; cached by the hash of its inputs."""
-    update = {"engine": method.engine}
+def method_attribution(cfg: LDSExperiment, method: Method) -> AttributionConfig:
+    """The attribution settings of one method: the shared ones with its engine and its damping."""
     if method.preconditioner == "identity":
-        update["damping"] = IDENTITY_DAMPING
-    elif method.damping is not None:
-        update["damping"] = method.damping
-    attr_cfg = cfg.attribution.model_copy(update=update)
+        damping = IDENTITY_DAMPING
+    else:
+        damping = cfg.attribution.damping if method.damping is None else method.damping
+    return cfg.attribution.model_copy(update={"engine": method.engine, "damping": damping})
+
+
+def method_scores(
+    cfg: LDSExperiment, method: Method, members: list[Adapter], train, targets, out: Path
+) -> tuple[np.ndarray, float]:
+    """(n_train, n_targets) scores of one method and the seconds they took; cached by the hash of its inputs."""
+    attr_cfg = method_attribution(cfg, method)
     used = members[: method.members]
     # members by the weights' hash recorded when they were trained: stable however Adapter.hash evolves
     weights = [a.provenance["adapter_hash"] for a in used]
@@ -348,11 +354,10 @@ def run(cfg: LDSExperiment, out: Path, *, workers: int = 1, threads: int = 1) ->
         print(f"[lds] attributing with {method.name}", flush=True)
         scores, seconds = method_scores(cfg, method, members, train, targets, out)
         res = results[method.name] = lds(scores, masks, outputs, bootstrap=cfg.bootstrap, confidence=cfg.confidence)
-        damping = cfg.attribution.damping if method.damping is None else method.damping
-        damping = "-" if method.preconditioner == "identity" else damping
+        damping = "-" if method.preconditioner == "identity" else method_attribution(cfg, method).damping
         rows.append({**method.model_dump(), "damping_used": damping, **res.to_dict(), "seconds": seconds})
-    for row in rows:
-        if cfg.compare_to is not None:
+    if cfg.compare_to is not None:
+        for row in rows:
             diff = paired_difference(
                 results[row["name"]], results[cfg.compare_to], bootstrap=cfg.bootstrap, confidence=cfg.confidence
             )
