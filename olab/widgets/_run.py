@@ -22,16 +22,20 @@ class RunParts:
     rewards: Any  # olab.rewards.Rewards
     behaviours: dict[str, str]  # contributor address -> simulated behaviour
 
+    def labels(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Contributor labels for a widget: the simulated behaviours, overridden by the caller's `extra`."""
+        return self.behaviours | dict(extra or {})
 
-def run_parts(run_dir: str | Path) -> RunParts:
-    """Open the artifacts of the run in `run_dir` (as `olab run` wrote them)."""
+
+def run_parts(run: Any) -> RunParts:
+    """Open the artifacts of a finished `olab run`: a RunResult or its directory (as `olab run` wrote it)."""
     from olab import rewards
     from olab.attribution import Attribution
     from olab.datanet import Datanet, load_source
     from olab.pipeline.config import RunConfig
     from olab.pipeline.manifest import RunLayout
 
-    layout = RunLayout(Path(run_dir))
+    layout = RunLayout(Path(getattr(run, "dir", run)))
     manifest = read_json(layout.manifest)
     dn = Datanet.open(manifest["datanet"]["path"], version=manifest["datanet"]["version"])
     cfg = RunConfig.model_validate(manifest["config"])

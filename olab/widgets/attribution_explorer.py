@@ -83,13 +83,13 @@ class AttributionExplorer(OlabWidget):
         labelled by their simulated behaviour when known."""
         from olab.widgets._run import run_parts
 
-        parts = run_parts(getattr(run_dir, "dir", run_dir))  # a RunResult or its directory
+        parts = run_parts(run_dir)
         columns = [c for c in ("record_id", "contributor", "text", "label", "injected") if c in parts.train]
         return cls(
             parts.attribution.scores,
             parts.train[columns],
             parts.targets[["text", "label"]],
-            labels=parts.behaviours | dict(kwargs.pop("labels", None) or {}),
+            labels=parts.labels(kwargs.pop("labels", None)),
             **kwargs,
         )
 

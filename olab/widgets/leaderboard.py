@@ -65,12 +65,12 @@ class Leaderboard(OlabWidget):
         influence (summed over targets) and reward share, labelled by simulated behaviour when known."""
         from olab.widgets._run import run_parts
 
-        parts = run_parts(getattr(run_dir, "dir", run_dir))  # a RunResult or its directory
+        parts = run_parts(run_dir)
         table = parts.attribution.contributor_table(list(parts.train["contributor"]))
         return cls(
             table[["contributor", "records", "positive", "negative", "total"]],
             shares=parts.rewards,
-            labels=parts.behaviours | dict(kwargs.pop("labels", None) or {}),
+            labels=parts.labels(kwargs.pop("labels", None)),
             **kwargs,
         )
 
