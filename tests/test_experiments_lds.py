@@ -15,6 +15,9 @@ from olab.errors import ConfigError
 from olab.metrics import LDSResult, paired_difference
 
 REPO = Path(__file__).resolve().parents[1]
+needs_agnews = pytest.mark.skipif(
+    not (REPO.parent / "shared" / "data" / "agnews").is_dir(), reason="needs the AG News TSVs in ../shared/data/agnews"
+)
 
 
 def _module(name: str, rel: str):
@@ -52,6 +55,7 @@ def test_bad_configs_are_refused_with_the_field_named(override, message):
 
 
 @pytest.mark.slow
+@needs_agnews
 def test_quick_run_end_to_end_then_resumes_from_cache(tmp_path, capsys):
     out = tmp_path / "lds"
     assert lds_run.main(["--quick", "--out", str(out), "--threads", "1"]) == 0

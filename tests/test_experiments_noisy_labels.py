@@ -15,6 +15,9 @@ from olab.config import load
 from olab.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
+needs_agnews = pytest.mark.skipif(
+    not (REPO.parent / "shared" / "data" / "agnews").is_dir(), reason="needs the AG News TSVs in ../shared/data/agnews"
+)
 CONFIG = REPO / "configs" / "experiments" / "noisy_labels_agnews.yaml"
 
 
@@ -29,6 +32,7 @@ def _module(name: str, rel: str):
 noisy_run = _module("noisy_run", "experiments/noisy_labels/run.py")
 
 
+@needs_agnews
 def test_noise_flips_exactly_the_configured_share_of_one_contributor():
     cfg = load(noisy_run.NoisyLabelsExperiment, CONFIG, {"data": {"n_train": 200, "n_targets": 4}})
     train, targets, labels, contributors, flipped = noisy_run.noisy_data(cfg)
@@ -59,6 +63,7 @@ def test_bad_configs_are_refused(override, message):
 
 
 @pytest.mark.slow
+@needs_agnews
 def test_quick_run_end_to_end(tmp_path):
     out = tmp_path / "noisy"
     assert noisy_run.main(["--quick", "--out", str(out), "--threads", "1"]) == 0
