@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from repo_paths import REPO, load_script, needs_agnews
 
 from olab.config import load
 from olab.errors import ConfigError
 from olab.metrics import LDSResult, paired_difference
 
-REPO = Path(__file__).resolve().parents[1]
-needs_agnews = pytest.mark.skipif(
-    not (REPO.parent / "shared" / "data" / "agnews").is_dir(), reason="needs the AG News TSVs in ../shared/data/agnews"
-)
-
-
-def _module(name: str, rel: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / rel)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # pydantic resolves the config models' annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
-
-
-lds_run = _module("lds_run", "experiments/lds/run.py")
+lds_run = load_script("lds_run", "experiments/lds/run.py")
 
 
 @pytest.mark.parametrize("name", ["lds_agnews.yaml", "lds_agnews_1k.yaml", "lds_agnews_small.yaml"])
@@ -83,7 +67,7 @@ def test_quick_run_end_to_end_then_resumes_from_cache(tmp_path, capsys):
     assert [r["per_target"] for r in second["methods"]] == [r["per_target"] for r in first["methods"]]
 
 
-lds_compare = _module("lds_compare", "experiments/lds/compare.py")
+lds_compare = load_script("lds_compare", "experiments/lds/compare.py")
 
 
 def test_compare_prints_the_paired_difference_of_two_methods(tmp_path, capsys):

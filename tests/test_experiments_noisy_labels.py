@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
+from repo_paths import REPO, load_script, needs_agnews
 
 from olab.config import load
 from olab.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
-needs_agnews = pytest.mark.skipif(
-    not (REPO.parent / "shared" / "data" / "agnews").is_dir(), reason="needs the AG News TSVs in ../shared/data/agnews"
-)
 CONFIG = REPO / "configs" / "experiments" / "noisy_labels_agnews.yaml"
-
-
-def _module(name: str, rel: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / rel)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # pydantic resolves the config models' annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
-
-
-noisy_run = _module("noisy_run", "experiments/noisy_labels/run.py")
+noisy_run = load_script("noisy_run", "experiments/noisy_labels/run.py")
 
 
 @needs_agnews

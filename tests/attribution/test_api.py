@@ -3,11 +3,10 @@ and the contributor aggregation."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from datasets import Dataset
+from repo_paths import AGNEWS
 from scipy.stats import spearmanr
 from tiny import TinyAdapter
 
@@ -16,11 +15,12 @@ from olab.errors import ConfigError, OlabError
 from olab.hashing import sha256_file
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
-AGNEWS = Path("/work/shared/data/agnews/dev.tsv")
 
 
 def agnews(n: int, offset: int = 0) -> Dataset:
-    rows = [line.rstrip("\n").split("\t") for line in AGNEWS.read_text().splitlines()[offset : offset + n]]
+    if not AGNEWS.is_dir():
+        pytest.skip(f"needs the AG News TSVs in {AGNEWS}")
+    rows = [line.rstrip("\n").split("\t") for line in (AGNEWS / "dev.tsv").read_text().splitlines()[offset : offset + n]]
     return Dataset.from_dict({"text": [r[0] for r in rows], "label": [r[1] for r in rows]})
 
 

@@ -4,25 +4,24 @@ and flipped-label records stand out by self-influence."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 from datasets import Dataset
+from repo_paths import AGNEWS, needs_agnews
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from olab.attribution import attribute
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_agnews]
 
-DATA = Path("/work/shared/data/agnews")
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 N_TRAIN, N_FLIP, N_TARGETS = 128, 26, 6
 
 
 def read(split: str, n: int) -> tuple[list[str], list[str]]:
-    rows = [line.split("\t") for line in (DATA / f"{split}.tsv").read_text().splitlines()[:n]]
+    rows = [line.split("\t") for line in (AGNEWS / f"{split}.tsv").read_text().splitlines()[:n]]
     return [r[0] for r in rows], [r[1].strip() for r in rows]
 
 

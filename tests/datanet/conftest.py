@@ -10,17 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from repo_paths import AGNEWS, REPO
 
 from olab.datanet import Datanet, simulated_accounts
 
-ROOT = Path(__file__).resolve().parents[2]
-AGNEWS = (
-    Path("/work/shared/data/agnews")
-    if Path("/work/shared/data/agnews").is_dir()
-    else ROOT.parent / "shared" / "data" / "agnews"
-)
-OZ_SCRIPT = ROOT / "tests" / "js" / "oz_merkle.js"
-OZ_PACKAGE = ROOT / "node_modules" / "@openzeppelin" / "merkle-tree"
+OZ_SCRIPT = REPO / "tests" / "js" / "oz_merkle.js"
+OZ_PACKAGE = REPO / "node_modules" / "@openzeppelin" / "merkle-tree"
 
 
 @pytest.fixture
@@ -79,7 +74,7 @@ def oz() -> Callable[[dict[str, Any]], dict[str, Any]]:
 
     def run(request: dict[str, Any]) -> dict[str, Any]:
         done = subprocess.run(
-            ["node", str(OZ_SCRIPT)], input=json.dumps(request), capture_output=True, text=True, timeout=120, cwd=ROOT
+            ["node", str(OZ_SCRIPT)], input=json.dumps(request), capture_output=True, text=True, timeout=120, cwd=REPO
         )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from datasets import Dataset, load_dataset
+from repo_paths import AGNEWS
 
-AGNEWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "agnews"
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 
 

@@ -8,7 +8,8 @@ a user running from their project directory.
 from __future__ import annotations
 
 import pytest
-from pipeline_helpers import REPO, Run, olab, run_dir_from
+from pipeline_helpers import Run, olab, run_dir_from
+from repo_paths import REPO
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,6 @@ from pathlib import Path
 
 from olab.io import read_json
 
-REPO = Path(__file__).resolve().parents[2]
-AGNEWS = REPO.parent / "shared" / "data" / "agnews"
-
 
 def olab(*args: str, cwd: Path, check: bool = True, timeout: int = 2400) -> subprocess.CompletedProcess:
     """Run the `olab` CLI in a new process, in `cwd`."""

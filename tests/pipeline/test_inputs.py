@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from pipeline_helpers import AGNEWS, olab, run_dir_from
+from pipeline_helpers import olab, run_dir_from
+from repo_paths import AGNEWS, REPO, needs_agnews
 
 from olab.hashing import sha256_dir
 from olab.io import read_json
@@ -133,7 +134,7 @@ def test_bad_config_value_names_the_field(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not AGNEWS.is_dir(), reason="needs ../shared/data/agnews")
+@needs_agnews
 @pytest.mark.skipif(
     not os.environ.get("OLAB_LONG_TESTS"), reason="about 10 CPU-minutes; set OLAB_LONG_TESTS=1 to run it"
 )
@@ -143,7 +144,7 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
 
     LOCAL_TSV = {"path": None, "split": "train", "format": "tsv", "column_names": ["text", "label"]}
 
-    config = yaml.safe_load((Path(__file__).parents[2] / "configs" / "agnews.yaml").read_text())
+    config = yaml.safe_load((REPO / "configs" / "agnews.yaml").read_text())
     config = deep_update(
         config,
         {

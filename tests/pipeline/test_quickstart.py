@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from pipeline_helpers import REPO, Run, olab
+from pipeline_helpers import Run, olab
+from repo_paths import REPO
 
 from olab.datanet import Datanet
 
