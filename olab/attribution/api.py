@@ -22,6 +22,7 @@ import torch
 from olab.attribution.config import AttributionConfig
 from olab.attribution.featurize import (
     Featurizer,
+    fit_batch_size,
     gradient_blocks,
     gradient_layout,
     mark_adapter_trainable,
@@ -105,9 +106,18 @@ def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, l
     return task, labels
 
 
-def batch_size(cfg: AttributionConfig, device: torch.device) -> int:
-    """cfg.batch_size, or the device's default when it is null."""
-    return cfg.batch_size or (64 if device.type == "cuda" else 32)
+# featurization batch sizes when attribution.batch_size is null
+CPU_BATCH, CUDA_TRAKER_BATCH, CUDA_PROBE_START = 32, 64, 512
+
+
+def default_batch_size(cfg: AttributionConfig, device: torch.device) -> int | None:
+    """cfg.batch_size; else 32 on the CPU, 64 for traker on CUDA, and None for olab on CUDA: fitted to the
+    GPU's free memory by featurizing the longest examples (`_Job.probe_batch_size`)."""
+    if cfg.batch_size:
+        return cfg.batch_size
+    if device.type != "cuda":
+        return CPU_BATCH
+    return CUDA_TRAKER_BATCH if cfg.engine == "traker" else None
 
 
 def _peak_rss_mb() -> float:
@@ -169,10 +179,12 @@ def attribute(
             scores=NpyRows(tmp / SCORES_FILE, shape=(len(train_texts), len(target_texts))),
             bar=_Progress(progress, callback),
             timings=timings,
+            batch_size=default_batch_size(cfg, device),
         )
         job.work.mkdir()
         info = job.run_olab() if cfg.engine == "olab" else job.run_traker()
         job.bar.close()
+        used_batch_size = job.batch_size
         del job
         shutil.rmtree(tmp / "work")
         np.save(tmp / SELF_INFLUENCE_FILE, info.pop("self_influence").astype(np.float32))
@@ -187,7 +199,7 @@ def attribute(
             "n_train": len(train_texts),
             "n_targets": len(target_texts),
             "device": str(device),
-            "batch_size": batch_size(cfg, device),
+            "batch_size": used_batch_size,
             "autocast": None if autocast is None else str(autocast).removeprefix("torch."),
             "members": [m.describe() for m in members],
             "train_hash": _dataset_hash(train),
@@ -218,6 +230,7 @@ class _Job:
     scores: NpyRows
     bar: _Progress
     timings: dict[str, float]
+    batch_size: int | None  # None until fitted to the GPU (olab engine on CUDA)
     tokenizer: Any = None
 
     def batches(self, which: str) -> Callable[[], Iterable[dict]]:
@@ -228,7 +241,7 @@ class _Job:
 
         def gen() -> Iterable[dict]:
             for _, b in iter_batches(
-                self.tokenizer, texts, labels, self.task, self.cfg.max_length, batch_size(self.cfg, self.device)
+                self.tokenizer, texts, labels, self.task, self.cfg.max_length, self.batch_size
             ):
                 yield b
 
@@ -237,6 +250,26 @@ class _Job:
     def load(self, member: _Member) -> Any:
         model, self.tokenizer = member.load()
         return model
+
+    def probe_batch_size(self, featurizer: Featurizer) -> int:
+        """The largest batch (≤ CUDA_PROBE_START, halving) whose longest examples featurize in the GPU's memory."""
+        from olab.finetune.data import encode
+
+        texts = self.train[0] + self.targets[0]
+        labels = None if self.train[1] is None else self.train[1] + self.targets[1]
+        ids = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length)["input_ids"]
+        longest = np.argsort([len(x) for x in ids], kind="stable")[::-1]
+
+        def run(b: int) -> None:
+            rows = longest[:b].tolist()
+            batch = encode(self.tokenizer, [texts[i] for i in rows], None if labels is None else
+                           [labels[i] for i in rows], self.task, self.cfg.max_length)  # fmt: skip
+            featurizer.featurize(batch)
+
+        t0 = time.perf_counter()
+        fitted = fit_batch_size(run, min(CUDA_PROBE_START, len(texts)))
+        self.timings["fit_batch_size_s"] = time.perf_counter() - t0
+        return fitted
 
     def run_olab(self) -> dict[str, Any]:
         cfg, n_train, n_targets = self.cfg, len(self.train[0]), len(self.targets[0])
@@ -249,6 +282,8 @@ class _Job:
                 blocks = gradient_blocks(gradient_layout(mark_adapter_trainable(model)))
                 projector = make_projector(cfg.projection, blocks, cfg.proj_dim, cfg.proj_seed, self.device)
             featurizer = Featurizer(model, self.task, projector, device=self.device, autocast_dtype=self.autocast)
+            if self.batch_size is None:
+                self.batch_size = self.probe_batch_size(featurizer)
             k, grad_dim = featurizer.dim, featurizer.grad_dim
             if projector is None and grad_dim > MAX_EXACT_DIM:
                 raise ConfigError(

@@ -42,8 +42,8 @@ class AttributionConfig(Section):
     batch_size: int | None = Field(
         None,
         gt=0,
-        description="Examples per forward+backward when featurizing; null picks 32 on CPU and 64 on CUDA "
-        "(a projection matrix read per batch is better amortised over larger GPU batches).",
+        description="Examples per forward+backward when featurizing; null picks 32 on CPU and, on CUDA, the "
+        "largest of 512, 256, ... whose longest examples featurize in the GPU's memory (64 for traker).",
     )
     max_length: int = Field(128, gt=0, description="Token limit per example (truncation), as in fine-tuning.")
     damping: float = Field(

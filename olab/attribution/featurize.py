@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -203,3 +203,25 @@ class Featurizer:
         grads, q = self.per_example_grads(batch)
         feats = self.projector.project(grads) if self.projector is not None else grads
         return feats, q
+
+
+def fit_batch_size(run: Callable[[int], object], start: int) -> int:
+    """The largest of start, start/2, ..., 1 for which `run(b)` finishes without running out of CUDA memory.
+
+    `run(b)` should featurize a worst-case batch of b examples (the longest ones), so that every real
+    batch of that size fits too: how attribution fills a GPU whatever the model and sequence length.
+    """
+    b = start
+    while True:
+        try:
+            run(b)
+            return b
+        except torch.cuda.OutOfMemoryError:
+            if b == 1:
+                raise OlabError(
+                    "attribution runs out of CUDA memory with a single example; lower attribution.max_length, "
+                    "use projection='kronecker', or free the GPU"
+                ) from None
+        b //= 2  # outside the handler: the failed attempt's tensors are released before the next one
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

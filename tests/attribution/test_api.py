@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from datasets import Dataset
 from repo_paths import AGNEWS
 from scipy.stats import spearmanr
@@ -173,3 +174,33 @@ def test_a_list_of_adapters_is_one_ensemble(adapter, tmp_path):
     with pytest.raises(OlabError, match="must share task and labels"):
         attribute([adapter, TinyAdapter.create(tmp_path / "two", LABELS[:2])], train, targets, FAST,
                   tmp_path / "bad", progress=False)  # fmt: skip
+
+
+def test_batch_size_is_fitted_to_the_gpu_memory_on_the_longest_examples(adapter, tmp_path, monkeypatch):
+    """On CUDA with batch_size null, olab probes the longest examples, halving from 512 until the featurizer
+    stops running out of memory. Simulated here on the CPU: batches above 8 rows raise CUDA's OOM error."""
+    import olab.attribution.api as api
+    from olab.attribution.featurize import Featurizer
+
+    featurize, seen = Featurizer.featurize, []
+
+    def limited(self, batch):
+        rows, width = batch["input_ids"].shape
+        seen.append((rows, width))
+        if rows > 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return featurize(self, batch)
+
+    monkeypatch.setattr(Featurizer, "featurize", limited)
+    monkeypatch.setattr(api, "default_batch_size", lambda cfg, device: None)  # what CUDA + olab gets
+    train, targets = agnews(20), agnews(5, offset=100)
+    cfg = {k: v for k, v in FAST.items() if k != "batch_size"}
+    fitted = attribute(adapter, train, targets, cfg, tmp_path / "fitted", progress=False)
+    assert fitted.params["batch_size"] == 6  # 25 examples -> 25, 12, 6
+    probes = seen[:3]
+    assert [rows for rows, _ in probes] == [25, 12, 6]
+    longest = max(width for _, width in seen[3:])
+    assert all(width == longest for _, width in probes)  # the probes are the worst case: the longest examples
+    monkeypatch.setattr(Featurizer, "featurize", featurize)
+    fixed = attribute(adapter, train, targets, {**cfg, "batch_size": 6}, tmp_path / "fixed", progress=False)
+    np.testing.assert_allclose(fitted.scores, fixed.scores, rtol=1e-5, atol=1e-6 * np.abs(fixed.scores).max())

@@ -126,3 +126,27 @@ def test_device_and_precision_choices():
     assert resolve_precision("auto", torch.device("cpu")) is None  # fp32 on CPU
     assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16
     assert resolve_precision("fp32", torch.device("cuda")) is None
+
+
+def test_fit_batch_size_halves_until_the_batch_fits():
+    from olab.attribution.featurize import fit_batch_size
+    from olab.errors import OlabError
+
+    tried = []
+
+    def run(b: int) -> None:
+        tried.append(b)
+        if b > 100:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    assert fit_batch_size(run, 512) == 64
+    assert tried == [512, 256, 128, 64]
+    assert fit_batch_size(lambda b: None, 512) == 512  # fits at once: no smaller attempt
+
+    def never(b: int) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    with pytest.raises(OlabError, match=r"single example.*max_length"):
+        fit_batch_size(never, 8)
+    with pytest.raises(ValueError, match="not memory"):  # other errors are not taken for a full GPU
+        fit_batch_size(lambda b: (_ for _ in ()).throw(ValueError("not memory")), 8)
