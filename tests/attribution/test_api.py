@@ -192,7 +192,7 @@ def test_batch_size_is_fitted_to_the_gpu_memory_on_the_longest_examples(adapter,
         return featurize(self, batch)
 
     monkeypatch.setattr(Featurizer, "featurize", limited)
-    monkeypatch.setattr(api, "default_batch_size", lambda cfg, device: None)  # what CUDA + olab gets
+    monkeypatch.setattr(api, "default_batch_size", lambda cfg, device: cfg.batch_size)  # as on CUDA with olab
     train, targets = agnews(20), agnews(5, offset=100)
     cfg = {k: v for k, v in FAST.items() if k != "batch_size"}
     fitted = attribute(adapter, train, targets, cfg, tmp_path / "fitted", progress=False)
@@ -202,5 +202,7 @@ def test_batch_size_is_fitted_to_the_gpu_memory_on_the_longest_examples(adapter,
     longest = max(width for _, width in seen[3:])
     assert all(width == longest for _, width in probes)  # the probes are the worst case: the longest examples
     monkeypatch.setattr(Featurizer, "featurize", featurize)
-    fixed = attribute(adapter, train, targets, {**cfg, "batch_size": 6}, tmp_path / "fixed", progress=False)
-    np.testing.assert_allclose(fitted.scores, fixed.scores, rtol=1e-5, atol=1e-6 * np.abs(fixed.scores).max())
+    # another batch size (so other batch compositions and padding) gives the same scores
+    fixed = attribute(adapter, train, targets, FAST, tmp_path / "fixed", progress=False)
+    assert fixed.params["batch_size"] == 8
+    np.testing.assert_allclose(fitted.scores, fixed.scores, rtol=1e-4, atol=1e-5 * np.abs(fixed.scores).max())
