@@ -313,7 +313,8 @@ class _Job:
             "grad_dim": grad_dim,
             "feature_dim": k,
             "damping_lambda": lams,
-            "self_influence_definition": "mean over members of φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ, times mean Q_i",
+            "self_influence_definition": "effect on the record's own loss: mean over members of φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ, "
+            "times (mean Q_i)²",
         }
 
     def run_traker(self) -> dict[str, Any]:
@@ -343,8 +344,8 @@ class _Job:
                 "seed": cfg.proj_seed,
             },
             "damping_lambda": lams,
-            "self_influence_definition": "traker features·grads per member (leverage up to traker's scaling), "
-            "times mean Q_i",
+            "self_influence_definition": "effect on the record's own loss: traker features·grads per member "
+            "(leverage up to traker's scaling), times (mean Q_i)²",
         }
 
 

@@ -7,10 +7,14 @@ out-to-loss weights Q_m and target features Φ'_m:
 
 Φᵀ Φ is accumulated in float64 while featurizing; λ_m = damping · trace(Φ_mᵀΦ_m)/min(n, k). Scores are
 computed block by block of training rows (read from disk) and written to a memmap, so neither the
-features nor train × targets ever have to fit in memory. Self-influence uses the same formula with the target set to the record itself:
-    self_i = mean_m[ φ_{m,i} (Φ_mᵀΦ_m + λ_m I)⁻¹ φ_{m,i}ᵀ ] · mean_m[Q_{m,i}]
-i.e. the record's leverage (how much of its own output its gradient alone explains) weighted by
-how badly the model fits it; mislabelled records are both unusual and poorly fit, so they rank high.
+features nor train × targets ever have to fit in memory.
+
+Self-influence is the record's effect on its own loss: TRAK's score with the record as the target,
+mean_m[φ_{m,i} (Φ_mᵀΦ_m + λ_m I)⁻¹ φ_{m,i}ᵀ]·Q̄_i (its effect on its own margin f), times ∂loss/∂f = −Q̄_i:
+    self_i = mean_m[ φ_{m,i} (Φ_mᵀΦ_m + λ_m I)⁻¹ φ_{m,i}ᵀ ] · Q̄_i²,     Q̄_i = mean_m[Q_{m,i}]
+the influence-function self-influence ∇ℓ_iᵀ H⁻¹ ∇ℓ_i of Koh & Liang (2017) in TRAK's terms (and TracIn's
+Q_i²‖φ_i‖² as λ grows). The record's leverage (how unusual its gradient is) weighted by how badly the
+model fits it; mislabelled records are both, so they rank high.
 """
 
 from __future__ import annotations
@@ -147,7 +151,10 @@ def score(
     device: torch.device | str = "cpu",
     on_block: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
-    """Fill `scores_out` (n_train × n_targets) with ensemble TRAK scores; return (self-influence, λ per member)."""
+    """Fill `scores_out` (n_train × n_targets) with ensemble TRAK scores; return (self-influence, λ per member).
+
+    Self-influence is each record's effect on its own loss (module docstring).
+    """
     if not members:
         raise OlabError("no ensemble members to score")
     device = torch.device(device)
@@ -179,7 +186,7 @@ def score(
         q_block = torch.as_tensor(mean_q[start:stop], device=device)
         scale = q_block / len(prepared)
         put_rows(scores_out, start, (acc * scale[:, None]).float().cpu().numpy())
-        self_influence[start:stop] = (self_acc * scale).cpu().numpy()
+        self_influence[start:stop] = (self_acc * scale * q_block).cpu().numpy()
         if on_block is not None:
             on_block(stop - start)
     return self_influence, lams

@@ -117,7 +117,8 @@ def traker_scores(
     """Fill `scores_out` with traker's TRAK scores; return (self-influence, λ per member).
 
     λ follows olab's relative rule on traker's own features (`ridge`); self-influence
-    is Σ_j features_ij · grads_ij (φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ up to traker's per-member normalisation) times Q.
+    is Σ_j features_ij · grads_ij (φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ up to traker's per-member normalisation) times Q̄²,
+the record's effect on its own loss as in `olab.attribution.trak`.
     """
     trak = _trak()
     dev = "cpu" if device.type == "cpu" else str(device)
@@ -164,7 +165,7 @@ def traker_scores(
         leverage += np.einsum(
             "ij,ij->i", np.asarray(store["features"], np.float64), np.asarray(store["grads"], np.float64)
         )
-    self_influence = leverage / len(load_members) * np.mean(qs, axis=0)
+    self_influence = leverage / len(load_members) * np.mean(qs, axis=0) ** 2
     for mid, state in enumerate(states):
         traker.start_scoring_checkpoint("targets", state, model_id=mid, num_targets=n_targets)
         for batch in target_batches():

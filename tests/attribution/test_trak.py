@@ -50,10 +50,11 @@ def test_exact_scores_equal_naive_trak_on_torch_func_gradients(tmp_path):
     expected = naive_trak(g, q, gt, DAMPING)
     np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-5 * np.abs(expected).max())
     assert np.corrcoef(out.ravel(), expected.ravel())[0, 1] > 0.99999
-    # self-influence: φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ · Q_i
+    # self-influence, the effect on the record's own loss: φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ · Q_i²
     gg = g.astype(np.float64)
     inv = np.linalg.inv(gg.T @ gg + lams[0] * np.eye(gg.shape[1]))
-    np.testing.assert_allclose(self_infl, np.einsum("ij,jk,ik->i", gg, inv, gg) * q, rtol=1e-3)
+    expected_self = np.einsum("ij,jk,ik->i", gg, inv, gg) * q.astype(np.float64) ** 2
+    np.testing.assert_allclose(self_infl, expected_self, rtol=1e-3)
 
 
 class WideClassifier(TinyClassifier):
@@ -153,7 +154,7 @@ def test_ensemble_averages_member_scores_then_weights_by_mean_q(tmp_path):
         lev.append(np.einsum("ij,jk,ik->i", phi, inv, phi))
     mean_q = np.mean([m.train.q for m in members], axis=0)
     np.testing.assert_allclose(out, np.mean(raw, axis=0) * mean_q[:, None], rtol=1e-4, atol=1e-7)
-    np.testing.assert_allclose(self_infl, np.mean(lev, axis=0) * mean_q, rtol=1e-5)
+    np.testing.assert_allclose(self_infl, np.mean(lev, axis=0) * mean_q**2, rtol=1e-5)
 
 
 def test_damping_is_relative_so_scaling_features_does_not_change_rankings(tmp_path):
