@@ -268,7 +268,7 @@ def retrain_all(
 # ---------------------------------------------------------------- attribution methods
 
 
-# With λ = damping·trace(ΦᵀΦ)/k this large, (ΦᵀΦ + λI)⁻¹ = I/λ up to a relative error below k/damping
+# With λ = damping·trace(ΦᵀΦ)/min(n, k) this large, (ΦᵀΦ + λI)⁻¹ = I/λ up to a relative error below k/damping
 # (~2e-6 for k = 2048), so TRAK's formula becomes Q_i·φ_i·φ'_t / λ: the gradient dot product, ranked alike.
 IDENTITY_DAMPING = 1e9
 

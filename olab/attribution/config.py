@@ -47,11 +47,12 @@ class AttributionConfig(Section):
     )
     max_length: int = Field(128, gt=0, description="Token limit per example (truncation), as in fine-tuning.")
     damping: float = Field(
-        0.01,
+        100.0,
         ge=0,
         description="Ridge term added to Φ^TΦ, relative to its mean non-zero eigenvalue: "
         "λ = damping · trace(Φ^TΦ) / min(n_train, k). Scale-free, so one value fits any model, projection "
-        "dimension and training-set size.",
+        "dimension and training-set size. 100 was best by LDS on AG News with 500 and 1,000 training examples "
+        "(0.49 and 0.68 against 0.10 and 0.18 at 0.01; experiments/lds); 0 is TRAK's undamped inverse.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to featurize: 'auto' picks CUDA when available, else CPU."
