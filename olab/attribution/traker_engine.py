@@ -118,7 +118,7 @@ def traker_scores(
 
     λ follows olab's relative rule on traker's own features (`ridge`); self-influence
     is Σ_j features_ij · grads_ij (φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ up to traker's per-member normalisation) times Q̄²,
-the record's effect on its own loss as in `olab.attribution.trak`.
+    the record's effect on its own loss as in `olab.attribution.trak`.
     """
     trak = _trak()
     dev = "cpu" if device.type == "cpu" else str(device)
