@@ -136,7 +136,7 @@ def test_bad_config_value_names_the_field(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_agnews
 @pytest.mark.skipif(
-    not os.environ.get("OLAB_LONG_TESTS"), reason="about 10 CPU-minutes; set OLAB_LONG_TESTS=1 to run it"
+    not os.environ.get("OLAB_LONG_TESTS"), reason="about 5 minutes on an idle 2-core CPU; set OLAB_LONG_TESTS=1 to run it"
 )
 def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
     """AG News via `datasets`; one contributor's labels 20% flipped: self-influence flags them, it earns least."""
