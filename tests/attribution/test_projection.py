@@ -115,6 +115,11 @@ def test_cpu_and_gpu_features_agree(kind):
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-5 * cpu.abs().max().item())
 
 
+def kronecker_factor(seed: int, name: str, n: int, k: int) -> torch.Tensor:
+    """One side's factor as KroneckerProjector means it: the identity for a side kept whole (n == k)."""
+    return torch.eye(n) if n == k else block_matrix(seed, name, n, k)
+
+
 def test_kronecker_projection_is_r1t_g_r2_per_block_summed():
     proj = KroneckerProjector(BLOCKS, 16, seed=2)
     torch.manual_seed(1)
@@ -129,16 +134,26 @@ def test_kronecker_projection_is_r1t_g_r2_per_block_summed():
             expected += block @ block_matrix(2, name, size, 16)
             continue
         k1, k2 = kronecker_split(16, *shape)
-        r1, r2 = block_matrix(2, f"{name}:rows", shape[0], k1), block_matrix(2, f"{name}:cols", shape[1], k2)
+        r1 = kronecker_factor(2, f"{name}:rows", shape[0], k1)
+        r2 = kronecker_factor(2, f"{name}:cols", shape[1], k2)
         expected += (r1.T @ block.reshape(3, *shape) @ r2).reshape(3, 16)
     torch.testing.assert_close(proj.project(g), expected)
+    # the blocks keep their short side whole: the rows of the first (8 × 12), the columns of the second (10 × 8)
+    assert kronecker_split(16, *BLOCKS[0][1]) == (8, 2) and kronecker_split(16, *BLOCKS[1][1]) == (2, 8)
     # the same as multiplying the flattened block by the Kronecker product R1 ⊗ R2
     name, shape = BLOCKS[0]
     k1, k2 = kronecker_split(16, *shape)
-    kron = torch.kron(block_matrix(2, f"{name}:rows", shape[0], k1), block_matrix(2, f"{name}:cols", shape[1], k2))
+    kron = torch.kron(kronecker_factor(2, f"{name}:rows", shape[0], k1), block_matrix(2, f"{name}:cols", shape[1], k2))
     only_first = torch.zeros(1, 179)
     only_first[0, :96] = g[0, :96]
     torch.testing.assert_close(proj.project(only_first)[0], g[0, :96] @ kron)
+
+
+def test_kronecker_uses_a_dense_block_where_there_is_nothing_to_compress():
+    blocks = [("small", (8, 12)), ("large", (8, 40))]  # 96 and 320 parameters, k = 128
+    proj = KroneckerProjector(blocks, 128, seed=5)
+    assert len(proj.factors[0]) == 1 and torch.equal(proj.factors[0][0], block_matrix(5, "small", 96, 128))
+    assert proj.factors[1][0] is None and proj.factors[1][1].shape == (40, 16)  # rank side whole, 40 -> 16
 
 
 def test_kronecker_inner_products_are_unbiased():
@@ -155,6 +170,8 @@ def test_kronecker_inner_products_are_unbiased():
 def test_kronecker_split_balances_factors():
     assert kronecker_split(2048, 8, 384) == (8, 256)  # LoRA A (r × d): all of the rank side
     assert kronecker_split(2048, 384, 8) == (256, 8)  # LoRA B (d × r)
+    assert kronecker_split(2048, 16, 4096) == (16, 128)  # an LLM's LoRA A at r = 16
+    assert kronecker_split(2048, 4096, 16) == (128, 16)
     assert kronecker_split(2048, 4, 384) == (4, 512)  # a 4-class head
     k1, k2 = kronecker_split(2048, 384, 384)
     assert k1 * k2 == 2048 and 0.5 <= k1 / k2 <= 2

@@ -58,14 +58,17 @@ def test_exact_scores_equal_naive_trak_on_torch_func_gradients(tmp_path):
 
 
 class WideClassifier(TinyClassifier):
-    """Big enough that k=2048 is a real compression of its LoRA gradient (P ≈ 6,300)."""
+    """MiniLM's width (384): k=2048 is a real compression of its LoRA gradient (P ≈ 38,000), and its LoRA
+    blocks (8 × 384, 768 × 8, ...) are larger than k, so the Kronecker projection factors them."""
 
     def __init__(self):
-        super().__init__(vocab=60, d=64, n_labels=3)
+        super().__init__(vocab=60, d=384, n_labels=3)
 
 
-@pytest.mark.parametrize(("kind", "bar"), [("dense", 0.95), ("kronecker", 0.95)])
-def test_projected_scores_rank_like_exact_ones(tmp_path, kind, bar):
+@pytest.mark.parametrize("kind", ["dense", "kronecker"])
+def test_projected_scores_rank_like_exact_ones(tmp_path, kind):
+    """At olab's default damping on a real fine-tuned adapter: tests/attribution/test_minilm.py."""
+    damping = DAMPING
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
@@ -80,16 +83,16 @@ def test_projected_scores_rank_like_exact_ones(tmp_path, kind, bar):
     assert exact.grad_dim > 3 * 2048
     g, q = (torch.cat(parts).numpy() for parts in zip(*(exact.per_example_grads(b) for b in train), strict=True))
     gt = torch.cat([exact.per_example_grads(b)[0] for b in targets]).numpy()
-    expected = naive_trak(g, q, gt, DAMPING)
+    expected = naive_trak(g, q, gt, damping)
 
     projector = make_projector(kind, exact.blocks, 2048, seed=0, device="cpu")
     fz = Featurizer(model, "classification", projector)
     members = [Member(features(fz, train, tmp_path, "train"), features(fz, targets, tmp_path, "targets"))]
     out = np.zeros((300, 20), np.float32)
-    score(members, DAMPING, out, block_size=128)
+    score(members, damping, out, block_size=128)
     rho = [spearmanr(out[:, j], expected[:, j])[0] for j in range(20)]
-    print(f"mean Spearman({kind}, k=2048 vs exact) = {np.mean(rho):.4f}")
-    assert np.mean(rho) >= bar, rho
+    print(f"mean Spearman({kind}, k=2048, damping {damping} vs exact) = {np.mean(rho):.4f}")
+    assert np.mean(rho) >= 0.95, rho
 
 
 def _random_member(tmp_path, name: str, n: int, n_targets: int, k: int, seed: int) -> Member:
