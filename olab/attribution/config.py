@@ -26,7 +26,8 @@ class AttributionConfig(Section):
     projection: Literal["auto", "dense", "kronecker"] = Field(
         "auto",
         description="'dense': a Gaussian matrix per parameter block (exact JL); 'kronecker': two small Gaussian "
-        "matrices per block (R1ᵀ G R2), cheaper and needed for adapters with millions of parameters; "
+        "matrices per block (R1ᵀ G R2, the identity on a side kept whole such as LoRA's rank), cheaper and "
+        "needed for adapters with millions of parameters; "
         "'auto': dense while its matrix (parameters × k floats) stays under 1 GiB, else kronecker.",
     )
     proj_seed: int = Field(
