@@ -1,7 +1,7 @@
 """Projection fidelity: do TRAK scores from k-dimensional projected gradients rank like exact TRAK?
 
 A MiniLM + LoRA adapter is fine-tuned on AG News (the LDS recipe). Exact TRAK uses every example's full
-adapter gradient (75,268 numbers), solved in its n × n kernel form, G (GᵀG + λI)⁻¹ G'ᵀ = (GGᵀ + λI)⁻¹ G G'ᵀ;
+adapter gradient (75,268 numbers), solved in its n × n kernel form (`olab.attribution.trak.kernel_scores`);
 projected TRAK is olab's (`olab.attribution.trak.score`) on the dense and Kronecker projections at each k.
 For every damping the table gives the mean over targets of the Spearman correlation between the two
 score columns (how faithfully the projection ranks the training examples); out/results.{md,json} keep it.
@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 
 from olab.attribution.featurize import Featurizer
 from olab.attribution.projection import make_projector
-from olab.attribution.trak import Member, ridge, score, write_features
+from olab.attribution.trak import Member, kernel_scores, score, write_features
 from olab.datanet.config import SourceConfig
 from olab.datanet.sources import load_source
 from olab.finetune import Adapter, finetune
@@ -41,13 +41,6 @@ def agnews(split: str, n: int, seed: int):
     source = SourceConfig(kind="files", data_files=str(AGNEWS / f"{split}.tsv"), format="tsv",
                           column_names=["text", "label"], shuffle_seed=seed, max_records=n)  # fmt: skip
     return load_source(source)
-
-
-def exact_trak(g: np.ndarray, q: np.ndarray, g_targets: np.ndarray, damping: float) -> np.ndarray:
-    """TRAK on unprojected gradients, λ by olab's relative rule, through the n × n kernel (no P × P matrix)."""
-    g, gt = g.astype(np.float64), g_targets.astype(np.float64)
-    lam = ridge(np.sum(g * g), g.shape[0], g.shape[1], damping)
-    return np.linalg.solve(g @ g.T + lam * np.eye(g.shape[0]), g @ gt.T) * q[:, None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,18 +68,19 @@ def main(argv: list[str] | None = None) -> int:
                             MAX_LENGTH, BATCH)  # fmt: skip
         return [b for _, b in rows]
 
+    train_batches, target_batches = batches(train), batches(targets)
     exact = Featurizer(model, "classification")
-    g, q = (torch.cat(p).numpy() for p in zip(*(exact.per_example_grads(b) for b in batches(train)), strict=True))
-    gt = torch.cat([exact.per_example_grads(b)[0] for b in batches(targets)]).numpy()
-    references = {d: exact_trak(g, q, gt, d) for d in args.dampings}
+    g, q = (torch.cat(p).numpy() for p in zip(*(exact.per_example_grads(b) for b in train_batches), strict=True))
+    gt = torch.cat([exact.per_example_grads(b)[0] for b in target_batches]).numpy()
+    references = {d: kernel_scores(g, q, gt, d) for d in args.dampings}
 
     rows = []
     for kind in ("dense", "kronecker"):
         for k in args.ks:
             fz = Featurizer(model, "classification", make_projector(kind, exact.blocks, k, seed=0, device="cpu"))
             with tempfile.TemporaryDirectory() as tmp:
-                member = Member(write_features(fz.featurize, batches(train), len(train), k, Path(tmp) / "train.npy"),
-                                write_features(fz.featurize, batches(targets), len(targets), k, Path(tmp) / "t.npy"))  # fmt: skip
+                member = Member(write_features(fz.featurize, train_batches, len(train), k, Path(tmp) / "train.npy"),
+                                write_features(fz.featurize, target_batches, len(targets), k, Path(tmp) / "t.npy"))  # fmt: skip
                 row = {"projection": kind, "k": k}
                 for d, ref in references.items():
                     out = np.zeros(ref.shape, np.float32)

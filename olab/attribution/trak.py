@@ -124,6 +124,15 @@ def ridge(trace: float, n: int, k: int, damping: float) -> float:
     return float(damping) * float(trace) / max(1, min(n, k))
 
 
+def kernel_scores(g_train: np.ndarray, q: np.ndarray, g_targets: np.ndarray, damping: float) -> np.ndarray:
+    """TRAK scores G (GᵀG + λI)⁻¹ G'ᵀ · Q in memory, in float64, through the n × n kernel form of the same matrix,
+    (GGᵀ + λI)⁻¹ G G'ᵀ: no P × P matrix, so exact (unprojected) scores of small training sets, the reference
+    the projected, streamed `score` is checked against (tests, experiments/projection_fidelity)."""
+    g, gt = g_train.astype(np.float64), g_targets.astype(np.float64)
+    lam = ridge(np.sum(g * g), g.shape[0], g.shape[1], damping)
+    return np.linalg.solve(g @ g.T + lam * np.eye(g.shape[0]), g @ gt.T) * np.asarray(q, np.float64)[:, None]
+
+
 def damped_inverse(xtx: np.ndarray, n: int, damping: float) -> tuple[np.ndarray, float]:
     """((ΦᵀΦ + λI)⁻¹ in float64, λ) for n training rows, λ from `ridge`; Cholesky, pseudo-inverse as fallback."""
     k = xtx.shape[0]

@@ -74,12 +74,12 @@ def test_self_influence_flags_flipped_labels(noisy_setup, tmp_path):
 def test_projection_keeps_the_exact_rankings_at_the_default_damping(noisy_setup, tmp_path, kind):
     """k = 2048 against exact TRAK (the 75,268-parameter gradient unprojected) on the fine-tuned packaged
     model, at olab's default damping; LoRA's 8 × 384 blocks are larger than k, so Kronecker factors them."""
-    from test_trak import features, naive_trak
+    from test_trak import features
 
     from olab.attribution import AttributionConfig
     from olab.attribution.featurize import Featurizer
     from olab.attribution.projection import make_projector
-    from olab.attribution.trak import Member, score
+    from olab.attribution.trak import Member, kernel_scores, score
     from olab.finetune.data import iter_batches
 
     adapter, train, targets, _ = noisy_setup
@@ -95,7 +95,7 @@ def test_projection_keeps_the_exact_rankings_at_the_default_damping(noisy_setup,
                                                          strict=True))  # fmt: skip
     gt = torch.cat([exact.per_example_grads(b)[0] for b in batches(targets)]).numpy()
     damping = AttributionConfig().damping
-    expected = naive_trak(g, q, gt, damping)
+    expected = kernel_scores(g, q, gt, damping)
 
     fz = Featurizer(model, "classification", make_projector(kind, exact.blocks, 2048, seed=0, device="cpu"))
     member = Member(features(fz, batches(train), tmp_path, "train"), features(fz, batches(targets), tmp_path, "t"))

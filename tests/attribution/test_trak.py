@@ -1,5 +1,5 @@
-"""TRAK scoring: exact scores equal the naive formula; projected scores rank like exact ones; blocks,
-memmaps and ensembles change nothing but memory."""
+"""TRAK scoring: exact scores equal the kernel-form reference (itself checked against the primal formula);
+projected scores rank like exact ones; blocks, memmaps and ensembles change nothing but memory."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from olab.attribution.featurize import Featurizer
 from olab.attribution.projection import make_projector
-from olab.attribution.trak import Member, NpyRows, damped_inverse, ridge, score, write_features
+from olab.attribution.trak import Member, NpyRows, damped_inverse, kernel_scores, ridge, score, write_features
 
 DAMPING = 0.01
 
@@ -22,12 +22,12 @@ def batches(n: int, seed: int, size: int = 16, **kw) -> list[dict[str, torch.Ten
     return [batch(min(size, n - i), seed=seed + i, **kw) for i in range(0, n, size)]
 
 
-def naive_trak(g_train: np.ndarray, q: np.ndarray, g_targets: np.ndarray, damping: float) -> np.ndarray:
-    """scores = G (GᵀG + λI)⁻¹ G'ᵀ · Q, in float64, through the n × n (kernel) form of the same matrix."""
-    g, gt = g_train.astype(np.float64), g_targets.astype(np.float64)
-    lam = ridge(np.sum(g * g), g.shape[0], g.shape[1], damping)
-    # G (GᵀG + λI)⁻¹ = (GGᵀ + λI)⁻¹ G (push-through identity): no P × P matrix needed
-    return np.linalg.solve(g @ g.T + lam * np.eye(g.shape[0]), g @ gt.T) * q[:, None]
+def test_kernel_scores_equal_the_primal_formula():
+    rng = np.random.default_rng(0)
+    g, gt, q = rng.normal(size=(6, 9)), rng.normal(size=(2, 9)), rng.uniform(0.1, 0.9, 6)
+    lam = ridge(np.sum(g * g), 6, 9, 0.5)
+    primal = g @ np.linalg.inv(g.T @ g + lam * np.eye(9)) @ gt.T * q[:, None]
+    np.testing.assert_allclose(kernel_scores(g, q, gt, 0.5), primal, rtol=1e-10)
 
 
 def features(featurizer, data, tmp_path, name):
@@ -35,7 +35,7 @@ def features(featurizer, data, tmp_path, name):
     return write_features(featurizer.featurize, data, n, featurizer.dim, tmp_path / f"{name}.npy")
 
 
-def test_exact_scores_equal_naive_trak_on_torch_func_gradients(tmp_path):
+def test_exact_scores_equal_kernel_trak_on_torch_func_gradients(tmp_path):
     model = lora_classifier(seed=2)
     train, targets = batches(40, seed=0), batches(12, seed=100)
     fz = Featurizer(model, "classification")  # no projection: exact
@@ -47,7 +47,7 @@ def test_exact_scores_equal_naive_trak_on_torch_func_gradients(tmp_path):
     g = torch.cat([torch_func_grads(model, names, "classification", b) for b in train]).numpy()
     gt = torch.cat([torch_func_grads(model, names, "classification", b) for b in targets]).numpy()
     q = members[0].train.q
-    expected = naive_trak(g, q, gt, DAMPING)
+    expected = kernel_scores(g, q, gt, DAMPING)
     np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-5 * np.abs(expected).max())
     assert np.corrcoef(out.ravel(), expected.ravel())[0, 1] > 0.99999
     # self-influence, the effect on the record's own loss: φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ · Q_i²
@@ -68,7 +68,6 @@ class WideClassifier(TinyClassifier):
 @pytest.mark.parametrize("kind", ["dense", "kronecker"])
 def test_projected_scores_rank_like_exact_ones(tmp_path, kind):
     """At olab's default damping on a real fine-tuned adapter: tests/attribution/test_minilm.py."""
-    damping = DAMPING
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
@@ -83,15 +82,15 @@ def test_projected_scores_rank_like_exact_ones(tmp_path, kind):
     assert exact.grad_dim > 3 * 2048
     g, q = (torch.cat(parts).numpy() for parts in zip(*(exact.per_example_grads(b) for b in train), strict=True))
     gt = torch.cat([exact.per_example_grads(b)[0] for b in targets]).numpy()
-    expected = naive_trak(g, q, gt, damping)
+    expected = kernel_scores(g, q, gt, DAMPING)
 
     projector = make_projector(kind, exact.blocks, 2048, seed=0, device="cpu")
     fz = Featurizer(model, "classification", projector)
     members = [Member(features(fz, train, tmp_path, "train"), features(fz, targets, tmp_path, "targets"))]
     out = np.zeros((300, 20), np.float32)
-    score(members, damping, out, block_size=128)
+    score(members, DAMPING, out, block_size=128)
     rho = [spearmanr(out[:, j], expected[:, j])[0] for j in range(20)]
-    print(f"mean Spearman({kind}, k=2048, damping {damping} vs exact) = {np.mean(rho):.4f}")
+    print(f"mean Spearman({kind}, k=2048, damping {DAMPING} vs exact) = {np.mean(rho):.4f}")
     assert np.mean(rho) >= 0.95, rho
 
 
