@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access, so `import olab` is fast)
 _API = {
     "Datanet": "olab.datanet",
-    "finetune": "olab.finetune",
+    "finetune": "olab.adapters",
     "attribute": "olab.attribution",
     "rewards": "olab.rewards",
     "Ledger": "olab.ledger",

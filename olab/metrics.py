@@ -246,8 +246,8 @@ def adapter_outputs(
     """
     import torch
 
+    from olab.adapters.data import iter_batches
     from olab.attribution.outputs import classification_margin
-    from olab.finetune.data import iter_batches
 
     if adapter.task != "classification":
         raise ValidationError(f"adapter_outputs needs a classification adapter, {adapter.path} is {adapter.task!r}")

@@ -37,7 +37,7 @@ def rows(n: int) -> tuple[list[str], list[str]]:
 def adapter_dir(work: Path) -> Path:
     from datasets import Dataset
 
-    from olab.finetune import finetune
+    from olab.adapters import finetune
 
     texts, labels = rows(32)
     cfg = {"epochs": 1, "max_length": 16, "checkpoints": 1, "eval_fraction": 0.0, "device": "cpu"}
@@ -49,8 +49,8 @@ def one_size(n: int, adapter: Path, seq: int, k: int, out: Path) -> dict:
     import torch
     from datasets import Dataset
 
+    from olab.adapters import Adapter
     from olab.attribution import attribute
-    from olab.finetune import Adapter
 
     torch.set_num_threads(1)
     texts, labels = rows(n)

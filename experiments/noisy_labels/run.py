@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
+from olab.adapters import Adapter, FinetuneConfig, finetune
 from olab.attribution import Attribution, AttributionConfig, attribute
 from olab.config import Section, config_hash, deep_merge, load, parse_overrides, validate
 from olab.errors import ConfigError
-from olab.finetune import Adapter, FinetuneConfig, finetune
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text
 from olab.metrics import adapter_outputs, roc_auc

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from olab.adapters import Adapter, finetune
+from olab.adapters.data import iter_batches
 from olab.attribution.featurize import Featurizer
 from olab.attribution.projection import make_projector
 from olab.attribution.trak import Member, kernel_scores, score, write_features
 from olab.datanet.config import SourceConfig
 from olab.datanet.sources import load_source
-from olab.finetune import Adapter, finetune
-from olab.finetune.data import iter_batches
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text
 

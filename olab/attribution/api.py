@@ -141,7 +141,7 @@ def attribute(
 ) -> Attribution:
     """TRAK scores of `train` records for `targets` under the adapter(s) `models`, written to `out_dir`.
 
-    `models`: an `olab.finetune.Adapter` or a list (an ensemble); `train`/`targets`: `datasets.Dataset`
+    `models`: an `olab.adapters.Adapter` or a list (an ensemble); `train`/`targets`: `datasets.Dataset`
     with `text` and `label` (label names). `callback(stage, done, total)` reports progress.
     """
     t_start = time.perf_counter()
@@ -235,7 +235,7 @@ class _Job:
 
     def batches(self, which: str) -> Callable[[], Iterable[dict]]:
         """A re-iterable source of encoded batches, built exactly as fine-tuning builds them."""
-        from olab.finetune.data import iter_batches
+        from olab.adapters.data import iter_batches
 
         texts, labels = self.train if which == "train" else self.targets
 
@@ -253,7 +253,7 @@ class _Job:
 
     def probe_batch_size(self, featurizer: Featurizer) -> int:
         """The largest batch (≤ CUDA_PROBE_START, halving) whose longest examples featurize in the GPU's memory."""
-        from olab.finetune.data import encode
+        from olab.adapters.data import encode
 
         texts = self.train[0] + self.targets[0]
         labels = None if self.train[1] is None else self.train[1] + self.targets[1]

@@ -17,7 +17,7 @@ SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     """Run the whole pipeline for CONFIG and write runs/<run id>/."""
-    from olab.pipeline.run import run as run_pipeline
+    from olab.pipeline.runner import run as run_pipeline
 
     result = run_pipeline(config, overrides=parse_overrides(overrides), progress=progress)
     ranked = sorted(result.rewards.shares, key=lambda s: -s.share_ppm)
@@ -33,7 +33,7 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
 @click.option("--datanet", "datanet_path", default=None, help="Where the Datanet is, if it moved.")
 def verify(run_dir: str, chain: bool, datanet_path: str | None) -> None:
     """Recompute every hash of RUN_DIR and check the chain; exit 0 only if every link holds."""
-    from olab.pipeline.verify import verify as verify_run
+    from olab.pipeline.verification import verify as verify_run
 
     report = verify_run(run_dir, chain=chain, datanet_path=datanet_path)
     click.echo(report.summary())
@@ -48,7 +48,7 @@ def verify(run_dir: str, chain: bool, datanet_path: str | None) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def reproduce(run_dir: str, attest: bool, workdir: str | None, datanet_path: str | None, progress: bool) -> None:
     """Re-run RUN_DIR's experiment from its recorded config and compare the results."""
-    from olab.pipeline.reproduce import reproduce as reproduce_run
+    from olab.pipeline.reproduction import reproduce as reproduce_run
 
     report = reproduce_run(run_dir, attest=attest, work_dir=workdir, datanet_path=datanet_path, progress=progress)
     click.echo(report.summary())

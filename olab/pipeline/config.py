@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import Field
 
+from olab.adapters.config import FinetuneConfig
 from olab.attribution.config import AttributionConfig
 from olab.config import Section, load
 from olab.datanet.config import ColumnsConfig, DatanetConfig, SourceConfig
-from olab.finetune.config import FinetuneConfig
 from olab.ledger.config import ChainConfig
 from olab.rewards import RewardsConfig
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from olab import rewards as rewards_mod
+from olab.adapters import Adapter
 from olab.attribution import Attribution
 from olab.datanet import Datanet
-from olab.finetune import Adapter
 from olab.pipeline.influence import contributor_influence
 from olab.pipeline.manifest import RunLayout
 from olab.report import run_report

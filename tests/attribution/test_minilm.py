@@ -28,7 +28,7 @@ def read(split: str, n: int) -> tuple[list[str], list[str]]:
 
 @pytest.fixture(scope="module")
 def noisy_setup(tmp_path_factory):
-    from olab.finetune import finetune
+    from olab.adapters import finetune
 
     texts, labels = read("dev", N_TRAIN)
     rng = random.Random(0)
@@ -76,11 +76,11 @@ def test_projection_keeps_the_exact_rankings_at_the_default_damping(noisy_setup,
     model, at olab's default damping; LoRA's 8 × 384 blocks are larger than k, so Kronecker factors them."""
     from test_trak import features
 
+    from olab.adapters.data import iter_batches
     from olab.attribution import AttributionConfig
     from olab.attribution.featurize import Featurizer
     from olab.attribution.projection import make_projector
     from olab.attribution.trak import Member, kernel_scores, score
-    from olab.finetune.data import iter_batches
 
     adapter, train, targets, _ = noisy_setup
     model, tokenizer = adapter.load()

@@ -109,7 +109,7 @@ def minilm_dir() -> str:
 
 @dataclass
 class TinyAdapter:
-    """The `olab.finetune.Adapter` interface over a 2-layer random BERT classifier or GPT-2 LM with a saved LoRA.
+    """The `olab.adapters.Adapter` interface over a 2-layer random BERT classifier or GPT-2 LM with a saved LoRA.
 
     Uses MiniLM's tokenizer and random weights, so the attribution API is tested in seconds; the slow
     tests use real fine-tuned MiniLM adapters from `olab.finetune`.

@@ -3,7 +3,6 @@ other tasks and data sources run end to end (a causal LM on a tiny in-code model
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 from pathlib import Path
@@ -174,7 +173,7 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
 
 def test_an_interrupted_run_resumes_from_the_last_finished_stage(tmp_path: Path, monkeypatch) -> None:
     """Ctrl-C during attribution: nothing half-written stays behind; the rerun reuses the fine-tune."""
-    run_mod = importlib.import_module("olab.pipeline.run")  # the module (olab.pipeline.run is also the function)
+    import olab.pipeline.runner as run_mod
 
     monkeypatch.chdir(tmp_path)
     config = write_config(tmp_path, deep_update(TINY, {"run": {"publish": False}}))

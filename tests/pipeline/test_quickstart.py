@@ -104,7 +104,7 @@ def test_tampered_share_breaks_the_rewards_link(quickstart: Run, tmp_path: Path)
 
 def test_reproduce_gives_identical_hashes_and_attests(quickstart: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     from olab.pipeline.publish import ledger_for
-    from olab.pipeline.reproduce import reproduce
+    from olab.pipeline.reproduction import reproduce
 
     monkeypatch.chdir(quickstart.cwd)
     report = reproduce(quickstart.run_dir, attest=True, progress=False, log=lambda _: None)

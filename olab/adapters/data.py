@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from olab.finetune.models import Task
+from olab.adapters.models import Task
 
 
 def encode(

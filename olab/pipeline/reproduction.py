@@ -25,7 +25,7 @@ from olab.datanet import Datanet
 from olab.io import read_json
 from olab.pipeline.config import RunConfig
 from olab.pipeline.manifest import RunLayout
-from olab.pipeline.run import run
+from olab.pipeline.runner import run
 
 
 def mean_rank_correlation(a: np.ndarray, b: np.ndarray) -> float:

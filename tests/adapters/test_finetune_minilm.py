@@ -13,9 +13,9 @@ import transformers
 from ft_helpers import LABELS, agnews
 from safetensors import safe_open
 
+from olab.adapters import Adapter, FinetuneConfig, base_weight_hash, finetune, resolve_base_model
+from olab.adapters.train import evaluate, read_examples
 from olab.config import config_hash
-from olab.finetune import Adapter, FinetuneConfig, base_weight_hash, finetune, resolve_base_model
-from olab.finetune.train import evaluate, read_examples
 from olab.hashing import hash_json, sha256_dir, sha256_file
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from datasets import ClassLabel, Dataset, Features, Value
 from ft_helpers import LABELS, agnews, tiny_cfg
 from safetensors import safe_open
 
+from olab.adapters import Adapter, FinetuneConfig, finetune
+from olab.adapters.train import evaluate, read_examples
 from olab.errors import OlabError, VerificationError
-from olab.finetune import Adapter, FinetuneConfig, finetune
-from olab.finetune.train import evaluate, read_examples
 from olab.hashing import sha256_dir
 
 
@@ -38,7 +38,7 @@ def test_adapters_hash_alike_across_processes_with_different_hash_seeds(tmp_path
     script = (
         "import sys\n"
         "from datasets import Dataset\n"
-        "from olab.finetune import finetune\n"
+        "from olab.adapters import finetune\n"
         "rows = Dataset.from_dict({'text': ['good match', 'bad loss'] * 8, 'label': ['a', 'b'] * 8})\n"
         "cfg = {'base_model': 'tiny-gpt2', 'epochs': 1, 'batch_size': 8, 'max_length': 16, 'checkpoints': 1,\n"
         "       'lora': {'target_modules': ['c_attn', 'c_proj', 'c_fc']}}\n"

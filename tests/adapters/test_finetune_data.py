@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from olab.finetune import encode, iter_batches, load_base_model
-from olab.finetune.data import batch_indices
+from olab.adapters import encode, iter_batches, load_base_model
+from olab.adapters.data import batch_indices
 
 
 @pytest.fixture(scope="module")
 def minilm_tokenizer():
     from transformers import AutoTokenizer
 
-    from olab.finetune import resolve_base_model
+    from olab.adapters import resolve_base_model
 
     return AutoTokenizer.from_pretrained(resolve_base_model("all-MiniLM-L6-v2"))
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from olab import rewards as rewards_mod
+from olab.adapters import Adapter
 from olab.attribution import Attribution
 from olab.datanet import Datanet
 from olab.errors import OlabError
-from olab.finetune import Adapter
 from olab.hashing import hash_json, sha256_file
 from olab.io import read_json
 from olab.pipeline.config import RunConfig

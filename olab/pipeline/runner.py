@@ -18,13 +18,13 @@ from typing import Any
 
 import olab
 from olab import rewards as rewards_mod
+from olab.adapters import Adapter, finetune
+from olab.adapters.models import base_weight_hash, resolve_base_model
 from olab.attribution import Attribution, attribute
 from olab.config import config_hash
 from olab.datanet import Datanet
 from olab.datanet.sources import load_source
 from olab.errors import ConfigError, DatanetError
-from olab.finetune import Adapter, finetune
-from olab.finetune.models import base_weight_hash, resolve_base_model
 from olab.hashing import hash_json
 from olab.io import atomic_dir, atomic_write_json
 from olab.pipeline.cache import cached, copy_entry

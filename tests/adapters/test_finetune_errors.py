@@ -8,9 +8,9 @@ import torch
 from datasets import Dataset
 from ft_helpers import LABELS, tiny_cfg
 
-import olab.finetune.train as train_mod
+import olab.adapters.train as train_mod
+from olab.adapters import finetune
 from olab.errors import ConfigError, OlabError, ValidationError
-from olab.finetune import finetune
 
 GOOD = {
     "text": ["stocks fell", "the team won", "rain in Paris", "new chip"],

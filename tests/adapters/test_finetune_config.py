@@ -6,9 +6,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from olab.adapters import FinetuneConfig
 from olab.config import config_hash, validate
 from olab.errors import ConfigError
-from olab.finetune import FinetuneConfig
 
 
 def _fields(model: type[BaseModel], prefix: str = ""):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from olab.adapters import base_weight_hash, load_base_model, resolve_base_model
+from olab.adapters.models import _build_tiny_gpt2
 from olab.errors import ConfigError
-from olab.finetune import base_weight_hash, load_base_model, resolve_base_model
-from olab.finetune.models import _build_tiny_gpt2
 from olab.hashing import hash_json, sha256_file
 
 

@@ -15,9 +15,7 @@ from typing import Any
 
 import torch
 
-from olab.config import config_hash, validate
-from olab.errors import ConfigError, OlabError, ValidationError
-from olab.finetune.adapter import (
+from olab.adapters.adapter import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
     LABELS_FILE,
@@ -28,9 +26,11 @@ from olab.finetune.adapter import (
     checkpoint_name,
     checkpoint_step,
 )
-from olab.finetune.config import FinetuneConfig
-from olab.finetune.data import iter_batches
-from olab.finetune.models import base_weight_hash, load_base_model, resolve_base_model
+from olab.adapters.config import FinetuneConfig
+from olab.adapters.data import iter_batches
+from olab.adapters.models import base_weight_hash, load_base_model, resolve_base_model
+from olab.config import config_hash, validate
+from olab.errors import ConfigError, OlabError, ValidationError
 from olab.hashing import hash_json, sha256_dir
 from olab.io import atomic_dir, atomic_write_json, read_json
 

@@ -93,7 +93,7 @@ class Adapter:
         """
         from peft import PeftModel
 
-        from olab.finetune.models import base_weight_hash, load_base_model
+        from olab.adapters.models import base_weight_hash, load_base_model
 
         weights = self.adapter_dir if checkpoint is None else Path(checkpoint)
         if not (weights / "adapter_config.json").is_file():
