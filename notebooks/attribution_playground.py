@@ -77,7 +77,7 @@ def _(controls, mo, olab, os):
         },
     )
     with mo.status.spinner(title="Fine-tuning, attributing, paying…"):
-        run = olab.run(config, progress=False, log=lambda line: None)
+        run = olab.run(config, progress=False)
     return run, settings
 
 

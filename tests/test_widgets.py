@@ -11,6 +11,7 @@ import pytest
 
 from olab.errors import ValidationError
 from olab.ledger.records import TxResult
+from olab.progress import Event
 from olab.widgets import AttributionExplorer, DatanetView, Leaderboard, PublishPanel, TrainingProgress
 from olab.widgets._base import PLOTLY_REPLY, PLOTLY_REQUEST, figure_json, to_rows
 
@@ -215,36 +216,46 @@ def test_explorer_lists_only_real_proponents_and_checks_shapes(explorer_data):
 def test_training_progress_follows_finetune_events():
     progress = TrainingProgress(plot_interval_s=0)
     assert progress.status == "waiting" and progress.figure == {}
+    progress(Event("fine-tune", "start", total=8))
     for step in range(1, 5):
-        progress({"event": "step", "step": step, "epoch": step / 4, "loss": 1.0 / step, "lr": 1e-4, "total_steps": 8})
+        progress(Event("fine-tune", "step", done=step, total=8, metrics={"epoch": step / 4, "loss": 1.0 / step}))
     assert (progress.status, progress.step, progress.total_steps, progress.loss) == ("training", 4, 8, 0.25)
     assert progress.epoch == 1.0
     (loss,) = progress.figure["data"]
     assert loss["name"] == "train loss" and len(loss["x"]) == 4
 
-    progress({"event": "checkpoint", "step": 4})
-    progress({"event": "eval", "epoch": 1, "step": 4, "loss": 0.5, "accuracy": 0.75})
+    progress(Event("fine-tune", "checkpoint", done=4, total=8))
+    progress(Event("fine-tune", "eval", done=4, total=8, metrics={"epoch": 1, "loss": 0.5, "accuracy": 0.75}))
     assert progress.metrics == {"loss": 0.5, "accuracy": 0.75}
     assert progress.checkpoints == [4]
     names = [t["name"] for t in progress.figure["data"]]
     assert names == ["train loss", "eval loss", "eval accuracy"]
     assert progress.figure["data"][2]["yaxis"] == "y2"  # accuracy on the right axis
 
-    progress({"event": "done", "path": "/tmp/adapter", "hash": "sha256:abc"})
+    progress(Event("fine-tune", "end", done=4, total=8, message="/tmp/adapter · sha256:abc"))
     assert progress.status == "done" and progress.message == "adapter /tmp/adapter · sha256:abc"
-    assert [e["event"] for e in progress.history] == ["step"] * 4 + ["checkpoint", "eval", "done"]
+    assert [e.kind for e in progress.history] == ["start"] + ["step"] * 4 + ["checkpoint", "eval", "end"]
 
 
 def test_training_progress_throttles_the_plot_but_not_the_bar():
     progress = TrainingProgress(plot_interval_s=3600)
     for step in range(1, 11):
-        progress({"event": "step", "step": step, "epoch": 0.1 * step, "loss": 2.0, "total_steps": 10})
+        progress(Event("fine-tune", "step", done=step, total=10, metrics={"epoch": 0.1 * step, "loss": 2.0}))
     assert progress.step == 10
     assert len(progress.figure["data"][0]["x"]) == 1  # drawn on the first step only
-    progress({"event": "done", "path": "p", "hash": "h"})
+    progress(Event("fine-tune", "end", done=10, total=10, message="p · h"))
     assert len(progress.figure["data"][0]["x"]) == 10
     progress.fail(RuntimeError("out of memory"))
     assert (progress.status, progress.message) == ("failed", "out of memory")
+
+
+def test_training_progress_shows_other_stages_and_failures_of_a_whole_run():
+    progress = TrainingProgress()
+    progress(Event("attribution", "start"))
+    assert progress.status == "waiting" and progress.message == "attribution: start"
+    progress(Event("featurize train [1/1]", "fail", message="OutOfMemoryError: CUDA out of memory"))
+    assert (progress.status, progress.message) == ("failed", "OutOfMemoryError: CUDA out of memory")
+    assert progress.step == 0 and progress.figure == {}  # no training steps were seen
 
 
 # --- PublishPanel ----------------------------------------------------------------------------------

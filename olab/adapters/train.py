@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ from olab.config import config_hash, validate
 from olab.errors import ConfigError, OlabError, ValidationError
 from olab.hashing import hash_json, sha256_dir
 from olab.io import atomic_dir, atomic_write_json, read_json
+from olab.progress import Event, Progress, StageReport, resolve, stage
 
-Event = dict[str, Any]
 RESERVED_PROVENANCE_KEYS = {
     "task", "labels", "seed", "base_model", "config", "config_hash", "data", "adapter_hash", "checkpoints",
     "device", "precision", "versions",
@@ -225,11 +225,9 @@ def _train(
     device: torch.device,
     precision: str,
     ckpt_root: Path,
-    emit: Callable[[Event], None],
-    progress: bool,
+    report: StageReport,
 ) -> dict[str, Any]:
     """The loop: AdamW, linear warmup then decay, autocast on GPU, checkpoints at the planned steps."""
-    from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     texts, labels = data
@@ -240,69 +238,56 @@ def _train(
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     schedule = get_linear_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total), total)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    history: list[Event] = []
-    evals: list[Event] = []
+    history: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
     step, started = 0, time.perf_counter()
     model.to(device).train()
-    bar = tqdm(total=total, desc="fine-tune", unit="step", disable=not progress)
-    try:
-        for epoch in range(cfg.epochs):
-            batches = iter_batches(
-                tokenizer,
-                texts,
-                labels,
-                cfg.task,
-                cfg.max_length,
-                cfg.batch_size,
-                shuffle=True,
-                seed=cfg.seed * 100_003 + epoch,
-            )
-            for i, (_, batch) in enumerate(batches):
-                batch = {k: v.to(device) for k, v in batch.items()}
-                with _autocast(device, precision):
-                    loss = model(**batch).loss
-                scaler.scale(loss).backward()
-                if cfg.max_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                lr = schedule.get_last_lr()[0]
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                schedule.step()
-                step += 1
-                event = {
-                    "event": "step",
-                    "step": step,
-                    "epoch": epoch + (i + 1) / steps_per_epoch,
-                    "loss": loss.item(),
-                    "lr": lr,
-                }
-                history.append(event)
-                emit(event | {"total_steps": total})
-                bar.update(1)
-                bar.set_postfix(loss=f"{event['loss']:.4f}")
-                if step in save_at:
-                    _save_adapter(model, ckpt_root / checkpoint_name(step))
-                    emit({"event": "checkpoint", "step": step})
-            if eval_data is not None:
-                result = {
-                    "event": "eval",
-                    "epoch": epoch + 1,
-                    "step": step,
-                    **evaluate(model, tokenizer, *eval_data, cfg, device, precision),
-                }
-                evals.append(result)
-                emit(result)
-    finally:
-        bar.close()
+    for epoch in range(cfg.epochs):
+        batches = iter_batches(
+            tokenizer,
+            texts,
+            labels,
+            cfg.task,
+            cfg.max_length,
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed * 100_003 + epoch,
+        )
+        for i, (_, batch) in enumerate(batches):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with _autocast(device, precision):
+                loss = model(**batch).loss
+            scaler.scale(loss).backward()
+            if cfg.max_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            lr = schedule.get_last_lr()[0]
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            schedule.step()
+            step += 1
+            row = {"step": step, "epoch": epoch + (i + 1) / steps_per_epoch, "loss": loss.item(), "lr": lr}
+            history.append(row)
+            report.advance(1, **{k: v for k, v in row.items() if k != "step"})
+            if step in save_at:
+                _save_adapter(model, ckpt_root / checkpoint_name(step))
+                report.sink(Event(report.name, "checkpoint", done=step, total=total))
+        if eval_data is not None:
+            result = {
+                "epoch": epoch + 1,
+                "step": step,
+                **evaluate(model, tokenizer, *eval_data, cfg, device, precision),
+            }
+            evals.append(result)
+            metrics = {k: v for k, v in result.items() if k != "step"}
+            report.sink(Event(report.name, "eval", done=step, total=total, metrics=metrics))
     seconds = time.perf_counter() - started
-    drop = ("event",)
     return {
         "total_steps": total,
         "checkpoint_steps": sorted(save_at),
-        "train": [{k: v for k, v in e.items() if k not in drop} for e in history],
-        "eval": [{k: v for k, v in e.items() if k not in drop} for e in evals],
+        "train": history,
+        "eval": evals,
         "train_seconds": seconds,
         "examples_per_second": cfg.epochs * len(texts) / seconds,
     }
@@ -319,15 +304,16 @@ def finetune(
     *,
     eval: Any | None = None,
     provenance: dict[str, Any] | None = None,
-    callback: Callable[[Event], None] | None = None,
-    progress: bool = True,
+    progress: bool | Progress = True,
     overwrite: bool = False,
 ) -> Adapter:
     """Fine-tune a LoRA adapter on `train` (columns `text`, and `label` names for classification) into `out_dir`.
 
     `eval` is a held-out set (else `cfg.eval_fraction` of `train` is held out); `provenance` holds facts about
     where the data came from (e.g. {"datanet": {"name", "version", "root"}}) and is stored in provenance.json;
-    `callback` receives each {"event": "step"|"eval"|"checkpoint", "step", "epoch", "loss", "lr", ...}.
+    `progress`: True for a tqdm bar, False for none, or a callable receiving `olab.progress.Event`s (stage
+    "fine-tune": a step per optimizer step with loss, lr and epoch; eval and checkpoint events; the end's message
+    is the adapter's path and hash), such as the `TrainingProgress` widget.
     """
     cfg = cfg if isinstance(cfg, FinetuneConfig) else validate(FinetuneConfig, dict(cfg), "finetune config")
     out_dir = Path(out_dir)
@@ -345,7 +331,8 @@ def finetune(
         train_rows, eval_rows = _eval_split(len(texts), cfg.eval_fraction, cfg.seed)
         eval_data = (_take(texts, eval_rows), _take(label_ids, eval_rows)) if eval_rows else None
     data = (_take(texts, train_rows), _take(label_ids, train_rows))
-    checkpoint_steps(cfg.epochs * math.ceil(len(train_rows) / cfg.batch_size), cfg.checkpoints)
+    total = cfg.epochs * math.ceil(len(train_rows) / cfg.batch_size)
+    checkpoint_steps(total, cfg.checkpoints)  # fails early on a plan with more checkpoints than steps
     source = resolve_base_model(cfg.base_model)
     device, precision = resolve_device(cfg)
 
@@ -360,26 +347,21 @@ def finetune(
     model = _attach_lora(model, cfg)
     weight_hash = base_weight_hash(cfg.base_model)
 
-    def emit(event: Event) -> None:
-        if callback is not None:
-            callback(event)
-
-    with atomic_dir(out_dir, overwrite=True) as tmp:
-        metrics = _train(
-            model, tokenizer, data, eval_data, cfg, device, precision, tmp / CHECKPOINTS_DIR, emit, progress
-        )
-        last = tmp / CHECKPOINTS_DIR / checkpoint_name(metrics["total_steps"])
-        shutil.copytree(last, tmp / ADAPTER_DIR)
-        atomic_write_json(tmp / METRICS_FILE, metrics)
-        atomic_write_json(tmp / LABELS_FILE, labels)
-        atomic_write_json(tmp / SPLIT_FILE, {"train": train_rows, "eval": eval_rows})
-        atomic_write_json(
-            tmp / PROVENANCE_FILE,
-            _provenance(cfg, labels, source, weight_hash, data, eval_data, eval is not None, tmp, device, precision)
-            | (provenance or {}),
-        )
-    adapter = Adapter.open(out_dir)
-    emit({"event": "done", "path": str(out_dir), "hash": adapter.hash})
+    with stage(resolve(progress), "fine-tune", total) as report:
+        with atomic_dir(out_dir, overwrite=True) as tmp:
+            metrics = _train(model, tokenizer, data, eval_data, cfg, device, precision, tmp / CHECKPOINTS_DIR, report)
+            last = tmp / CHECKPOINTS_DIR / checkpoint_name(metrics["total_steps"])
+            shutil.copytree(last, tmp / ADAPTER_DIR)
+            atomic_write_json(tmp / METRICS_FILE, metrics)
+            atomic_write_json(tmp / LABELS_FILE, labels)
+            atomic_write_json(tmp / SPLIT_FILE, {"train": train_rows, "eval": eval_rows})
+            atomic_write_json(
+                tmp / PROVENANCE_FILE,
+                _provenance(cfg, labels, source, weight_hash, data, eval_data, eval is not None, tmp, device, precision)
+                | (provenance or {}),
+            )
+        adapter = Adapter.open(out_dir)
+        report.end_message = f"{out_dir} · {adapter.hash}"
     return adapter
 
 

@@ -36,10 +36,10 @@ from olab.config import validate
 from olab.errors import ConfigError, OlabError
 from olab.hashing import hash_json, sha256_dir, sha256_file
 from olab.io import atomic_dir, atomic_write_json
+from olab.progress import Progress, Steps, resolve
 
 # exact TRAK (no projection) keeps a P × P float64 matrix: refuse adapters larger than this
 MAX_EXACT_DIM = 16384
-Callback = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -136,13 +136,13 @@ def attribute(
     cfg: AttributionConfig | dict | None = None,
     out_dir: str | Path = "attribution",
     *,
-    progress: bool = True,
-    callback: Callback | None = None,
+    progress: bool | Progress = True,
 ) -> Attribution:
     """TRAK scores of `train` records for `targets` under the adapter(s) `models`, written to `out_dir`.
 
     `models`: an `olab.adapters.Adapter` or a list (an ensemble); `train`/`targets`: `datasets.Dataset`
-    with `text` and `label` (label names). `callback(stage, done, total)` reports progress.
+    with `text` and `label` (label names). `progress`: True for tqdm bars, False for none, or a callable
+    receiving an `olab.progress.Event` per batch of each pass (featurize train/targets per member, score).
     """
     t_start = time.perf_counter()
     if cfg is None:
@@ -166,7 +166,7 @@ def attribute(
     target_texts, target_labels = encoded(targets)
     timings: dict[str, float] = {}
 
-    with atomic_dir(out_dir, overwrite=True) as tmp:
+    with atomic_dir(out_dir, overwrite=True) as tmp, Steps(resolve(progress)) as steps:
         job = _Job(
             cfg=cfg,
             task=task,
@@ -177,13 +177,13 @@ def attribute(
             targets=(target_texts, target_labels),
             work=tmp / "work",
             scores=NpyRows(tmp / SCORES_FILE, shape=(len(train_texts), len(target_texts))),
-            bar=_Progress(progress, callback),
+            steps=steps,
             timings=timings,
             batch_size=default_batch_size(cfg, device),
         )
         job.work.mkdir()
         info = job.run_olab() if cfg.engine == "olab" else job.run_traker()
-        job.bar.close()
+        steps.close()
         used_batch_size = job.batch_size
         del job
         shutil.rmtree(tmp / "work")
@@ -228,7 +228,7 @@ class _Job:
     targets: tuple[list[str], list[int] | None]
     work: Path
     scores: NpyRows
-    bar: _Progress
+    steps: Steps
     timings: dict[str, float]
     batch_size: int | None  # None until fitted to the GPU (olab engine on CUDA)
     tokenizer: Any = None
@@ -293,18 +293,18 @@ class _Job:
             tag = f"[{i + 1}/{len(self.members)}]"
             train_f = write_features(
                 featurizer.featurize, self.batches("train")(), n_train, k, self.work / f"train_{i}.npy",
-                on_batch=self.bar.step(f"featurize train {tag}", n_train),
+                on_batch=self.steps.next(f"featurize train {tag}", n_train),
             )  # fmt: skip
             target_f = write_features(
                 featurizer.featurize, self.batches("targets")(), n_targets, k, self.work / f"targets_{i}.npy",
-                on_batch=self.bar.step(f"featurize targets {tag}", n_targets),
+                on_batch=self.steps.next(f"featurize targets {tag}", n_targets),
             )  # fmt: skip
             scored.append(Member(train_f, target_f))
             del model, featurizer
         self.timings["featurize_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self_influence, lams = score(
-            scored, cfg.damping, self.scores, cfg.score_block_size, self.device, self.bar.step("score", n_train)
+            scored, cfg.damping, self.scores, cfg.score_block_size, self.device, self.steps.next("score", n_train)
         )
         self.timings["score_s"] = time.perf_counter() - t0
         return {
@@ -326,7 +326,7 @@ class _Job:
 
         def on_batch(stage: str, n: int) -> None:
             if stage not in current:
-                current[stage] = self.bar.step(f"traker {stage}", totals[stage])
+                current[stage] = self.steps.next(f"traker {stage}", totals[stage])
             current[stage](n)
 
         t0 = time.perf_counter()
@@ -347,33 +347,3 @@ class _Job:
             "self_influence_definition": "effect on the record's own loss: traker features·grads per member "
             "(leverage up to traker's scaling), times (mean Q_i)²",
         }
-
-
-class _Progress:
-    """tqdm bars in a terminal and/or a `callback(stage, done, total)` for notebook widgets."""
-
-    def __init__(self, show: bool, callback: Callback | None):
-        self.show, self.callback, self._bar = show, callback, None
-
-    def step(self, stage: str, total: int) -> Callable[[int], None]:
-        self.close()
-        if self.show:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, desc=stage, unit="ex", leave=False)
-        done = 0
-
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
-            if self._bar is not None:
-                self._bar.update(n)
-            if self.callback is not None:
-                self.callback(stage, done, total)
-
-        return advance
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None

@@ -7,6 +7,7 @@ import sys
 import click
 
 from olab.config import parse_overrides
+from olab.progress import terminal
 
 SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
 
@@ -14,12 +15,12 @@ SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars (else one line per stage).")
 def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     """Run the whole pipeline for CONFIG and write runs/<run id>/."""
     from olab.pipeline.runner import run as run_pipeline
 
-    result = run_pipeline(config, overrides=parse_overrides(overrides), progress=progress)
+    result = run_pipeline(config, overrides=parse_overrides(overrides), progress=terminal(progress))
     ranked = sorted(result.rewards.shares, key=lambda s: -s.share_ppm)
     click.echo("\nreward shares (ppm):")
     for share in ranked:
@@ -45,10 +46,12 @@ def verify(run_dir: str, chain: bool, datanet_path: str | None) -> None:
 @click.option("--attest", is_flag=True, help="Publish the comparison as a reviewer attestation.")
 @click.option("--workdir", default=None, help="Where to re-run (default: a new temporary directory).")
 @click.option("--datanet", "datanet_path", default=None, help="Where the Datanet is, if it moved.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars (else one line per stage).")
 def reproduce(run_dir: str, attest: bool, workdir: str | None, datanet_path: str | None, progress: bool) -> None:
     """Re-run RUN_DIR's experiment from its recorded config and compare the results."""
     from olab.pipeline.reproduction import reproduce as reproduce_run
 
-    report = reproduce_run(run_dir, attest=attest, work_dir=workdir, datanet_path=datanet_path, progress=progress)
+    report = reproduce_run(
+        run_dir, attest=attest, work_dir=workdir, datanet_path=datanet_path, progress=terminal(progress)
+    )
     click.echo(report.summary())

@@ -11,7 +11,6 @@ figures as a reviewer attestation.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from olab.io import read_json
 from olab.pipeline.config import RunConfig
 from olab.pipeline.manifest import RunLayout
 from olab.pipeline.runner import run
+from olab.progress import Progress
 
 
 def mean_rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -73,8 +73,7 @@ def reproduce(
     attest: bool = False,
     work_dir: str | Path | None = None,
     datanet_path: str | Path | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
+    progress: bool | Progress = True,
 ) -> ReproduceReport:
     """Re-run the experiment recorded in `run_dir` in a fresh work dir and compare the results."""
     layout = RunLayout(Path(run_dir))
@@ -86,7 +85,7 @@ def reproduce(
     cfg.run.publish = False
     dn = Datanet.open(datanet_path or manifest["datanet"]["path"], version=manifest["datanet"]["version"])
     dn.verify()
-    result = run(cfg, datanet=dn, progress=progress, log=log)
+    result = run(cfg, datanet=dn, progress=progress)
 
     again = result.manifest
     hashes = {

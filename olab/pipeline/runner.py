@@ -9,7 +9,7 @@ included, has succeeded, so a failed run never leaves a half-written manifest.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,26 +33,26 @@ from olab.pipeline.influence import contributor_influence
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_dir_name
 from olab.pipeline.publish import publish
 from olab.pipeline.reporting import write_report
+from olab.progress import Progress, Tqdm, resolve, stage
 
 
 @dataclass
 class StageTimer:
-    """Times each stage, prints one line per stage, and keeps the figures for the manifest."""
+    """Times each stage, reports it to the progress sink (start and end events), keeps the figures for the manifest."""
 
-    log: Callable[[str], None] = print
+    sink: Progress
     timings: dict[str, float] = field(default_factory=dict)
     reused: dict[str, bool] = field(default_factory=dict)
 
     @contextmanager
-    def __call__(self, stage: str) -> Iterator[dict[str, bool]]:
+    def __call__(self, name: str) -> Iterator[dict[str, bool]]:
         state = {"reused": False}
-        self.log(f"[olab] {stage} ...")
-        t0 = time.perf_counter()
-        yield state
-        self.timings[stage] = round(time.perf_counter() - t0, 3)
-        self.reused[stage] = state["reused"]
-        note = " (cached)" if state["reused"] else ""
-        self.log(f"[olab] {stage:<12} {self.timings[stage]:8.1f} s{note}")
+        with stage(self.sink, name) as report:
+            t0 = time.perf_counter()
+            yield state
+            self.timings[name] = round(time.perf_counter() - t0, 3)
+            self.reused[name] = state["reused"]
+            report.end_message = "(cached)" if state["reused"] else ""
 
 
 @dataclass
@@ -92,22 +92,30 @@ def run(
     *,
     overrides: dict[str, Any] | None = None,
     datanet: Datanet | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
+    progress: bool | Progress = True,
 ) -> RunResult:
     """Run the whole pipeline for `config` and return the run directory and its manifest.
 
     With `datanet`, that Datanet version is used as it is instead of building `config.datanet`
-    (how `reproduce` re-runs on exactly the records a run was trained on).
+    (how `reproduce` re-runs on exactly the records a run was trained on). `progress`: True for tqdm bars
+    and stage lines, False for silence, or a callable receiving every stage's `olab.progress.Event`s.
     """
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
+    sink = resolve(progress)
+    with stage(sink, "run") as report:
+        result = _run(cfg, datanet, sink)
+        report.end_message = f"{result.dir} (run id {result.run_id})"
+    return result
+
+
+def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
     runs_dir = Path(cfg.run.runs_dir)
     cache = runs_dir / ".cache"
-    timer = StageTimer(log)
+    timer = StageTimer(sink)
     started = time.perf_counter()
 
     with timer("datanet"):
-        dn = datanet or Datanet.build(cfg.datanet, progress=progress)
+        dn = datanet or Datanet.build(cfg.datanet, progress=isinstance(sink, Tqdm))
         train = dn.to_hf()
         targets = load_source(cfg.targets.source, cfg.targets.columns)
         check_inputs(cfg, dn, targets)
@@ -121,7 +129,7 @@ def run(
             inputs = {"config": fcfg.model_dump(mode="json"), "datanet_root": dn.root, "targets": targets_digest}
 
             def build(tmp: Path, fcfg: Any = fcfg) -> None:
-                finetune(train, dn.labels, fcfg, tmp, eval=targets, provenance=provenance, progress=progress)
+                finetune(train, dn.labels, fcfg, tmp, eval=targets, provenance=provenance, progress=sink)
 
             entry, hit = cached(cache, "finetune", inputs, build)
             adapters.append(Adapter.open(entry))
@@ -139,7 +147,7 @@ def run(
             cache,
             "attribution",
             inputs,
-            lambda tmp: attribute(adapters, train, targets, cfg.attribution, tmp, progress=progress),
+            lambda tmp: attribute(adapters, train, targets, cfg.attribution, tmp, progress=sink),
         )
         attribution = Attribution.open(entry)
 
@@ -180,7 +188,6 @@ def run(
     manifest["run_id"] = run_id = compute_run_id(manifest)
     manifest["manifest_hash"] = compute_manifest_hash(manifest)
     layout = RunLayout(runs_dir / run_dir_name(run_id))
-    log(f"[olab] run id {run_id}")
 
     with atomic_dir(layout.dir, overwrite=True) as tmp:
         staged = RunLayout(tmp)
@@ -199,5 +206,4 @@ def run(
         manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         atomic_write_json(staged.manifest, manifest)
 
-    log(f"[olab] wrote {layout.dir} in {manifest['timings']['total']:.1f} s")
     return RunResult(layout.dir, manifest, shares, manifest["timings"])

@@ -1,24 +1,25 @@
-"""TrainingProgress: a progress bar and a live loss plot, fed by `olab.finetune(..., callback=progress)`."""
+"""TrainingProgress: a progress bar and a live loss plot, fed by `olab.finetune(..., progress=widget)`."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import traitlets
 
+from olab.progress import Event
 from olab.widgets._base import OlabWidget, bundle
 
 STATUSES = ("waiting", "training", "done", "failed")
+TRAINING_STAGE = "fine-tune"  # the stage `finetune` reports
 
 
 class TrainingProgress(OlabWidget):
-    """Call it with finetune's events ({"event": "step"|"eval"|"checkpoint"|"done", "step", "loss", ...}).
+    """A progress sink (`olab.progress.Event`s) for `finetune(..., progress=widget)` or `run(..., progress=widget)`.
 
-    Step events move the bar and extend the loss curve; eval events add their metrics to the plot; the
-    plot (`olab.viz.training_curve`) is redrawn at most every `plot_interval_s` seconds, and always on
-    eval and done events. `history` keeps every event received, in order.
+    Fine-tuning step events move the bar and extend the loss curve; eval events add their metrics to the plot;
+    the plot (`olab.viz.training_curve`) is redrawn at most every `plot_interval_s` seconds, and always on eval
+    and end events. Other stages' start and end events show as the message. `history` keeps every event.
     """
 
     _esm = bundle("training_progress.js")
@@ -37,33 +38,35 @@ class TrainingProgress(OlabWidget):
     def __init__(self, *, title: str = "Fine-tuning", plot_interval_s: float = 0.5, **kwargs: Any) -> None:
         super().__init__(title=title, **kwargs)
         self.plot_interval_s = plot_interval_s
-        self.history: list[dict[str, Any]] = []
+        self.history: list[Event] = []
         self._started: float | None = None
         self._plotted_at = float("-inf")
 
-    def __call__(self, event: Mapping[str, Any]) -> None:
-        """The finetune callback: record one event and update the bar, metrics and (throttled) plot."""
+    def __call__(self, event: Event) -> None:
+        """Record one event and update the bar, metrics and (throttled) plot."""
         now = time.perf_counter()
         if self._started is None:
             self._started = now
-        kind = event.get("event", "step")
-        self.history.append(dict(event))
+        self.history.append(event)
+        training = event.stage == TRAINING_STAGE
         with self.hold_sync():
             self.elapsed_s = now - self._started
-            if kind == "step":
+            if event.kind == "fail":
+                self.status, self.message = "failed", event.message
+            elif not training:
+                self.message = f"{event.stage}: {event.kind} {event.message}".strip()
+            elif event.kind == "step":
                 self.status = "training"
-                self.step = int(event["step"])
-                self.total_steps = int(event.get("total_steps", self.total_steps))
-                self.epoch = float(event.get("epoch", self.epoch))
-                self.loss = float(event["loss"])
-            elif kind == "eval":
-                self.metrics = {k: v for k, v in event.items() if k not in ("event", "step", "epoch")}
-            elif kind == "checkpoint":
-                self.checkpoints = [*self.checkpoints, int(event["step"])]
-            elif kind == "done":
-                self.status = "done"
-                self.message = f"adapter {event.get('path', '')} · {event.get('hash', '')}".strip(" ·")
-            if kind in ("eval", "done") or now - self._plotted_at >= self.plot_interval_s:
+                self.step, self.total_steps = event.done, event.total or self.total_steps
+                self.epoch = float(event.metrics.get("epoch", self.epoch))
+                self.loss = float(event.metrics["loss"])
+            elif event.kind == "eval":
+                self.metrics = {k: v for k, v in event.metrics.items() if k != "epoch"}
+            elif event.kind == "checkpoint":
+                self.checkpoints = [*self.checkpoints, event.done]
+            elif event.kind == "end":
+                self.status, self.message = "done", f"adapter {event.message}"
+            if training and (event.kind in ("eval", "end", "fail") or now - self._plotted_at >= self.plot_interval_s):
                 self._replot(now)
 
     def fail(self, error: BaseException | str) -> None:
@@ -77,13 +80,13 @@ class TrainingProgress(OlabWidget):
         """Rows for `olab.viz.training_curve`: train loss per step, eval metrics (prefixed `eval_`) per eval."""
         rows: list[dict[str, Any]] = []
         for e in self.history:
-            if e.get("event", "step") == "step":
-                rows.append({"step": e["step"], "loss": e["loss"]})
-            elif e.get("event") == "eval":
-                rows.append(
-                    {"step": e["step"]}
-                    | {f"eval_{k}": v for k, v in e.items() if k not in ("event", "step", "epoch") and _number(v)}
-                )
+            if e.stage != TRAINING_STAGE:
+                continue
+            if e.kind == "step":
+                rows.append({"step": e.done, "loss": e.metrics["loss"]})
+            elif e.kind == "eval":
+                numbers = {f"eval_{k}": v for k, v in e.metrics.items() if k != "epoch" and _number(v)}
+                rows.append({"step": e.done} | numbers)
         return rows
 
     def _replot(self, now: float) -> None:

@@ -30,7 +30,7 @@ def run(tmp_path_factory):
     events = []
     adapter = finetune(
         train, LABELS, CFG, tmp_path_factory.mktemp("ft") / "minilm", eval=held_out, provenance=DATANET,
-        callback=events.append, progress=False,
+        progress=events.append,
     )  # fmt: skip
     return adapter, train, held_out, events
 
@@ -43,7 +43,8 @@ def test_loss_falls_and_held_out_accuracy_beats_chance(run):
     evals = adapter.metrics["eval"]
     assert [e["epoch"] for e in evals] == [1, 2] and evals[1]["loss"] < evals[0]["loss"]
     assert evals[-1]["accuracy"] >= 0.6, evals  # chance is 0.25 on 4 balanced-ish classes, 64 rows
-    assert [e for e in events if e["event"] == "eval"] == [{"event": "eval", **e} for e in evals]
+    shown = [(e.done, dict(e.metrics)) for e in events if e.kind == "eval"]
+    assert shown == [(e["step"], {k: v for k, v in e.items() if k != "step"}) for e in evals]
 
 
 def test_adapter_reloads_to_the_reported_accuracy_and_generalises(run):

@@ -87,22 +87,24 @@ def test_checkpoints_are_spread_evenly_and_the_last_is_the_final_adapter(train_s
     events = []
     cfg = tiny_cfg(epochs=3, checkpoints=3, batch_size=4)  # 32 rows: 8 steps an epoch, 24 in all
     held_out = agnews("dev", 100, 8)
-    adapter = finetune(train_set, LABELS, cfg, tmp_path / "a", eval=held_out, callback=events.append, progress=False)
+    adapter = finetune(train_set, LABELS, cfg, tmp_path / "a", eval=held_out, progress=events.append)
     assert [c.name for c in adapter.checkpoints] == ["ckpt-8", "ckpt-16", "ckpt-24"]
     assert adapter.metrics["checkpoint_steps"] == [8, 16, 24] and adapter.metrics["total_steps"] == 24
     assert sha256_dir(adapter.checkpoints[-1]) == sha256_dir(adapter.adapter_dir) == adapter.provenance["adapter_hash"]
     assert adapter.provenance["checkpoints"] == {c.name: sha256_dir(c) for c in adapter.checkpoints}
     assert len({sha256_dir(c) for c in adapter.checkpoints}) == 3
     # the events a notebook draws its live loss curve from
-    steps = [e for e in events if e["event"] == "step"]
-    assert [e["step"] for e in steps] == list(range(1, 25)) and all(e["total_steps"] == 24 for e in steps)
-    lrs = [e["lr"] for e in steps]
+    assert {e.stage for e in events} == {"fine-tune"} and (events[0].kind, events[0].total) == ("start", 24)
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.done for e in steps] == list(range(1, 25)) and all(e.total == 24 for e in steps)
+    lrs = [e.metrics["lr"] for e in steps]
     peak = lrs.index(max(lrs))
     assert lrs[0] < lrs[peak] and 0 < peak < 23 and lrs[-1] < lrs[peak]  # linear warmup, then decay
-    assert steps[-1]["epoch"] == pytest.approx(3.0)
-    assert [e["step"] for e in events if e["event"] == "checkpoint"] == [8, 16, 24]
-    assert [e["epoch"] for e in events if e["event"] == "eval"] == [1, 2, 3]
-    assert events[-1] == {"event": "done", "path": str(tmp_path / "a"), "hash": adapter.hash}
+    assert steps[-1].metrics["epoch"] == pytest.approx(3.0)
+    assert [e.done for e in events if e.kind == "checkpoint"] == [8, 16, 24]
+    assert [e.metrics["epoch"] for e in events if e.kind == "eval"] == [1, 2, 3]
+    assert events[-1].kind == "end" and events[-1].message == f"{tmp_path / 'a'} · {adapter.hash}"
+    assert events[-1].metrics["seconds"] >= steps[-1].time - events[0].time > 0
     # files others put beside the adapter (a cache's metadata) do not change its hash ...
     (adapter.path / ".olab-stage.json").write_text("{}")
     assert Adapter.open(adapter.path).hash == adapter.hash
@@ -132,13 +134,17 @@ def test_classlabel_columns_map_ids_to_names():
 
 
 def test_a_failed_run_leaves_nothing_behind(train_set, tmp_path):
+    seen = []
+
     def stop_at_step_3(event):
-        if event.get("step") == 3 and event["event"] == "step":
+        seen.append(event)
+        if event.kind == "step" and event.done == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        finetune(train_set, LABELS, tiny_cfg(), tmp_path / "a", callback=stop_at_step_3, progress=False)
+        finetune(train_set, LABELS, tiny_cfg(), tmp_path / "a", progress=stop_at_step_3)
     assert list(tmp_path.iterdir()) == []
+    assert (seen[-1].kind, seen[-1].done, seen[-1].message) == ("fail", 3, "KeyboardInterrupt")
 
 
 def test_out_dir_rules(train_set, tmp_path):

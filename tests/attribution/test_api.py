@@ -37,8 +37,8 @@ def test_attribute_writes_a_complete_hashed_artifact(adapter, tmp_path):
     train, targets = agnews(20), agnews(5, offset=100)
     seen = []
     out = tmp_path / "attribution"
-    result = attribute(adapter, train, targets, {**FAST, "checkpoints": "all"}, out, progress=False,
-                       callback=lambda stage, done, total: seen.append((stage, done, total)))  # fmt: skip
+    result = attribute(adapter, train, targets, {**FAST, "checkpoints": "all"}, out,
+                       progress=lambda e: seen.append((e.stage, e.done, e.total)) if e.kind == "step" else None)  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == ["attribution.json", "scores.npy", "self_influence.npy"]
     assert result.scores.shape == (20, 5) and result.scores.dtype == np.float32
     assert np.isfinite(result.scores).all() and np.abs(result.scores).max() > 0

@@ -15,6 +15,7 @@ from repo_paths import AGNEWS, REPO, needs_agnews
 
 from olab.hashing import sha256_dir
 from olab.io import read_json
+from olab.progress import Log
 
 TINY = {
     "run": {"models": 1},
@@ -186,14 +187,14 @@ def test_an_interrupted_run_resumes_from_the_last_finished_stage(tmp_path: Path,
 
     monkeypatch.setattr(run_mod, "attribute", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_mod.run(config, progress=False, log=lambda _: None)
+        run_mod.run(config, progress=False)
     cache = tmp_path / "runs" / ".cache"
     assert [p.name.split("-")[0] for p in cache.iterdir()] == ["finetune"]  # no partial attribution entry
     assert [p for p in (tmp_path / "runs").iterdir() if p.name != ".cache"] == []  # no run directory
 
     monkeypatch.setattr(run_mod, "attribute", real_attribute)
     lines: list[str] = []
-    result = run_mod.run(config, progress=False, log=lines.append)
+    result = run_mod.run(config, progress=Log(lines.append))
     assert any(line.startswith("[olab] finetune") and "(cached)" in line for line in lines), lines
     assert any(line.startswith("[olab] attribution") and "(cached)" not in line for line in lines), lines
     assert (result.dir / "manifest.json").is_file()

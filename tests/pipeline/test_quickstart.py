@@ -107,7 +107,7 @@ def test_reproduce_gives_identical_hashes_and_attests(quickstart: Run, monkeypat
     from olab.pipeline.reproduction import reproduce
 
     monkeypatch.chdir(quickstart.cwd)
-    report = reproduce(quickstart.run_dir, attest=True, progress=False, log=lambda _: None)
+    report = reproduce(quickstart.run_dir, attest=True, progress=False)
     assert report.identical, report.summary()
     assert report.max_share_diff_ppm == 0
     assert report.rank_correlation == pytest.approx(1.0)

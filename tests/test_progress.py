@@ -1,0 +1,79 @@
+"""One progress protocol: stages report Events; tqdm, a log, widgets and user callables consume them."""
+
+from __future__ import annotations
+
+import pytest
+
+from olab.errors import ConfigError
+from olab.progress import Event, Log, Steps, Tqdm, resolve, stage, tee, terminal
+
+
+def test_a_stage_is_bracketed_by_start_and_end_with_its_duration():
+    events: list[Event] = []
+    with stage(events.append, "featurize", total=3, message="member 1") as report:
+        report.advance(2, loss=0.5)
+        report.advance(1)
+        report.end_message = "done"
+    assert [(e.kind, e.done, e.total) for e in events] == [
+        ("start", 0, 3),
+        ("step", 2, 3),
+        ("step", 3, 3),
+        ("end", 3, 3),
+    ]
+    assert events[0].message == "member 1" and events[1].metrics == {"loss": 0.5} and events[-1].message == "done"
+    assert events[-1].metrics["seconds"] >= 0 and events[0].time <= events[1].time <= events[-1].time
+
+
+def test_an_error_inside_a_stage_reports_fail_and_propagates():
+    events: list[Event] = []
+    with pytest.raises(MemoryError), stage(events.append, "score", total=10) as report:
+        report.advance(4)
+        raise MemoryError("out of memory")
+    assert (events[-1].kind, events[-1].done, events[-1].message) == ("fail", 4, "MemoryError: out of memory")
+
+
+def test_steps_end_one_sub_stage_when_the_next_begins_and_fail_the_open_one():
+    events: list[Event] = []
+    with pytest.raises(KeyError), Steps(events.append) as steps:
+        steps.next("featurize train", 2)(2)
+        steps.next("score", 2)(1)
+        raise KeyError("x")
+    assert [(e.stage, e.kind) for e in events] == [
+        ("featurize train", "start"), ("featurize train", "step"), ("featurize train", "end"),
+        ("score", "start"), ("score", "step"), ("score", "fail"),
+    ]  # fmt: skip
+
+
+def test_log_writes_one_line_per_start_end_eval_and_failure():
+    lines: list[str] = []
+    sink = Log(lines.append)
+    with stage(sink, "finetune") as report:
+        report.advance(1, loss=1.0)  # steps are not logged
+        sink(Event("finetune", "eval", done=1, metrics={"accuracy": 0.75}))
+        report.end_message = "(cached)"
+    sink(Event("publish", "fail", message="LedgerError: no chain"))
+    assert lines[0] == "[olab] finetune ..." and lines[1] == "[olab] finetune eval at 1: accuracy 0.75"
+    assert lines[2].startswith("[olab] finetune ") and lines[2].endswith(" s (cached)")
+    assert lines[3] == "[olab] publish failed: LedgerError: no chain" and len(lines) == 4
+
+
+def test_tqdm_opens_a_bar_per_stage_and_closes_it_at_the_end(capsys):
+    sink = Tqdm()
+    with stage(sink, "fine-tune", total=4) as report:
+        report.advance(3, loss=0.25)
+        assert sink._bars["fine-tune"].n == 3
+    assert sink._bars == {}
+    out = capsys.readouterr().out
+    assert "[olab] fine-tune ..." in out and "[olab] fine-tune " in out.splitlines()[-1]
+
+
+def test_progress_arguments_resolve_to_one_sink_shape():
+    seen: list[Event] = []
+    assert isinstance(resolve(True), Tqdm) and resolve(seen.append) == seen.append
+    resolve(False)(Event("x"))  # silent
+    assert isinstance(terminal(True), Tqdm) and isinstance(terminal(False), Log)
+    both: list[Event] = []
+    tee(seen.append, both.append)(Event("x", "start"))
+    assert seen == both and len(seen) == 1
+    with pytest.raises(ConfigError, match=r"progress='bars' is not a progress sink; pass True"):
+        resolve("bars")
