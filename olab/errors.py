@@ -23,3 +23,7 @@ class LedgerError(OlabError):
 
 class VerificationError(OlabError):
     """A hash in a run's chain of artifacts does not match (the message names the link)."""
+
+
+class DatanetVerificationError(DatanetError, VerificationError):
+    """A Datanet's stored records or files do not match what its version committed to."""

@@ -4,20 +4,15 @@ The base model is an alias (the offline all-MiniLM-L6-v2 by default), a local mo
 the adapter directory carries checkpoints for attribution ensembles and the provenance that ties it to its data.
 """
 
-from olab.adapters.adapter import Adapter
-from olab.adapters.config import FinetuneConfig, LoraSection
-from olab.adapters.data import encode, iter_batches
-from olab.adapters.models import base_weight_hash, load_base_model, resolve_base_model
-from olab.adapters.train import finetune
+from olab._lazy import lazy_exports
 
-__all__ = [
-    "Adapter",
-    "FinetuneConfig",
-    "LoraSection",
-    "base_weight_hash",
-    "encode",
-    "finetune",
-    "iter_batches",
-    "load_base_model",
-    "resolve_base_model",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "olab.adapters.adapter": ("Adapter",),
+        "olab.adapters.config": ("FinetuneConfig", "LoraSection"),
+        "olab.adapters.data": ("encode", "iter_batches"),
+        "olab.adapters.models": ("base_weight_hash", "load_base_model", "resolve_base_model"),
+        "olab.adapters.train": ("finetune",),
+    },
+)

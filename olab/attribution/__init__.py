@@ -4,8 +4,13 @@
 seeded, device-independent projection; `engine: traker` runs the traker package as the reference.
 """
 
-from olab.attribution.api import attribute
-from olab.attribution.config import AttributionConfig
-from olab.attribution.result import Attribution
+from olab._lazy import lazy_exports
 
-__all__ = ["Attribution", "AttributionConfig", "attribute"]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "olab.attribution.api": ("attribute",),
+        "olab.attribution.config": ("AttributionConfig",),
+        "olab.attribution.result": ("Attribution",),
+    },
+)

@@ -4,39 +4,25 @@ dn = Datanet.build("configs/quickstart.yaml")      # or Datanet.open("datanets/q
 dn.proof("r000042"); dn.verify(); dn.submit(sign_batch(account, dn.name, 161201, records, nonce=1))
 """
 
-from olab.datanet.config import (
-    BehaviourConfig,
-    ColumnsConfig,
-    ContributorsConfig,
-    DatanetConfig,
-    SourceConfig,
-    ValidationConfig,
-)
-from olab.datanet.contributions import SignedBatch, sign_batch, signature_problem
-from olab.datanet.contributors import address_for_name, simulated_accounts
-from olab.datanet.records import record_hash, verify_record_proof
-from olab.datanet.sources import load_source
-from olab.datanet.store import Datanet, resolve_config
-from olab.datanet.submissions import SubmitResult
-from olab.datanet.validation import Rejection
+from olab._lazy import lazy_exports
 
-__all__ = [
-    "BehaviourConfig",
-    "ColumnsConfig",
-    "ContributorsConfig",
-    "Datanet",
-    "DatanetConfig",
-    "Rejection",
-    "SignedBatch",
-    "SourceConfig",
-    "SubmitResult",
-    "ValidationConfig",
-    "address_for_name",
-    "load_source",
-    "record_hash",
-    "resolve_config",
-    "sign_batch",
-    "signature_problem",
-    "simulated_accounts",
-    "verify_record_proof",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "olab.datanet.config": (
+            "BehaviourConfig",
+            "ColumnsConfig",
+            "ContributorsConfig",
+            "DatanetConfig",
+            "SourceConfig",
+            "ValidationConfig",
+        ),
+        "olab.datanet.contributions": ("SignedBatch", "sign_batch", "signature_problem"),
+        "olab.datanet.contributors": ("address_for_name", "simulated_accounts"),
+        "olab.datanet.records": ("record_hash", "verify_record_proof"),
+        "olab.datanet.sources": ("load_source",),
+        "olab.datanet.store": ("Datanet", "resolve_config"),
+        "olab.datanet.submissions": ("SubmitResult",),
+        "olab.datanet.validation": ("Rejection",),
+    },
+)

@@ -1,13 +1,12 @@
-"""`olab datanet ...`: build, show, prove and verify Datanets from the command line."""
+"""`olab datanet ...`: build, show, prove and verify Datanets from the command line.
+
+The Datanet store (datasets, pyarrow) loads inside each command, so `olab datanet --help` is instant."""
 
 from __future__ import annotations
 
 import json
 
 import click
-
-from olab.config import parse_overrides
-from olab.datanet.store import Datanet
 
 
 @click.group()
@@ -21,6 +20,9 @@ def datanet() -> None:
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
 def build(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     """Build the Datanet CONFIG describes (a Datanet section, or a run config with a `datanet:` section)."""
+    from olab.config import parse_overrides
+    from olab.datanet.store import Datanet
+
     dn = Datanet.build(config, overrides=parse_overrides(overrides), progress=progress)
     change = dn.manifest["change"]
     click.echo(f"{dn.path} version {dn.version}: {len(dn)} records, {len(dn.contributors)} contributors")
@@ -39,6 +41,8 @@ def build(config: str, overrides: tuple[str, ...], progress: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
 def show(path: str, version: int | None, as_json: bool) -> None:
     """Summarise the Datanet at PATH: version, root, labels, contributors and their ground truth."""
+    from olab.datanet.store import Datanet
+
     dn = Datanet.open(path, version)
     m = dn.manifest
     if as_json:
@@ -67,6 +71,8 @@ def show(path: str, version: int | None, as_json: bool) -> None:
 @click.option("--version", "version", type=int, default=None, help="Version to prove against (default: the latest).")
 def proof(path: str, record_id: str, version: int | None) -> None:
     """Print the JSON inclusion proof of RECORD_ID in the Datanet at PATH."""
+    from olab.datanet.store import Datanet
+
     click.echo(json.dumps(Datanet.open(path, version).proof(record_id), indent=2))
 
 
@@ -76,6 +82,8 @@ def proof(path: str, record_id: str, version: int | None) -> None:
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def verify(path: str, version: int | None, progress: bool) -> None:
     """Recompute every record hash and the Merkle root from the stored data; exit 0 only if all match."""
+    from olab.datanet.store import Datanet
+
     dn = Datanet.open(path, version)
     result = dn.verify(progress=progress)
     click.echo(f"ok: {result['records']} records of {dn.path} version {dn.version} match root {dn.root}")

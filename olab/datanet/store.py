@@ -30,7 +30,7 @@ from olab.datanet.sources import load_source
 from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage, parse_version_dir, version_dirname
 from olab.datanet.submissions import SubmissionLog, SubmitResult
 from olab.datanet.versions import COLUMNS, commit
-from olab.errors import DatanetError
+from olab.errors import DatanetError, DatanetVerificationError
 from olab.hashing import sha256_bytes
 from olab.merkle import StandardMerkleTree
 
@@ -278,7 +278,7 @@ class Datanet:
     verify_proof = staticmethod(verify_record_proof)
 
     def verify(self, *, progress: bool = False) -> dict[str, Any]:
-        """Recompute every record hash and the Merkle root from the stored data; raise DatanetError naming the
+        """Recompute every record hash and the Merkle root from the stored data; raise DatanetVerificationError naming the
         first record (or file) that does not match what this version committed to."""
         where = f"{self.path} version {self.version}"
         table = self._read_table()
@@ -289,34 +289,34 @@ class Datanet:
             try:
                 h = record_hash(ids[i], texts[i], labels[i])
             except TypeError as e:
-                raise DatanetError(f"{where}: record {ids[i]!r} (row {i}) is malformed: {e}") from e
+                raise DatanetVerificationError(f"{where}: record {ids[i]!r} (row {i}) is malformed: {e}") from e
             if h != stored[i]:
-                raise DatanetError(
+                raise DatanetVerificationError(
                     f"{where}: record {ids[i]!r} (row {i}) was changed: its fields hash to {h}, "
                     f"but the committed record_hash is {stored[i]}"
                 )
         dump = self._storage.read_json(self._rel(TREE))
         values = dump.get("values", []) if isinstance(dump, dict) else []
         if len(values) != len(ids):
-            raise DatanetError(
+            raise DatanetVerificationError(
                 f"{where}: tree.json commits to {len(values)} records but records.parquet holds {len(ids)}"
             )
         for i, entry in enumerate(values):
             committed = [str(x).lower() for x in entry["value"]]
             if committed != [stored[i].lower(), str(contributors[i]).lower()]:
-                raise DatanetError(
+                raise DatanetVerificationError(
                     f"{where}: record {ids[i]!r} (row {i}) does not match its committed leaf: stored "
                     f"({stored[i]}, {contributors[i]}), tree.json ({', '.join(entry['value'])})"
                 )
         root = build_tree(stored, contributors).root_hex if ids else None
         if root != self.root:
-            raise DatanetError(f"{where}: the records' Merkle root is {root}, but the manifest commits to {self.root}")
+            raise DatanetVerificationError(f"{where}: the records' Merkle root is {root}, but the manifest commits to {self.root}")
         if dump["tree"][0] != self.root:
-            raise DatanetError(f"{where}: tree.json's root {dump['tree'][0]} differs from the manifest's {self.root}")
+            raise DatanetVerificationError(f"{where}: tree.json's root {dump['tree'][0]} differs from the manifest's {self.root}")
         for name, want in self._manifest.get("files", {}).items():
             got = sha256_bytes(self._storage.read_bytes(self._rel(name)))
             if got != want:
-                raise DatanetError(
+                raise DatanetVerificationError(
                     f"{where}: {name} hashes to {got}, not the committed {want} (every record hash and the root match, "
                     "so a field outside the commitment changed: injected, original_label, version_added or batch_id)"
                 )

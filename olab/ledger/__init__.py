@@ -4,8 +4,13 @@
 reward claims and reviewer attestations; `ChainConfig` is the `chain` config section.
 """
 
-from olab.ledger.config import ChainConfig
-from olab.ledger.ledger import Ledger
-from olab.ledger.records import RunCommitment, TxResult
+from olab._lazy import lazy_exports
 
-__all__ = ["ChainConfig", "Ledger", "RunCommitment", "TxResult"]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "olab.ledger.config": ("ChainConfig",),
+        "olab.ledger.ledger": ("Ledger",),
+        "olab.ledger.records": ("RunCommitment", "TxResult"),
+    },
+)

@@ -1,19 +1,23 @@
-"""`olab chain up|down|status`: a local anvil node standing in for OpenLedger's testnet."""
+"""`olab chain up|down|status`: a local anvil node standing in for OpenLedger's testnet.
+
+Config models and the node helpers load inside the commands, so `--help` and completion stay instant."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from olab.config import read_yaml, validate
-from olab.ledger import anvil
-from olab.ledger.config import ChainConfig
+if TYPE_CHECKING:
+    from olab.ledger.config import ChainConfig
 
 
 def _config(config: str | None, state_dir: str | None, port: int | None, chain_id: int | None) -> ChainConfig:
+    from olab.config import read_yaml, validate
+    from olab.ledger.config import ChainConfig
+
     data: dict[str, Any] = {}
     if config:  # a pipeline config (its `chain:` section) or a bare chain section
         raw = read_yaml(config)
@@ -61,6 +65,8 @@ def chain() -> None:
 )
 def up(config: str | None, state_dir: str | None, port: int | None, chain_id: int | None) -> None:
     """Start anvil in the background (or report the one already running)."""
+    from olab.ledger import anvil
+
     cfg = _config(config, state_dir, port, chain_id)
     node = anvil.start(cfg)
     verb = "already running" if node.get("already_running") else "started"
@@ -73,6 +79,8 @@ def up(config: str | None, state_dir: str | None, port: int | None, chain_id: in
 @_with_options
 def down(config: str | None, state_dir: str | None) -> None:
     """Stop the anvil started by `olab chain up`; its state is saved for the next `up`."""
+    from olab.ledger import anvil
+
     cfg = _config(config, state_dir, None, None)
     node = anvil.stop(cfg)
     click.echo(f"anvil stopped (pid {node['pid']}); state kept in {node['state_file']}" if node else "no anvil running")
@@ -83,6 +91,8 @@ def down(config: str | None, state_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(config: str | None, state_dir: str | None, as_json: bool) -> None:
     """Whether the local anvil runs, where, and the contracts deployed per chain id."""
+    from olab.ledger import anvil
+
     cfg = _config(config, state_dir, None, None)
     out = anvil.status(cfg)
     deployments = Path(cfg.state_dir) / "deployments.json"

@@ -1,8 +1,13 @@
 """The whole pipeline: `run`, `verify`, `reproduce` (and the typed run config)."""
 
-from olab.pipeline.config import RunConfig, load_config
-from olab.pipeline.reproduction import reproduce
-from olab.pipeline.runner import run
-from olab.pipeline.verification import verify
+from olab._lazy import lazy_exports
 
-__all__ = ["RunConfig", "load_config", "reproduce", "run", "verify"]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "olab.pipeline.config": ("RunConfig", "load_config"),
+        "olab.pipeline.reproduction": ("reproduce",),
+        "olab.pipeline.runner": ("run",),
+        "olab.pipeline.verification": ("verify",),
+    },
+)

@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from olab.config import parse_overrides
 from olab.progress import terminal
 
 SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
@@ -18,6 +17,7 @@ SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (else one line per stage).")
 def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     """Run the whole pipeline for CONFIG and write runs/<run id>/."""
+    from olab.config import parse_overrides
     from olab.pipeline.runner import run as run_pipeline
 
     result = run_pipeline(config, overrides=parse_overrides(overrides), progress=terminal(progress))
@@ -34,11 +34,12 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
 @click.option("--datanet", "datanet_path", default=None, help="Where the Datanet is, if it moved.")
 def verify(run_dir: str, chain: bool, datanet_path: str | None) -> None:
     """Recompute every hash of RUN_DIR and check the chain; exit 0 only if every link holds."""
+    from olab.cli import EXIT_OK, EXIT_VERIFICATION_FAILED
     from olab.pipeline.verification import verify as verify_run
 
     report = verify_run(run_dir, chain=chain, datanet_path=datanet_path)
     click.echo(report.summary())
-    sys.exit(0 if report.ok else 1)
+    sys.exit(EXIT_OK if report.ok else EXIT_VERIFICATION_FAILED)
 
 
 @click.command()

@@ -89,7 +89,7 @@ def test_verify_fails_naming_the_record_after_one_byte_changes(built: Path, monk
     pq.write_table(type(table).from_pydict(columns, schema=table.schema), path)
 
     code, out, err = olab(monkeypatch, capsys, "datanet", "verify", built, "--no-progress")
-    assert code == 2 and out == ""
+    assert code == 1 and out == ""  # 1: verification failed (2 is for usage and config errors)
     assert "error:" in err and "record 'r000023'" in err and "was changed" in err
 
 
