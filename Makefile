@@ -12,20 +12,23 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# torch first, pinned to the CPU build: a bare `torch` requirement may pull a multi-GB CUDA build.
+# torch first, pinned to the version CI tests. From PyPI that is the CUDA build on Linux (several GB); for the
+# CPU build: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 setup: $(BIN)/python
-	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install -q -e '.[all]'
 	npm install --no-audit --no-fund --silent
 
 quickstart: setup
 	$(BIN)/olab run configs/quickstart.yaml
 
+# ruff, and deptry: every import declared in pyproject.toml, every declared package used
 lint: setup
 	$(BIN)/ruff check olab tests experiments notebooks
+	$(BIN)/deptry .
 
-test: setup
-	$(BIN)/ruff check olab tests experiments notebooks
+test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 clean:

@@ -8,8 +8,8 @@ files in a working folder, scores are computed in blocks of training rows, and t
 
 from __future__ import annotations
 
-import resource
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -121,7 +121,16 @@ def default_batch_size(cfg: AttributionConfig, device: torch.device) -> int | No
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory in MB: getrusage on POSIX (KiB on Linux, bytes on macOS), psutil's
+    peak working set on Windows, which has no `resource` module."""
+    if sys.platform == "win32":
+        import psutil
+
+        return psutil.Process().memory_info().peak_wset / 2**20
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0
 
 
 def _dataset_hash(ds: Any) -> str:

@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 import olab
 from olab.errors import LedgerError
 from olab.io import atomic_write_json, read_json
@@ -54,13 +56,11 @@ def _rpc(url: str, method: str, timeout: float = 2.0) -> Any:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
     try:  # guard against a recycled pid: it must still be an anvil
-        return "anvil" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
+        return any("anvil" in part for part in psutil.Process(pid).cmdline())
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # alive, but its command line is not ours to read
         return True
 
 

@@ -11,7 +11,6 @@ half-written last line (a crash mid-append) is ignored and trimmed by the next w
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -27,6 +26,7 @@ from typing import Any
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth_tester import EthereumTester, PyEVMBackend
+from filelock import FileLock
 from web3 import EthereumTesterProvider, Web3
 from web3.types import TxReceipt
 
@@ -48,18 +48,6 @@ def _evm_versions() -> str:
     return f"py-evm {importlib.metadata.version('py-evm')}, eth-tester {importlib.metadata.version('eth-tester')}"
 
 
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on `path` (created if missing), released on exit."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 class EmbeddedChain(Chain):
     backend = "embedded"
     snapshot_every = SNAPSHOT_EVERY
@@ -71,7 +59,7 @@ class EmbeddedChain(Chain):
         self.lock_path = self.dir / "journal.lock"
         self.dir.mkdir(parents=True, exist_ok=True)
         self._writing = False
-        with file_lock(self.lock_path):
+        with FileLock(self.lock_path):
             self._header = self._ensure_header()
         self._open()
         super().__init__(self.w3, cfg, f"the embedded chain in {self.dir}")
@@ -256,7 +244,7 @@ class EmbeddedChain(Chain):
             if self._writing:  # re-entered (a deploy sends several transactions): the lock is held
                 yield
                 return
-            with file_lock(self.lock_path):
+            with FileLock(self.lock_path):
                 self._writing = True
                 try:
                     self._trim_partial_tail()
