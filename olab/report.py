@@ -1,49 +1,81 @@
 """`report.html`: one self-contained HTML file a person can open offline and read.
 
-plotly.js is inlined once in the page head (no CDN, no network), each figure is a `<div>` drawn by
-it, tables are plain HTML. The output depends only on its inputs (fixed figure ids, no timestamps),
-so the same run gives the same bytes. `build_report` lays out any sections; `run_report` lays out
-what a run produced.
+It leads with the answer (a summary in sentences, the reward shares, the full leaderboard), then the
+views, and keeps the provenance (hashes, contracts, transactions) last and collapsed. plotly.js (its
+cartesian bundle, `olab/assets/`) is inlined once, gzipped, and unpacked by the browser; each figure
+is a `<div>` plus its JSON. Tables are plain HTML, every row shown. The output depends only on its
+inputs (fixed figure ids, no timestamps), so the same run gives the same bytes. `build_report` lays
+out any sections; `run_report` lays out what a run produced.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
+import plotly.io as pio
 
 from olab import viz
 from olab.errors import ValidationError
 from olab.io import atomic_write_text
 from olab.metrics import roc_auc
+from olab.names import name_of, short_address
 
 MAX_TABLE_ROWS = 200
+PLOTLY_BUNDLE = "plotly-cartesian.min.js.gz"
 _HEX = re.compile(r"^(0x[0-9a-fA-F]{16,}|sha256:[0-9a-f]{16,})$")
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 CSS = """
 body { font-family: Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #222;
-       max-width: 1100px; margin: 0 auto; padding: 24px 28px 60px; line-height: 1.45; }
-h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 36px 0 8px; border-bottom: 1px solid #e4e6ea; }
-nav ol { columns: 2; padding-left: 20px; color: #555; } nav a { color: #2a5db0; text-decoration: none; }
+       max-width: 1100px; margin: 0 auto; padding: 16px 28px 60px; line-height: 1.45; }
+h1 { font-size: 24px; margin: 0 0 2px; } h2 { font-size: 18px; margin: 26px 0 6px; border-bottom: 1px solid #e4e6ea; }
+header p { margin: 0; color: #555; font-size: 14px; }
+nav { font-size: 13px; color: #555; margin: 6px 0 0; } nav a { color: #2a5db0; text-decoration: none; margin-right: 12px; }
+ul.summary { margin: 4px 0 0; padding-left: 20px; font-size: 15px; } ul.summary li { margin: 2px 0; }
 .caption { color: #555; font-size: 14px; margin: 4px 0 0; }
+.figure { min-height: 60px; } .figure:empty::before { content: "loading figure…"; color: #999; font-size: 13px; }
 table.data, table.kv { border-collapse: collapse; font-size: 13px; margin: 6px 0; }
-table.data th, table.data td, table.kv th, table.kv td { border-bottom: 1px solid #eceef1; padding: 4px 10px;
+table.data { width: 100%; }
+table.data th, table.data td, table.kv th, table.kv td { border-bottom: 1px solid #eceef1; padding: 3px 10px;
        text-align: left; vertical-align: top; }
+table.data th { background: #f5f6f8; } table.data td.num, table.data th.num { text-align: right; white-space: nowrap; }
 table.kv th { color: #555; font-weight: 600; white-space: nowrap; } table.kv table.kv { margin: 0; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
+details > summary { cursor: pointer; color: #2a5db0; font-size: 15px; margin: 26px 0 6px; }
 .more { color: #777; font-size: 13px; }
+"""
+
+# Unpacks the inlined plotly.js, then draws every figure from its JSON (browsers since 2023 have DecompressionStream).
+LOADER = """
+(async () => {
+  const packed = document.getElementById("olab-plotly").textContent;
+  const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const code = document.createElement("script");
+  code.textContent = await new Response(stream).text();
+  document.head.appendChild(code);
+  const config = %s;
+  for (const spec of document.querySelectorAll("script.olab-figure")) {
+    const figure = JSON.parse(spec.textContent);
+    await Plotly.newPlot(spec.dataset.target, figure.data, figure.layout, config);
+  }
+  document.body.dataset.figures = "drawn";
+})();
 """
 
 
 class Link(NamedTuple):
-    """A summary value shown as a link (an explorer page for a transaction or contract)."""
+    """A provenance value shown as a link (an explorer page for a transaction or contract)."""
 
     text: str
     href: str
@@ -52,31 +84,47 @@ class Link(NamedTuple):
 Content = go.Figure | pd.DataFrame | Sequence[Mapping[str, Any]] | str
 
 
+@cache
+def plotly_bundle() -> str:
+    """The gzipped plotly.js bundle, base64-encoded for inlining."""
+    data = resources.files("olab").joinpath("assets", PLOTLY_BUNDLE).read_bytes()
+    return base64.b64encode(data).decode()
+
+
 def build_report(
     path: str | Path,
     *,
     title: str,
-    summary: Mapping[str, Any] | None = None,
-    sections: Sequence[tuple[str, Content, str]] = (),
     intro: str | None = None,
+    summary: Sequence[str] = (),
+    sections: Sequence[tuple[str, Content, str]] = (),
+    provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a self-contained HTML report atomically and return its path.
 
-    `summary`: key -> value shown first as a table (nested mappings nest; `Link`s and http(s) URLs
-    become links; hashes and addresses are set in monospace). `sections`: (heading, content,
-    caption) in page order, where content is a plotly figure, a table (DataFrame or list of dicts;
-    the first 200 rows) or plain text.
+    `summary`: sentences shown first. `sections`: (heading, content, caption) in page order, where content
+    is a plotly figure, a table (DataFrame or list of dicts; the first 200 rows, numeric columns right-
+    aligned) or plain text. `provenance`: key -> value shown last, collapsed (nested mappings nest; `Link`s
+    and http(s) URLs become links; hashes and addresses are set in monospace).
     """
     parts: list[str] = []
     toc: list[str] = []
     if summary:
-        toc.append('<li><a href="#summary">Summary</a></li>')
-        parts.append(f'<section id="summary"><h2>Summary</h2>{_kv_table(summary)}</section>')
+        toc.append('<a href="#summary">Summary</a>')
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in summary)
+        parts.append(f'<section id="summary"><h2>Summary</h2><ul class="summary">{items}</ul></section>')
     for i, (heading, content, caption) in enumerate(sections, 1):
         anchor = f"section-{i}"
-        toc.append(f'<li><a href="#{anchor}">{html.escape(heading)}</a></li>')
+        toc.append(f'<a href="#{anchor}">{html.escape(heading)}</a>')
         cap = f'<p class="caption">{html.escape(caption)}</p>' if caption else ""
         parts.append(f'<section id="{anchor}"><h2>{html.escape(heading)}</h2>{_render(content, i)}{cap}</section>')
+    if provenance:
+        toc.append('<a href="#provenance">Provenance</a>')
+        parts.append(
+            '<section id="provenance"><details><summary>Provenance: the hashes, contracts and transactions '
+            f"that make this run checkable</summary>{_kv_table(provenance)}</details></section>"
+        )
+    intro_html = f"<p>{html.escape(intro)}</p>" if intro else ""
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -85,12 +133,12 @@ def build_report(
 <meta name="generator" content="olab">
 <title>{html.escape(title)}</title>
 <style>{CSS}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
 </head>
 <body>
-<header><h1>{html.escape(title)}</h1>{f"<p>{html.escape(intro)}</p>" if intro else ""}</header>
-<nav><ol>{"".join(toc)}</ol></nav>
+<header><h1>{html.escape(title)}</h1>{intro_html}<nav>{"".join(toc)}</nav></header>
 {"".join(parts)}
+<script id="olab-plotly" type="application/gzip;base64">{plotly_bundle()}</script>
+<script>{LOADER % json.dumps(_PLOTLY_CONFIG)}</script>
 </body>
 </html>
 """
@@ -99,9 +147,9 @@ def build_report(
 
 def _render(content: Content, index: int) -> str:
     if isinstance(content, go.Figure):
-        return content.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"olab-figure-{index}", config=_PLOTLY_CONFIG
-        )
+        spec = pio.to_json(content, validate=False).replace("</", "<\\/")  # no `</script>` inside the JSON
+        div = f"olab-figure-{index}"
+        return f'<div class="figure" id="{div}"></div><script type="application/json" class="olab-figure" data-target="{div}">{spec}</script>'
     if isinstance(content, str):
         return "".join(f"<p>{html.escape(p)}</p>" for p in content.split("\n\n"))
     if isinstance(content, pd.DataFrame):
@@ -115,9 +163,11 @@ def _render(content: Content, index: int) -> str:
 
 
 def _data_table(df: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    cls = ['class="num"' if n else "" for n in numeric]
+    head = "".join(f"<th {c}>{html.escape(str(name))}</th>" for c, name in zip(cls, df.columns, strict=True))
     rows = [
-        "<tr>" + "".join(f"<td>{_value(v)}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td {c}>{_value(v)}</td>" for c, v in zip(cls, row, strict=True)) + "</tr>"
         for row in df.head(MAX_TABLE_ROWS).itertuples(index=False)
     ]
     more = f'<p class="more">first {MAX_TABLE_ROWS} of {len(df)} rows</p>' if len(df) > MAX_TABLE_ROWS else ""
@@ -146,6 +196,12 @@ def _value(v: Any) -> str:
     return f"<code>{html.escape(s)}</code>" if _HEX.match(s) else html.escape(s)
 
 
+def sentence(text: str) -> str:
+    """`text` ending in exactly one full stop (a caption built from data may already end in one)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
 # --- the run report ------------------------------------------------------------------------------
 
 
@@ -162,52 +218,55 @@ def run_report(
     labels: Mapping[str, str] | None = None,
     top_k: int = 8,
 ) -> Path:
-    """Lay out a run's report: summary, shares, leaderboard, influence, proponents/opponents, training, ground truth.
+    """Lay out a run's report: summary (sentences, shares, leaderboard), views, provenance.
 
     - `manifest`: the run manifest (`run_id`, `datanet`, `adapter`, `attribution`, `rewards`, `chain`,
       ...); `config` is left out of the page. With `chain.explorer_url`, transaction hashes (any
       0x-hex value under `chain` whose key names a tx/transaction) and contract addresses link to it.
-    - `rewards`: `olab.rewards.Rewards` or `{address: share_ppm}`.
+    - `rewards`: `olab.rewards.Rewards` (its `names` name contributors) or `{address: share_ppm}`.
     - `contributors`: the attribution contributor table (`contributor`, `positive`, `negative`,
-      `total`, ...); a `label`, `name` or `behaviour` column names contributors in the figures.
+      `total`, ...); a `name`, `label` or `behaviour` column names contributors.
     - `records`: one row per training record: `record_id`, `contributor`, and any of `influence`
       (its total influence on the targets), `self_influence`, `flipped` (bool ground truth), `text`.
     - `targets`: sample targets, each `{"text": ..., "label": ..., "scores": rows with record_id,
       contributor, score, text}` (the target's column of the score matrix joined with the records).
     - `training`: rows with `step` and metrics (e.g. `loss`, `eval_accuracy`); `timings`: stage -> s
       (default `manifest["timings"]`).
+    - `labels`: {address: display name}, overriding the names above.
     """
-    labels = dict(labels or {}) or _labels_from(contributors)
+    names = {**getattr(rewards, "names", {}), **_names_from(contributors), **(labels or {})}
     shares = viz.shares_frame(rewards)
     everyone = list(shares["contributor"])
     if contributors is not None:
         everyone += list(contributors["contributor"])
     colors = viz.contributor_colors(everyone)
-    style = {"labels": labels, "colors": colors}
+    style = {"labels": names, "colors": colors}
     policy = getattr(rewards, "policy", None) or manifest.get("rewards", {}).get("policy")
-    root = getattr(rewards, "root", None) or manifest.get("rewards", {}).get("root")
+    flipped = _flipped(records)
+    auc = roc_auc(records["self_influence"], flipped) if flipped is not None else None
 
     sections: list[tuple[str, Content, str]] = [
         (
-            "Contributor reward shares",
+            "Reward shares",
             viz.contributor_shares(shares, title=None, **style),
-            f"Shares in parts per million (sum 1,000,000) under policy {policy}; reward Merkle root {root}. "
-            "Each contributor can prove their share against the root.",
-        )
+            f"Percent of the rewards (1,000,000 parts per million in all) under policy {policy}; each contributor "
+            "can prove their share against the reward Merkle root (see Provenance).",
+        ),
+        ("Leaderboard", leaderboard(shares, contributors, names), ""),
     ]
-    board = shares if contributors is None else _with_shares(contributors, shares)
-    sections.append(("Contributor leaderboard", viz.leaderboard_table(board, labels=labels, title=None), ""))
     if records is not None and "influence" in records:
         sections.append(
             (
                 "Influence of each record, by contributor",
-                viz.influence_distribution(records, value="influence", title=None, **style),
+                viz.influence_distribution(
+                    records, value="influence", title=None, value_title="influence on the targets (TRAK score)", **style
+                ),
                 "Each point is a training record; its influence summed over the targets. "
                 "Helpful data sits above zero, harmful data below.",
             )
         )
     for t in targets:
-        target_text = str(t.get("text", ""))
+        target_text = " ".join(str(t.get("text", "")).split())
         heading = "Proponents and opponents"
         if "label" in t:
             heading += f" of a target labelled {t['label']}"
@@ -215,54 +274,134 @@ def run_report(
             (
                 heading,
                 viz.top_records(t["scores"], k=top_k, target=target_text, **style),
-                f"Target: {target_text[:300]}. Bars right of zero are training records that pushed the model "
-                "toward this target's label, left of zero away from it; hover for the record's text.",
+                f"{sentence('Target: ' + target_text[:300])} Bars right of zero are training records that pushed "
+                "the model toward this target's label, left of zero away from it; hover for the record's text.",
             )
         )
     if training is not None and len(training):
         sections.append(
-            ("Training", viz.training_curve(training, title=None), "Loss per optimisation step and evaluation metrics.")
+            (
+                "Training",
+                viz.training_curve(training, title=None),
+                "Training loss per optimisation step and the evaluation metrics on the targets, one per panel.",
+            )
         )
-    if records is not None and {"self_influence", "flipped"} <= set(records.columns):
-        flipped = records["flipped"].fillna(False).astype(bool)
-        if 0 < flipped.sum() < len(flipped):
-            auc = roc_auc(records["self_influence"], flipped)
-            sections.append(
-                (
-                    "Finding flipped labels",
-                    viz.self_influence_roc(records["self_influence"], flipped),
-                    f"Ground truth from the simulated contributors: {int(flipped.sum())} of {len(flipped)} records "
-                    f"have flipped labels. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
-                    "(1.0: every flipped record ranks above every clean one; 0.5: chance).",
-                )
+    if auc is not None:
+        sections.append(
+            (
+                "Finding flipped labels",
+                viz.self_influence_roc(records["self_influence"], flipped),
+                f"Ground truth from the simulated contributors: {int(flipped.sum())} of {len(flipped)} records "
+                f"have flipped labels. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
+                "(1.0: every flipped record ranks above every clean one; 0.5: chance).",
             )
-            sections.append(
-                (
-                    "Self-influence by contributor",
-                    viz.influence_distribution(
-                        records,
-                        value="self_influence",
-                        title=None,
-                        **style,
-                    ),
-                    "Mislabelled records are hard to fit, so they tend to have high self-influence.",
-                )
+        )
+        sections.append(
+            (
+                "Self-influence by contributor",
+                viz.influence_distribution(
+                    records, value="self_influence", title=None, value_title="self-influence (TRAK score)", **style
+                ),
+                "Mislabelled records are hard to fit, so they tend to have high self-influence.",
             )
+        )
     timings = timings if timings is not None else manifest.get("timings")
     if timings:
         sections.append(
             ("Stage timings", viz.gas_or_timings(timings, title=None), "Wall-clock seconds per pipeline stage.")
         )
 
-    run_id = manifest.get("run_id", "")
+    run_id = str(manifest.get("run_id", ""))
     return build_report(
         path,
-        title=f"olab run {manifest.get('name', '')} {str(run_id)[:18]}".replace("  ", " ").strip(),
-        intro=f"Check every link of this run from its files and the chain with: olab verify <this run's directory>. "
-        f"Run id {run_id}.",
-        summary=_summary(manifest),
+        title=f"olab run {manifest.get('name', '')}".strip(),
+        intro=f"Run {run_id[:18]}… · check every link of it from its files and the chain with: "
+        "olab verify <this run's directory>",
+        summary=summary_sentences(manifest, shares, names, records, flipped, auc, training),
         sections=sections,
+        provenance=_provenance(manifest),
     )
+
+
+def summary_sentences(
+    manifest: Mapping[str, Any],
+    shares: pd.DataFrame,
+    names: Mapping[str, str],
+    records: pd.DataFrame | None,
+    flipped: pd.Series | None,
+    auc: float | None,
+    training: Any,
+) -> list[str]:
+    """The answer in words: who got what, how well harmful data was found, how good the model is."""
+
+    def who(address: str) -> str:
+        return name_of(names, address)
+
+    def pct(ppm: int) -> str:
+        return f"{ppm / 10_000:.1f} %"
+
+    top, bottom = shares.iloc[0], shares.iloc[-1]
+    out = [
+        f"{len(shares)} contributors share the rewards: the largest share, {pct(top.share_ppm)}, goes to "
+        f"{who(top.contributor)}; the smallest, {pct(bottom.share_ppm)}, to {who(bottom.contributor)}."
+    ]
+    if flipped is not None and auc is not None:
+        holders = records.loc[flipped.to_numpy(), "contributor"].value_counts()
+        rank = {a.lower(): i + 1 for i, a in enumerate(shares["contributor"])}
+        ppm = {a.lower(): p for a, p in zip(shares["contributor"], shares["share_ppm"], strict=True)}
+        owners = ", ".join(
+            f"{who(a)} ({n} records; its share, {pct(ppm.get(str(a).lower(), 0))}, ranks "
+            f"{rank.get(str(a).lower(), '—')} of {len(shares)})"
+            for a, n in holders.items()
+        )
+        out.append(
+            f"{int(flipped.sum())} of {len(flipped)} training records have flipped labels (the simulation's ground "
+            f"truth), from {owners}. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
+            "(1.0: all of them first; 0.5: chance)."
+        )
+    quality = _model_quality(training, manifest)
+    if quality:
+        out.append(quality)
+    return out
+
+
+def _model_quality(training: Any, manifest: Mapping[str, Any]) -> str | None:
+    """The last evaluation's accuracy (and loss) on the targets, as a sentence."""
+    if training is None or not len(training):
+        return None
+    df = pd.DataFrame(list(training)) if not isinstance(training, pd.DataFrame) else training
+    if "eval_accuracy" not in df or df["eval_accuracy"].dropna().empty:
+        return None
+    last = df.dropna(subset=["eval_accuracy"]).iloc[-1]
+    n = manifest.get("targets", {}).get("count")
+    on = f"the {n} held-out targets" if n else "the held-out targets"
+    loss = f" (loss {last['eval_loss']:.3f})" if "eval_loss" in df and pd.notna(last.get("eval_loss")) else ""
+    step = f" after {int(last['step'])} steps" if "step" in df and pd.notna(last.get("step")) else ""
+    return f"The fine-tuned model classifies {on} with accuracy {last['eval_accuracy'] * 100:.1f} %{loss}{step}."
+
+
+def leaderboard(shares: pd.DataFrame, contributors: pd.DataFrame | None, names: Mapping[str, str]) -> pd.DataFrame:
+    """Every share holder, ranked by share: name, short address, share, records and influence columns."""
+    table = shares if contributors is None else _with_shares(contributors, shares)
+    table = table.sort_values("share_ppm", ascending=False, kind="mergesort")
+    out = pd.DataFrame(
+        {
+            "#": range(1, len(table) + 1),
+            "contributor": [name_of(names, a) for a in table["contributor"]],
+            "address": [short_address(a) for a in table["contributor"]],
+            "share (%)": (table["share_ppm"] / 10_000).round(2).to_numpy(),
+            "share (ppm)": table["share_ppm"].astype(int).to_numpy(),
+        }
+    )
+    for col, heading in (
+        ("records", "records"),
+        ("positive", "helpful influence"),
+        ("negative", "harmful influence"),
+        ("total", "net influence"),
+    ):
+        if col in table:
+            out[heading] = table[col].to_numpy()
+    return out
 
 
 def _with_shares(contributors: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
@@ -274,16 +413,24 @@ def _with_shares(contributors: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFra
     return pd.concat([table, extra], ignore_index=True) if len(extra) else table
 
 
-def _labels_from(contributors: pd.DataFrame | None) -> dict[str, str]:
+def _names_from(contributors: pd.DataFrame | None) -> dict[str, str]:
     if contributors is None:
         return {}
-    for col in ("label", "name", "behaviour"):
+    for col in ("name", "label", "behaviour"):
         if col in contributors:
             return {str(a): str(v) for a, v in zip(contributors["contributor"], contributors[col], strict=True)}
     return {}
 
 
-def _summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
+def _flipped(records: pd.DataFrame | None) -> pd.Series | None:
+    """The ground-truth flags when records have self-influence and some but not all are flipped."""
+    if records is None or not {"self_influence", "flipped"} <= set(records.columns):
+        return None
+    flipped = records["flipped"].fillna(False).astype(bool)
+    return flipped if 0 < flipped.sum() < len(flipped) else None
+
+
+def _provenance(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """The manifest without its (long) resolved config and timings, chain hashes turned into explorer links."""
     out = {k: v for k, v in manifest.items() if k not in ("config", "timings")}
     chain = out.get("chain")
@@ -304,4 +451,4 @@ def _link_chain(node: Any, explorer: str, key: str) -> Any:
     return node
 
 
-__all__ = ["Link", "build_report", "run_report"]
+__all__ = ["Link", "build_report", "leaderboard", "run_report", "sentence"]

@@ -68,6 +68,11 @@ class FeeSplit(Section):
                 raise ValueError(f"{role}_address is required when {role} > 0 (the address paid {role}'s fraction)")
         return self
 
+    def recipients(self) -> dict[str, str]:
+        """{address: role} of the non-contributor recipients (how reports and the CLI name them)."""
+        roles = {self.developer_address: "developer", self.stakers_address: "stakers"}
+        return {a: role for a, role in roles.items() if a}
+
     def parts(self) -> dict[str, Fraction]:
         """Exact fractions {developer, stakers, contributors}, normalised to sum to exactly 1."""
         raw = {k: Fraction(str(getattr(self, k))) for k in ("developer", "stakers", "contributors")}
@@ -118,6 +123,7 @@ class Rewards:
     root: str
     tree: StandardMerkleTree
     policy: str
+    names: dict[str, str] = field(default_factory=dict)  # address -> display name: metadata, not in the tree
 
     def ranked(self) -> list[Share]:
         """Shares from largest to smallest; equal shares in address order."""
@@ -142,6 +148,8 @@ class Rewards:
             "leaf_encoding": list(LEAF_ENCODING),
             "policy": self.policy,
             "shares": [{"contributor": s.contributor, "share_ppm": s.share_ppm, "proof": s.proof} for s in self.shares],
+            # who each address is, for people reading the file; not part of the leaves the root commits to
+            "names": {s.contributor: self.names[s.contributor] for s in self.shares if s.contributor in self.names},
         }
 
     def write(self, path: str | Path, run_id: str) -> Path:
@@ -335,6 +343,9 @@ def load(path: str | Path) -> tuple[str, Rewards]:
         raise VerificationError(f"{path} does not verify:\n  - " + "\n  - ".join(problems))
     data = read_json(path)
     rewards = from_shares({s["contributor"]: s["share_ppm"] for s in data["shares"]}, data.get("policy", "unknown"))
+    names = data.get("names")
+    if isinstance(names, dict):
+        rewards.names = {to_checksum_address(a): str(n) for a, n in names.items() if is_address(a)}
     return data["run_id"], rewards
 
 

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-from eth_utils import is_address, to_checksum_address
 from plotly.colors import qualitative
+from plotly.subplots import make_subplots
 
 from olab.errors import ValidationError
 from olab.metrics import roc_auc
+from olab.names import short_address
 
 PALETTE = list(qualitative.T10)
 FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
@@ -40,12 +41,6 @@ TEMPLATE.layout.update(
 
 
 # --- contributors --------------------------------------------------------------------------------
-
-
-def short_address(address: str) -> str:
-    """`0x1234…abcd`: enough to tell contributors apart at a glance."""
-    a = to_checksum_address(address) if is_address(address) else str(address)
-    return a if len(a) <= 12 else f"{a[:6]}…{a[-4:]}"
 
 
 def contributor_label(address: str, labels: Mapping[str, str] | None = None) -> str:
@@ -173,7 +168,7 @@ def contributor_shares(
     fig = go.Figure(trace)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="share of rewards (%)", rangemode="tozero")
-    return _style(fig, title, max(260, 34 * len(df) + 110))
+    return _style(fig, title, max(200, 30 * len(df) + 90))
 
 
 def influence_distribution(
@@ -269,15 +264,16 @@ def top_records(
 
 
 _SKIP_METRIC_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
-_SKIP_METRICS = {"step", "epoch", "learning_rate", "grad_norm", "total_flos"}
+_SKIP_METRICS = {"step", "epoch", "learning_rate", "lr", "grad_norm", "total_flos"}
 
 
 def training_curve(history: Any, *, title: str | None = "Training") -> go.Figure:
-    """Loss per step (left axis) and evaluation metrics such as accuracy (right axis).
+    """One panel per metric, sharing the step axis: loss (train and eval) on top, then each evaluation metric.
 
     `history`: rows with `step` (or `epoch`) and metric columns, e.g. Hugging Face's
-    `trainer.state.log_history`. Columns naming a loss go on the left axis, other metrics on the right;
-    rows lacking a metric are skipped for it. Run-summary (`train_*`) and speed columns are ignored.
+    `trainer.state.log_history`. Columns naming a loss share the loss panel; every other metric gets its
+    own panel and axis (accuracies in percent); rows lacking a metric are skipped for it. Run-summary
+    (`train_*`), speed and optimiser columns (learning rate, gradient norm) are not metrics and are left out.
     """
     df = _frame(history, [], "training_curve")
     x_col = "step" if "step" in df else "epoch" if "epoch" in df else None
@@ -294,26 +290,34 @@ def training_curve(history: Any, *, title: str | None = "Training") -> go.Figure
     ]
     if not metrics:
         raise ValidationError(f"training_curve found no metric columns besides {x_col}; got {list(df.columns)}")
-    fig = go.Figure()
-    right = False
-    for c in metrics:
-        part = df[[x_col, c]].dropna()
-        is_loss = "loss" in c
-        right |= not is_loss
-        fig.add_trace(
-            go.Scatter(
-                x=part[x_col],
-                y=part[c],
-                name="train loss" if c == "loss" else c.replace("_", " "),
-                mode="lines" if c == "loss" and len(part) > 20 else "lines+markers",
-                yaxis="y" if is_loss else "y2",
+    losses = [c for c in metrics if "loss" in c]
+    panels = ([losses] if losses else []) + [[c] for c in metrics if "loss" not in c]
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.12)
+    for row, panel in enumerate(panels, 1):
+        for c in panel:
+            part = df[[x_col, c]].dropna()
+            percent = "accuracy" in c
+            fig.add_trace(
+                go.Scatter(
+                    x=part[x_col],
+                    y=part[c] * 100 if percent else part[c],
+                    name="train loss" if c == "loss" else c.replace("_", " "),
+                    mode="lines" if c == "loss" and len(part) > 20 else "lines+markers",
+                ),
+                row=row,
+                col=1,
             )
-        )
-    layout: dict[str, Any] = {"xaxis": {"title": {"text": x_col}}, "yaxis": {"title": {"text": "loss"}}}
-    if right:
-        layout["yaxis2"] = {"title": {"text": "metric"}, "overlaying": "y", "side": "right", "showgrid": False}
-    fig.update_layout(**layout)
-    return _style(fig, title, 380, legend={"orientation": "h", "y": -0.2})
+        fig.update_yaxes(title_text=_metric_axis(panel), row=row, col=1)
+    fig.update_xaxes(title_text="optimisation step" if x_col == "step" else "epoch", row=len(panels), col=1)
+    return _style(fig, title, 200 + 170 * len(panels), legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+
+
+def _metric_axis(panel: list[str]) -> str:
+    if all("loss" in c for c in panel):
+        return "loss (cross-entropy)"
+    (c,) = panel
+    name = c.removeprefix("eval_").replace("_", " ")
+    return f"{name} (%)" if "accuracy" in c else name
 
 
 def roc_curve(scores: Sequence[float], labels: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -450,7 +454,7 @@ def gas_or_timings(
         )
     )
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title_text=unit, rangemode="tozero")
+    fig.update_xaxes(title_text="wall-clock time (s)" if unit == "s" else unit, rangemode="tozero")
     return _style(fig, title, max(240, 32 * len(names) + 110))
 
 

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import os
+import base64
+import gzip
+import json
 import re
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from eth_utils import to_checksum_address
+from report_view import CHROMIUM, view_report
 
 from olab import rewards, viz
 from olab.errors import ValidationError
 from olab.metrics import roc_auc
-from olab.report import Link, build_report, run_report
+from olab.report import LOADER, Link, build_report, plotly_bundle, run_report
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = os.environ.get("OLAB_CHROMIUM", "/usr/bin/chromium")
 BEHAVIOURS = {
     to_checksum_address(f"0x{h * 20}"): b for h, b in (("a1", "clean"), ("b2", "label_noise"), ("c3", "spam"))
 }
@@ -71,12 +71,25 @@ def run_pieces(flips: bool = True) -> dict:
         "contributors": table,
         "records": records,
         "targets": [{"text": "Stocks <rally> as rates hold", "label": "Business", "scores": scores}],
-        "training": [{"step": s, "loss": 1 / s} for s in range(1, 30)] + [{"step": 29, "eval_accuracy": 0.8}],
+        "training": [{"step": s, "loss": 1 / s, "learning_rate": 1e-3} for s in range(1, 30)]
+        + [{"step": 29, "eval_accuracy": 0.8, "eval_loss": 0.5}],
     }
 
 
 def scripts(page: str) -> list[str]:
     return re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S)
+
+
+def figure_specs(page: str) -> dict[str, dict]:
+    """Figure div id -> the plotly figure JSON drawn into it."""
+    found = re.findall(
+        r'<script type="application/json" class="olab-figure" data-target="([^"]+)">(.*?)</script>', page, flags=re.S
+    )
+    return {div: json.loads(spec) for div, spec in found}
+
+
+def headings(page: str) -> list[str]:
+    return re.findall(r"<h2>(.*?)</h2>", page)
 
 
 def test_build_report_is_one_self_contained_deterministic_file(tmp_path):
@@ -87,17 +100,27 @@ def test_build_report_is_one_self_contained_deterministic_file(tmp_path):
         ("Second figure", figs[1], ""),
         ("Notes", "para one\n\npara <two>", ""),
     ]
-    summary = {"run_id": "0x" + "ab" * 32, "tx": Link("0xfeed", "https://ex.example/tx/0xfeed"), "nested": {"k": 1.5}}
-    path = build_report(tmp_path / "report.html", title="T <1>", summary=summary, sections=sections)
+    provenance = {
+        "run_id": "0x" + "ab" * 32,
+        "tx": Link("0xfeed", "https://ex.example/tx/0xfeed"),
+        "nested": {"k": 1.5},
+    }
+    parts = {"title": "T <1>", "summary": ["Who got what </li>."], "sections": sections, "provenance": provenance}
+    path = build_report(tmp_path / "report.html", **parts)
     page = path.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # atomic: nothing else left behind
     assert not re.search(r"<script[^>]*\bsrc=", page) and "<link" not in page  # nothing fetched
-    body = scripts(page)
-    assert len(body) == 3 and "Plotly" in body[0] and len(body[0]) > 1_000_000  # plotly.js inlined, once
-    assert page.count(body[0]) == 1
-    assert re.findall(r'Plotly\.newPlot\(\s*"([^"]+)"', page) == ["olab-figure-1", "olab-figure-3"]
+    bundle = re.search(r'<script id="olab-plotly" type="application/gzip;base64">(.*?)</script>', page).group(1)
+    js = gzip.decompress(base64.b64decode(bundle)).decode()
+    assert "window.Plotly = Plotly" in js and page.count(bundle) == 1  # plotly.js inlined once, packed
+    assert list(figure_specs(page)) == ["olab-figure-1", "olab-figure-3"]
+    assert figure_specs(page)["olab-figure-1"]["data"][0]["type"] == "bar"
+    summary, provenance_at = page.index('id="summary"'), page.index('id="provenance"')
+    # the answer first, the provenance last
+    assert summary < page.index("<h2>First figure") < page.index("<h2>Notes") < provenance_at
+    assert "<details><summary>Provenance" in page  # collapsed
     for text in (
-        "First figure",
+        "Who got what &lt;/li&gt;.",
         "caption one",
         "caption &amp; two",
         "&lt;alice&gt;",
@@ -105,9 +128,10 @@ def test_build_report_is_one_self_contained_deterministic_file(tmp_path):
         "T &lt;1&gt;",
     ):
         assert text in page
+    assert '<td class="num">2</td>' in page  # numbers right-aligned
     assert '<a href="https://ex.example/tx/0xfeed"><code>0xfeed</code></a>' in page
     assert f"<code>0x{'ab' * 32}</code>" in page and "<th>k</th><td>1.5</td>" in page
-    again = build_report(tmp_path / "again.html", title="T <1>", summary=summary, sections=sections)
+    again = build_report(tmp_path / "again.html", **parts)
     assert again.read_bytes() == path.read_bytes()
 
 
@@ -117,14 +141,21 @@ def test_build_report_rejects_unknown_content_and_leaves_no_file(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_run_report_lays_out_every_section(tmp_path):
+def test_the_inlined_plotly_matches_the_plotly_python_builds_figures_for():
+    from plotly.offline import get_plotlyjs_version
+
+    js = gzip.decompress(base64.b64decode(plotly_bundle())).decode()
+    version = re.search(r"plotly\.js \(cartesian - minified\) v(\d+)\.", js[:300]).group(1)
+    assert version == get_plotlyjs_version().split(".")[0], "refresh olab/assets (see its README)"
+
+
+def test_run_report_leads_with_the_answer(tmp_path):
     pieces = run_pieces()
     page = run_report(tmp_path / "report.html", **pieces).read_text()
-    headings = re.findall(r"<h2>(.*?)</h2>", page)
-    assert headings == [
+    assert headings(page) == [
         "Summary",
-        "Contributor reward shares",
-        "Contributor leaderboard",
+        "Reward shares",
+        "Leaderboard",
         "Influence of each record, by contributor",
         "Proponents and opponents of a target labelled Business",
         "Training",
@@ -132,16 +163,61 @@ def test_run_report_lays_out_every_section(tmp_path):
         "Self-influence by contributor",
         "Stage timings",
     ]
-    records = pieces["records"]
+    records, r = pieces["records"], pieces["rewards"]
     auc = roc_auc(records["self_influence"], records["flipped"])
-    assert f"ROC AUC = {auc:.3f}" in page and f"ROC AUC {auc:.3f}" in page
-    assert pieces["rewards"].root in page and "positive_influence" in page
-    assert "label_noise \\u00b7 0x" in page  # contributors are named by their behaviour column (JSON-escaped)
+    summary = re.search(r'<ul class="summary">(.*?)</ul>', page).group(1)
+    top, bottom = r.ranked()[0], r.ranked()[-1]
+    assert f"the largest share, {top.share_ppm / 10_000:.1f} %, goes to {BEHAVIOURS[top.contributor]}" in summary
+    assert f"the smallest, {bottom.share_ppm / 10_000:.1f} %, to {BEHAVIOURS[bottom.contributor]}" in summary
+    assert f"{int(records['flipped'].sum())} of 60 training records have flipped labels" in summary
+    noisy = next(a for a, b in BEHAVIOURS.items() if b == "label_noise")
+    rank = [s.contributor for s in r.ranked()].index(noisy) + 1
+    assert f"from label_noise ({int(records['flipped'].sum())} records; its share, " in summary
+    assert f"ranks {rank} of 3)" in summary and f"ROC AUC {auc:.3f}" in summary
+    assert "accuracy 80.0 % (loss 0.500) after 29 steps" in summary
+    assert "ROC AUC = " + f"{auc:.3f}" in page and r.root in page and "positive_influence" in page
     assert "secret_looking_config" not in page  # the resolved config stays in manifest.json
     assert f'href="https://explorer.example/tx/0x{"99" * 32}"' in page
     assert f'href="https://explorer.example/address/0x{"ef" * 20}"' in page
-    assert "Stocks &lt;rally&gt;" in page
-    assert len(scripts(page)) == 1 + 8 and not re.search(r"<script[^>]*\bsrc=", page)
+    assert page.index("Stage timings") < page.index('id="provenance"')
+    assert "Stocks &lt;rally&gt;" in page and ".." not in re.sub(r"<[^>]+>", "", page.split('id="olab-plotly"')[0])
+
+
+def test_run_report_leaderboard_is_a_full_table_with_names(tmp_path):
+    pieces = run_pieces()
+    page = run_report(tmp_path / "report.html", **pieces).read_text()
+    board = re.search(r"<h2>Leaderboard</h2>(.*?)</section>", page, flags=re.S).group(1)
+    rows = re.findall(r"<tr>(.*?)</tr>", board.split("<tbody>")[1])
+    assert len(rows) == len(pieces["rewards"].shares)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    ranked = pieces["rewards"].ranked()
+    assert [c[1] for c in cells] == [BEHAVIOURS[s.contributor] for s in ranked]
+    assert [c[2] for c in cells] == [viz.short_address(s.contributor) for s in ranked]
+    assert [c[4] for c in cells] == [str(s.share_ppm) for s in ranked]
+    assert "<th >helpful influence</th>" not in board and '<th class="num">share (ppm)</th>' in board
+
+
+def test_run_report_one_metric_per_axis_with_units(tmp_path):
+    page = run_report(tmp_path / "report.html", **run_pieces()).read_text()
+    specs = figure_specs(page)
+    training = next(s for s in specs.values() if any(t.get("name") == "train loss" for t in s["data"]))
+    by_axis = {}
+    for t in training["data"]:
+        by_axis.setdefault(t.get("yaxis", "y"), []).append(t["name"])
+    assert by_axis == {"y": ["train loss", "eval loss"], "y2": ["eval accuracy"]}  # no learning rate
+    layout = training["layout"]
+    assert layout["yaxis"]["title"]["text"] == "loss (cross-entropy)"
+    assert (
+        layout["yaxis2"]["title"]["text"] == "accuracy (%)" and layout["xaxis2"]["title"]["text"] == "optimisation step"
+    )
+    accuracy = next(t for t in viz.training_curve(run_pieces()["training"]).data if t.name == "eval accuracy")
+    assert list(accuracy.y) == [80.0]
+    for spec in specs.values():  # every axis that shows values is titled
+        for t in spec["data"]:
+            value_axes = {"bar": "x" if t.get("orientation") == "h" else "y", "box": "y", "scatter": "y"}[t["type"]]
+            for a in value_axes:
+                name = a + "axis" + t.get(a + "axis", a)[1:]
+                assert spec["layout"][name]["title"]["text"], (name, t.get("name"))
 
 
 def test_run_report_without_ground_truth_or_optional_pieces(tmp_path):
@@ -149,73 +225,32 @@ def test_run_report_without_ground_truth_or_optional_pieces(tmp_path):
     page = run_report(
         tmp_path / "report.html", manifest={**pieces["manifest"], "timings": {}}, rewards=pieces["rewards"].as_dict()
     ).read_text()
-    assert re.findall(r"<h2>(.*?)</h2>", page) == ["Summary", "Contributor reward shares", "Contributor leaderboard"]
+    assert headings(page) == ["Summary", "Reward shares", "Leaderboard"]
+    assert "flipped labels" not in page and "accuracy" not in page
     page = run_report(tmp_path / "r2.html", **pieces).read_text()
     assert "Finding flipped labels" not in page and "Influence of each record" in page
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_figure_scripts_are_valid_javascript(tmp_path):
-    page = run_report(tmp_path / "report.html", **run_pieces()).read_text()
-    for i, body in enumerate(scripts(page)[1:]):
-        js = tmp_path / f"figure-{i}.js"
-        js.write_text(body)
-        result = subprocess.run(["node", "--check", str(js)], capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
+def test_the_loader_is_valid_javascript(tmp_path):
+    js = tmp_path / "loader.js"
+    js.write_text(LOADER % "{}")
+    result = subprocess.run(["node", "--check", str(js)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no Chromium at {CHROMIUM} (set OLAB_CHROMIUM)")
-def test_report_renders_offline_in_headless_chromium(tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_report_first_screen_shows_the_summary_and_every_contributor(tmp_path):
     pieces = run_pieces()
-    path = run_report(tmp_path / "report.html", **pieces)
-    ARTIFACTS.mkdir(exist_ok=True)
-    external: list[str] = []
-    errors: list[str] = []
-    seen: dict[str, object] = {}
-
-    def browse() -> None:
-        # in its own thread: a session-scoped Playwright of the browser tests may hold this thread's event loop
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.on(
-                    "request",
-                    lambda r: None if r.url.startswith(("file:", "data:", "blob:")) else external.append(r.url),
-                )
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(path.as_uri())
-                page.wait_for_function(
-                    "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 8", timeout=30_000
-                )
-                seen["bars"] = page.locator("#olab-figure-1 .bars .point").count()
-                seen["shares_text"] = page.inner_text("#olab-figure-1")
-                seen["rows"] = page.evaluate("document.querySelector('#olab-figure-2').data[0].cells.values[0].length")
-                page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)  # kept for a person to look at
-            finally:
-                browser.close()
-
-    def guarded() -> None:
-        try:
-            browse()
-        except BaseException as e:  # re-raised below, in the test's own thread
-            seen["error"] = e
-
-    worker = threading.Thread(target=guarded)
-    worker.start()
-    worker.join(timeout=120)
-    if "error" in seen:
-        raise seen["error"]
-    bars, shares_text, rows = seen["bars"], seen["shares_text"], seen["rows"]
-    assert errors == [] and external == []
-    assert bars == len(pieces["rewards"].shares) and rows == len(pieces["rewards"].shares)
-    assert "label_noise · 0x" in shares_text
+    seen = view_report(run_report(tmp_path / "report.html", **pieces), "report")
+    assert seen["errors"] == [] and seen["external"] == []
+    assert seen["figures"] == 7 and seen["bars"] == len(pieces["rewards"].shares)
+    assert seen["summary_visible"] and "flipped labels" in seen["summary"]
+    assert [r["contributor"] for r in seen["rows"]] == [BEHAVIOURS[s.contributor] for s in pieces["rewards"].ranked()]
+    assert all(r["visible"] for r in seen["rows"]), seen["rows"]
+    assert not seen["inner_scroll"]
+    assert "label_noise · 0x" in seen["shares_text"]
 
 
 def test_run_report_leaderboard_lists_fee_split_recipients(tmp_path):
@@ -223,6 +258,7 @@ def test_run_report_leaderboard_lists_fee_split_recipients(tmp_path):
     dev = to_checksum_address("0x" + "de" * 20)
     cfg = rewards.RewardsConfig(split={"developer": 0.1, "contributors": 0.9, "developer_address": dev})
     pieces["rewards"] = rewards.compute(pieces["contributors"], cfg)
+    pieces["rewards"].names = cfg.split.recipients()
     page = run_report(tmp_path / "report.html", **pieces).read_text()
-    board = re.search(r'Plotly\.newPlot\(\s*"olab-figure-2",(.*?)</script>', page, flags=re.S).group(1)
-    assert viz.short_address(dev).replace("…", "\\u2026") in board and '"10.00"' in board
+    board = re.search(r"<h2>Leaderboard</h2>(.*?)</section>", page, flags=re.S).group(1)
+    assert f'<td >developer</td><td >{viz.short_address(dev)}</td><td class="num">10</td>' in board

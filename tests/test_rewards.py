@@ -191,13 +191,19 @@ def test_min_share_ppm_drops_dust_and_shares_it_among_the_rest():
 
 def test_write_load_and_verify_file(tmp_path):
     r = rewards.compute({addr(i): float(i) for i in range(1, 8)})
+    r.names = {addr(i): f"contributor {i}" for i in range(1, 8)}
     path = r.write(tmp_path / "rewards.json", run_id="run-123")
     data = json.loads(path.read_text())
-    assert list(data) == ["run_id", "root", "leaf_encoding", "policy", "shares"]
+    assert list(data) == ["run_id", "root", "leaf_encoding", "policy", "shares", "names"]
     assert data["leaf_encoding"] == ["address", "uint256"] and data["root"] == r.root
+    assert data["names"] == {s.contributor: f"contributor {int(s.contributor[-1])}" for s in r.shares}
     assert rewards.verify_file(path) == []
     run_id, again = rewards.load(path)
-    assert run_id == "run-123" and again.root == r.root and again.shares == r.shares
+    assert run_id == "run-123" and again.root == r.root and again.shares == r.shares and again.names == r.names
+    unnamed = rewards.compute({addr(1): 1.0}, None)  # names are metadata: the root does not depend on them
+    named = rewards.compute({addr(1): 1.0}, None)
+    named.names = {addr(1): "alice"}
+    assert named.to_json("r")["root"] == unnamed.to_json("r")["root"]
     assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
 
 

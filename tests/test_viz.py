@@ -101,7 +101,7 @@ def test_top_records_with_no_opponents_shows_only_proponents():
 
 def test_training_curve_from_hugging_face_log_history():
     history = [
-        {"loss": 1.2, "learning_rate": 1e-4, "grad_norm": 3.0, "epoch": 0.5, "step": 10},
+        {"loss": 1.2, "learning_rate": 1e-4, "lr": 1e-4, "grad_norm": 3.0, "epoch": 0.5, "step": 10},
         {"loss": 0.8, "learning_rate": 5e-5, "grad_norm": 2.0, "epoch": 1.0, "step": 20},
         {"eval_loss": 0.9, "eval_accuracy": 0.7, "eval_runtime": 1.1, "eval_samples_per_second": 90.0, "step": 20},
         {"train_runtime": 12.0, "train_loss": 1.0, "epoch": 1.0, "step": 20},
@@ -111,9 +111,10 @@ def test_training_curve_from_hugging_face_log_history():
     assert got == {
         "train loss": ("y", [10, 20], [1.2, 0.8]),
         "eval loss": ("y", [20], [0.9]),
-        "eval accuracy": ("y2", [20], [0.7]),
+        "eval accuracy": ("y2", [20], [70.0]),  # its own panel, in percent
     }
-    assert fig.layout.yaxis2.overlaying == "y"
+    assert fig.layout.yaxis.title.text == "loss (cross-entropy)" and fig.layout.yaxis2.title.text == "accuracy (%)"
+    assert fig.layout.xaxis2.title.text == "optimisation step" and fig.layout.yaxis2.overlaying is None
     with pytest.raises(ValidationError, match="no metric columns"):
         viz.training_curve([{"step": 1, "epoch": 0.1}])
 

@@ -160,6 +160,15 @@ def test_leaderboard_from_shares_alone_and_bad_columns():
         Leaderboard([])
 
 
+def test_leaderboard_names_contributors_from_a_runs_rewards():
+    from olab import rewards
+
+    shares = rewards.compute({ALICE: 3.0, BOB: 1.0})
+    shares.names = {shares.shares[0].contributor: "contributor 0 (clean)"}
+    board = Leaderboard(shares=shares)
+    assert [r["name"] for r in board.rows] == ["contributor 0 (clean)", ""]
+
+
 # --- AttributionExplorer ---------------------------------------------------------------------------
 
 

@@ -18,13 +18,16 @@ SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
 def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     """Run the whole pipeline for CONFIG and write runs/<run id>/."""
     from olab.config import parse_overrides
+    from olab.names import name_of
     from olab.pipeline.runner import run as run_pipeline
 
     result = run_pipeline(config, overrides=parse_overrides(overrides), progress=terminal(progress))
-    ranked = sorted(result.rewards.shares, key=lambda s: -s.share_ppm)
-    click.echo("\nreward shares (ppm):")
-    for share in ranked:
-        click.echo(f"  {share.contributor}  {share.share_ppm:>9,}")
+    rewards = result.rewards
+    click.echo("\nreward shares:")
+    width = max(len(name_of(rewards.names, s.contributor)) for s in rewards.shares)
+    for s in rewards.ranked():
+        name = name_of(rewards.names, s.contributor)
+        click.echo(f"  {name:<{width}}  {s.share_ppm / 10_000:6.2f} %  {s.share_ppm:>9,} ppm  {s.contributor}")
     click.echo(f"\nrun directory: {result.dir}\nreport: {result.dir / 'report.html'}")
 
 

@@ -17,15 +17,6 @@ from olab.pipeline.manifest import RunLayout
 from olab.report import run_report
 
 
-def contributor_names(dn: Datanet) -> dict[str, str]:
-    """Address -> a readable name: "contributor 3 (label_noise)" for simulated ones."""
-    names = {}
-    for i, c in enumerate(dn.contributors):
-        behaviour = c.get("behaviour")
-        names[c["address"]] = f"contributor {i}" + (f" ({behaviour})" if behaviour and behaviour != "clean" else "")
-    return names
-
-
 def record_table(dn: Datanet, attribution: Attribution) -> pd.DataFrame:
     """One row per training record: id, contributor, text, total influence, self-influence, ground truth."""
     table = dn.table.select(["record_id", "contributor", "text"]).to_pandas()
@@ -59,11 +50,9 @@ def write_report(
 ) -> None:
     """Write `report.html` for the run whose artifacts are in `layout`."""
     attribution = Attribution.open(layout.attribution)
-    _, shares = rewards_mod.load(layout.rewards)
     records = record_table(dn, attribution)
-    names = contributor_names(dn)
+    _, shares = rewards_mod.load(layout.rewards)
     contributors = contributor_influence(attribution, dn)
-    contributors["name"] = contributors["contributor"].map(names)
     run_report(
         layout.report,
         manifest=manifest,
@@ -73,5 +62,4 @@ def write_report(
         targets=sample_targets(attribution, records, targets, n_targets),
         training=training_rows(Adapter.open(layout.adapter(0))),
         timings=timings,
-        labels=names,
     )

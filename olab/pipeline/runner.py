@@ -27,6 +27,7 @@ from olab.datanet.sources import load_source
 from olab.errors import ConfigError, DatanetError
 from olab.hashing import hash_json
 from olab.io import atomic_dir, atomic_write_json
+from olab.names import display_names
 from olab.pipeline.cache import cached, copy_entry
 from olab.pipeline.config import RunConfig, load_config
 from olab.pipeline.influence import contributor_influence
@@ -153,6 +154,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
 
     with timer("rewards"):
         shares = rewards_mod.compute(contributor_influence(attribution, dn), cfg.rewards)
+        shares.names = display_names(dn.contributors, cfg.rewards.split.recipients() if cfg.rewards.split else {})
 
     manifest: dict[str, Any] = {
         "olab_version": olab.__version__,

@@ -16,7 +16,8 @@ class Leaderboard(OlabWidget):
 
     `table`: rows with `contributor` and numeric columns (e.g. the attribution contributor table);
     `shares`: reward shares (`olab.rewards.Rewards`, a list of shares or `{address: share_ppm}`) merged in
-    as `share_ppm`. The plot is `olab.viz.contributor_shares` when shares are known.
+    as `share_ppm`. `labels` ({address: name}) name contributors; by default the shares' own names (a run's
+    `rewards.json`). The plot is `olab.viz.contributor_shares` when shares are known.
     """
 
     _esm = bundle("leaderboard.js")
@@ -37,6 +38,7 @@ class Leaderboard(OlabWidget):
         plot: bool = True,
         **kwargs: Any,
     ) -> None:
+        labels = labels or getattr(shares, "names", None)  # olab.rewards.Rewards names its contributors
         rows = _merge(to_rows(table), shares)
         if not rows:
             raise ValidationError("Leaderboard needs at least one contributor (pass `table` and/or `shares`)")
