@@ -1,27 +1,100 @@
-"""Atomic writes: an artifact is either fully written or not there at all."""
+"""Atomic writes: an artifact is either fully written or not there at all, and never lost to a race.
+
+Files and directories are written under a temporary sibling name (`.<name>.<pid>.<random>.tmp`), synced
+to disk, then renamed into place. Directory commits take a lock on the parent (`.olab-commit.lock`), so
+two processes committing the same path never replace each other's work by accident: without
+`overwrite` the second one gets `FileExistsError`; with it, a complete directory is swapped for another
+complete one. A temporary left by a killed process (its pid is gone) is removed on the next write there.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import psutil
+from filelock import FileLock
+
+COMMIT_LOCK = ".olab-commit.lock"
+_TEMP = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.(tmp|old)$")
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory under `root` to disk (so a rename publishes durable content)."""
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            if os.path.islink(p):
+                continue
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _is_stale(entry: Path, pid: int) -> bool:
+    """True when the process that made `entry` is gone (or its pid now belongs to a younger process)."""
+    try:
+        made = entry.lstat().st_mtime
+        return psutil.Process(pid).create_time() > made + 1
+    except psutil.NoSuchProcess:
+        return True
+    except (psutil.Error, OSError):
+        return False
+
+
+def clean_stale_temps(parent: str | Path) -> list[Path]:
+    """Remove the temporaries (`.*.<pid>.*.tmp`, `.old`) in `parent` whose writing process no longer runs."""
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m is None or not _is_stale(entry, int(m.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -41,28 +114,40 @@ def read_json(path: str | Path) -> Any:
         return json.load(f)
 
 
-@contextmanager
-def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling directory; on success rename it to `path`.
+def commit_lock(parent: str | Path) -> FileLock:
+    """The lock every directory commit in `parent` holds while it checks and renames."""
+    return FileLock(Path(parent) / COMMIT_LOCK)
 
-    On any exception the temporary directory is removed and `path` is left as it was.
-    With `overwrite`, an existing `path` is replaced only after the new one is complete.
+
+@contextmanager
+def atomic_dir(path: str | Path, overwrite: bool | Callable[[Path], bool] = False) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success sync it and rename it to `path`.
+
+    On any exception the temporary directory is removed and `path` is left as it was. If `path` exists
+    at commit time (checked under the parent's commit lock, so no other process commits in between):
+    without `overwrite` FileExistsError is raised; with `overwrite=True`, or a callable that returns True
+    for the existing directory, it is replaced by the new one, complete for complete.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; refusing to overwrite it")
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    clean_stale_temps(path.parent)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"))
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        _fsync_tree(tmp)
+        with commit_lock(path.parent):
+            if not path.exists():
+                os.rename(tmp, path)
+            elif overwrite is True or (callable(overwrite) and overwrite(path)):
+                old = path.with_name(f"{_temp_prefix(path)}{uuid.uuid4().hex[:12]}.old")
+                os.rename(path, old)
+                os.rename(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                raise FileExistsError(f"{path} was committed by another process meanwhile; refusing to overwrite it")
+            _fsync_dir(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

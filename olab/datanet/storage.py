@@ -9,6 +9,11 @@ Layout (defined here and nowhere else)::
 A version directory appears complete or not at all: locally it is written with `olab.io.atomic_dir`;
 on other filesystems it is written under a hidden temporary name and moved into place, and a directory
 without `manifest.json` (written last) is ignored.
+
+Writers (build, submit, approve, reject) hold `Storage.writer()`, a lock file in a local Datanet's
+directory, from reading the latest version to committing the next one, so concurrent writers queue
+instead of both writing "the next version". Other filesystems have no such lock: there a concurrent
+writer gets "already exists" instead.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import fsspec
+from filelock import FileLock
 from fsspec.implementations.local import LocalFileSystem
 
 from olab.errors import DatanetError
@@ -27,6 +34,7 @@ from olab.io import atomic_dir, atomic_write_bytes
 
 RECORDS, MANIFEST, TREE, REJECTIONS = "records.parquet", "manifest.json", "tree.json", "rejections.jsonl"
 SUBMISSIONS = "submissions"
+WRITER_LOCK = ".olab-writer.lock"
 _VERSION_DIR = re.compile(r"^v(\d{4,})$")
 
 
@@ -51,6 +59,13 @@ class Storage:
 
     def _abs(self, rel: str) -> str:
         return f"{self.root}/{rel}"
+
+    def writer(self) -> AbstractContextManager[Any]:
+        """The lock a writer holds from reading the latest version to committing the next (local only)."""
+        if not self.local:
+            return nullcontext()
+        Path(self.root).mkdir(parents=True, exist_ok=True)
+        return FileLock(self._abs(WRITER_LOCK))
 
     def versions(self) -> list[int]:
         """Complete versions (those with a manifest), ascending."""

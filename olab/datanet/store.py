@@ -83,20 +83,34 @@ class Datanet:
         data = load_source(cfg.source, cfg.columns, dataset).to_dict()
         source = importer.source_info(cfg, data, dataset)
         wanted = importer.build_hash(cfg, source)
-        versions = storage.versions()
-        for v in reversed(versions):
-            manifest = storage.read_json(f"{version_dirname(v)}/{MANIFEST}")
-            if manifest.get("build_hash") == wanted:
-                found = cls(storage, v, manifest)
-                found.reused = True
-                return found
+        if (found := cls._built(storage, wanted)) is not None:
+            return found
         draft = importer.prepare(cfg, data, source, progress=progress)
-        n = len(draft.columns["record_id"])
-        if n == 0:
+        if not draft.columns["record_id"]:
             shown = "; ".join(r.reason for r in draft.rejections[:3])
             raise DatanetError(
                 f"no record of {cfg.source.kind} source passed validation ({len(draft.rejections)} rejected: {shown} ...)"
             )
+        with storage.writer():  # another process may have built it (or another version) meanwhile
+            if (found := cls._built(storage, wanted)) is not None:
+                return found
+            return cls(storage, *cls._commit_build(cfg, storage, draft, progress))
+
+    @classmethod
+    def _built(cls, storage: Storage, build_hash: str) -> Datanet | None:
+        """The existing version (latest first) built from the same config and source content, if any."""
+        for v in reversed(storage.versions()):
+            manifest = storage.read_json(f"{version_dirname(v)}/{MANIFEST}")
+            if manifest.get("build_hash") == build_hash:
+                found = cls(storage, v, manifest)
+                found.reused = True
+                return found
+        return None
+
+    @staticmethod
+    def _commit_build(cfg: DatanetConfig, storage: Storage, draft: Any, progress: bool) -> tuple[int, dict[str, Any]]:
+        """Write `draft` as the next version; returns (version, manifest)."""
+        n, versions = len(draft.columns["record_id"]), storage.versions()
         version = (versions[-1] + 1) if versions else 1
         parent = storage.read_json(f"{version_dirname(versions[-1])}/{MANIFEST}") if versions else None
         columns = {**draft.columns, "version_added": [version] * n, "batch_id": [None] * n}
@@ -124,7 +138,7 @@ class Datanet:
             meta=meta,
             progress=progress,
         )
-        return cls(storage, version, manifest)
+        return version, manifest
 
     @classmethod
     def open(cls, path: str | Path, version: int | None = None) -> Datanet:
@@ -337,7 +351,8 @@ class Datanet:
         """Take a signed batch: rejected (bad signature, replay, nothing valid), pending (policy review), or
         accepted into a new version (this object then shows that version)."""
         batch = batch if isinstance(batch, SignedBatch) else SignedBatch.from_json(batch)
-        return self._follow(intake.submit(self._latest(), batch))
+        with self._storage.writer():
+            return self._follow(intake.submit(self._latest(), batch))
 
     def pending(self) -> list[dict[str, Any]]:
         """Batches held for review: batch_id, signer, nonce, record count, submitted time."""
@@ -349,12 +364,14 @@ class Datanet:
 
     def approve(self, batch_id: str) -> SubmitResult:
         """Accept a pending batch: validate it against the latest version and commit a new version."""
-        entry = intake.pending_entry(self, batch_id)
-        return self._follow(intake.apply_batch(self._latest(), entry))
+        with self._storage.writer():
+            entry = intake.pending_entry(self, batch_id)
+            return self._follow(intake.apply_batch(self._latest(), entry))
 
     def reject(self, batch_id: str, reason: str = "") -> SubmitResult:
         """Refuse a pending batch; it stays in the log with the owner's reason."""
-        return intake.reject(self._latest(), batch_id, reason)
+        with self._storage.writer():
+            return intake.reject(self._latest(), batch_id, reason)
 
     def _follow(self, result: SubmitResult) -> SubmitResult:
         if result.version is not None:

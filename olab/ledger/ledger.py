@@ -199,12 +199,16 @@ class Ledger:
             ev = self._c["DatanetRegistry"].events.VersionAppended()
             return self._original(ev, existing["block"], {"datanetId": datanet_id, "version": version}, what)
         notes = []
-        owner = self._read("reading the datanet owner", self._c["DatanetRegistry"].functions.ownerOf(datanet_id).call)
-        if int(owner, 16) == 0:
-            reg = self._send(
-                self._c["DatanetRegistry"].functions.registerDatanet(name), f"DatanetRegistry.registerDatanet({name!r})"
-            )
-            notes.append(f"registered datanet {name!r} (owner {self.account}) in tx {reg.tx_hash}")
+        if self.datanet_owner(name) is None:
+            try:
+                reg = self._send(
+                    self._c["DatanetRegistry"].functions.registerDatanet(name),
+                    f"DatanetRegistry.registerDatanet({name!r})",
+                )
+                notes.append(f"registered datanet {name!r} (owner {self.account}) in tx {reg.tx_hash}")
+            except LedgerError:
+                if self.datanet_owner(name) != self.account:  # not this account registering it concurrently
+                    raise
         fn = self._c["DatanetRegistry"].functions.appendVersion(
             datanet_id,
             version,
@@ -215,7 +219,15 @@ class Ledger:
             want["metadata_hash"],
             uri,
         )
-        result = self._send(fn, what)
+        try:
+            result = self._send(fn, what)
+        except LedgerError:
+            if self.datanet_version(name, version) is None:
+                raise
+            # another publisher recorded this version between the check above and this transaction
+            return self.register_datanet_version(
+                name, version, root, parent_root, record_count, contributor_count, metadata_hash, uri
+            )
         return _with_note(result, "; ".join(notes) or None)
 
     def datanet_version(self, name: str, version: int) -> dict[str, Any] | None:
@@ -273,7 +285,12 @@ class Ledger:
             )
         b = c.as_bytes()
         fn = self._c["AttributionRegistry"].functions.publishRun(*(b[f] for f in COMMITMENT_FIELDS))
-        return self._send(fn, what)
+        try:
+            return self._send(fn, what)
+        except LedgerError:
+            if not self.is_published(c.run_id):
+                raise
+            return self.publish_run(c)  # published concurrently: the same record is idempotent, another is refused
 
     def is_published(self, run_id: str | bytes) -> bool:
         rid = to_bytes32(run_id, "run_id")

@@ -3,7 +3,8 @@
 A stage whose config and input hashes are unchanged is not recomputed. Entries are written with
 `atomic_dir`, so an interrupted stage leaves nothing behind and a rerun resumes from the last finished
 stage. On reuse the entry's recorded content hash is checked, so a tampered cache entry is rebuilt, not
-trusted.
+trusted. When two processes build the same entry at once, the first to commit wins and the other uses
+its entry: a valid entry that another process may be reading is never replaced.
 """
 
 from __future__ import annotations
@@ -27,13 +28,26 @@ def stage_key(stage: str, inputs: dict[str, Any]) -> str:
 def cached(cache_root: Path, stage: str, inputs: dict[str, Any], build: Callable[[Path], None]) -> tuple[Path, bool]:
     """Return (entry dir, reused?) for `stage` with `inputs`, running `build(tmp_dir)` on a miss."""
     entry = Path(cache_root) / f"{stage}-{stage_key(stage, inputs)}"
-    meta = entry / META
-    if meta.is_file() and read_json(meta).get("content_hash") == sha256_dir(entry, exclude=(META,)):
+    if is_valid(entry):
         return entry, True
-    with atomic_dir(entry, overwrite=True) as tmp:
-        build(tmp)
-        atomic_write_json(tmp / META, {"stage": stage, "inputs": inputs, "content_hash": sha256_dir(tmp)})
+    try:
+        with atomic_dir(entry, overwrite=lambda existing: not is_valid(existing)) as tmp:
+            build(tmp)
+            atomic_write_json(tmp / META, {"stage": stage, "inputs": inputs, "content_hash": sha256_dir(tmp)})
+    except FileExistsError:  # another process committed a valid entry while this one was building
+        if not is_valid(entry):
+            raise
+        return entry, True
     return entry, False
+
+
+def is_valid(entry: Path) -> bool:
+    """True when `entry` holds its metadata and its content still hashes to what was recorded."""
+    meta = entry / META
+    try:
+        return meta.is_file() and read_json(meta).get("content_hash") == sha256_dir(entry, exclude=(META,))
+    except (OSError, ValueError):
+        return False
 
 
 def copy_entry(entry: Path, dest: Path) -> None:
