@@ -5,6 +5,7 @@ Layout (defined here and nowhere else)::
     <path>/v0001/{records.parquet, manifest.json, tree.json, rejections.jsonl}   one directory per version
     <path>/submissions/<batch id>.json                                          signed batches and their status
     <path>/submissions/unverified-<hash>.json                                   batches whose signature failed
+    <path>/.olab-writer.lock, <path>/.olab-commit.lock                          writers' locks (local Datanets)
 
 A version directory appears complete or not at all: locally it is written with `olab.io.atomic_dir`;
 on other filesystems it is written under a hidden temporary name and moved into place, and a directory
