@@ -44,8 +44,13 @@ EXIT_OK, EXIT_VERIFICATION_FAILED, EXIT_USAGE = 0, 1, 2
 
 @click.group(cls=LazyGroup, epilog="Exit codes: 0 ok, 1 verification failed, 2 usage or config error.")
 @click.version_option(package_name="olab")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="More of olab's own log: -v info, -vv debug.")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors: no stage lines, no bars.")
+def cli(verbose: int, quiet: bool) -> None:
     """olab: Datanets, LoRA fine-tuning, TRAK attribution and contributor rewards, verifiable on chain."""
+    from olab import logs
+
+    logs.configure(verbose, quiet)
 
 
 def main() -> None:

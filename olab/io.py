@@ -5,6 +5,10 @@ to disk, then renamed into place. Directory commits take a lock on the parent (`
 two processes committing the same path never replace each other's work by accident: without
 `overwrite` the second one gets `FileExistsError`; with it, a complete directory is swapped for another
 complete one. A temporary left by a killed process (its pid is gone) is removed on the next write there.
+
+Files and folders get the permissions any other program's would (0666/0777 less the umask), not the
+owner-only ones of the temporary files they start as: a colleague on the machine can open a shared
+`report.html`. Nothing olab writes holds a secret (keys stay in memory).
 """
 
 from __future__ import annotations
@@ -84,11 +88,19 @@ def clean_stale_temps(parent: str | Path) -> list[Path]:
     return removed
 
 
+def umasked(mode: int) -> int:
+    """`mode` less the process's umask: what `open` or `mkdir` would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     try:
+        os.fchmod(fd, umasked(0o666))  # mkstemp makes it owner-only
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -135,6 +147,7 @@ def atomic_dir(path: str | Path, overwrite: bool | Callable[[Path], bool] = Fals
     clean_stale_temps(path.parent)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"))
     try:
+        tmp.chmod(umasked(0o777))  # mkdtemp makes it owner-only
         yield tmp
         _fsync_tree(tmp)
         with commit_lock(path.parent):

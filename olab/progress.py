@@ -55,7 +55,14 @@ def resolve(progress: bool | Progress | None) -> Progress:
 
 
 def terminal(bars: bool) -> Progress:
-    """The CLI's sink: tqdm bars, or (`--no-progress`, CI logs) one line per stage start and end."""
+    """The CLI's sink: tqdm bars, or (`--no-progress`, CI logs) one line per stage start and end and no bar
+    from any library either; nothing at all under `olab -q`."""
+    from olab import logs
+
+    if not bars or logs.quiet():
+        logs.silence_library_bars()
+    if logs.quiet():
+        return _ignore
     return Tqdm() if bars else Log()
 
 

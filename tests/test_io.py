@@ -5,11 +5,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
-from olab.io import atomic_dir
+import pytest
+
+from olab.io import atomic_dir, atomic_write_text
 
 CTX = mp.get_context("fork")
 
@@ -92,3 +95,21 @@ def test_a_killed_writers_temporary_is_cleaned_by_the_next_write(tmp_path: Path)
         (tmp / "f").write_text("y")
     assert not left[0].exists(), "the killed writer's temporary directory was not cleaned"
     assert (tmp_path / "live" / "f").read_text() == "y"
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_written_files_and_folders_follow_the_umask_not_owner_only(tmp_path, umask_022):
+    report = atomic_write_text(tmp_path / "run" / "report.html", "<html></html>")
+    with atomic_dir(tmp_path / "adapter") as tmp:
+        (tmp / "weights.bin").write_bytes(b"x")
+    assert stat.S_IMODE(report.stat().st_mode) == 0o644  # a colleague can read a shared report
+    assert stat.S_IMODE((tmp_path / "adapter").stat().st_mode) == 0o755
+    os.umask(0o077)  # a user who wants owner-only gets it
+    private = atomic_write_text(tmp_path / "private.json", "{}")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600

@@ -18,8 +18,13 @@ from typing import Any, Literal
 
 from olab.errors import ConfigError
 from olab.hashing import hash_json, sha256_file
+from olab.logs import ignore_warning
 
 Task = Literal["classification", "causal_lm"]
+
+# peft reads transformers' deprecated `is_gradient_checkpointing` each time it wraps a model (transformers 5,
+# peft 0.17): a FutureWarning for peft's authors that every fine-tune and adapter load would print to ours
+ignore_warning(FutureWarning, "`is_gradient_checkpointing` is deprecated", r"transformers\.modeling_utils")
 
 # weight files `from_pretrained` reads, in its order of preference
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")

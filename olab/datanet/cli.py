@@ -23,6 +23,10 @@ def build(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     from olab.config import parse_overrides
     from olab.datanet.store import Datanet
 
+    if not progress:
+        from olab.logs import silence_library_bars
+
+        silence_library_bars()
     dn = Datanet.build(config, overrides=parse_overrides(overrides), progress=progress)
     change = dn.manifest["change"]
     click.echo(f"{dn.path} version {dn.version}: {len(dn)} records, {len(dn.contributors)} contributors")

@@ -1,8 +1,10 @@
 """The run manifest: what a run consumed and produced, and the two hashes that identify it.
 
 - `run_id`: sha256 over the manifest's content (config, input and output hashes), excluding the
-  fields that are only known later or vary between identical runs (see `VOLATILE`). Two runs of the
-  same config on the same inputs have the same `run_id`.
+  fields that are only known later or vary between identical runs (see `VOLATILE`) and the config keys
+  that say where a run is kept or whether it is published rather than what it computes (`NOT_DEFINING`).
+  Two runs of the same config on the same inputs have the same `run_id`, wherever they are kept;
+  `olab reproduce` gets the recorded one back.
 - `manifest_hash`: sha256 over the same content plus `run_id`; it is what goes on chain.
 
 `run_dir_layout` defines the file names of a run directory, in one place.
@@ -17,10 +19,30 @@ from typing import Any
 from olab.hashing import hash_json
 
 VOLATILE = ("run_id", "manifest_hash", "chain", "timings", "created_at")
+NOT_DEFINING = {"run": ("runs_dir", "publish")}  # config section -> keys that do not change the result
+
+
+def defining_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A resolved run config (as JSON) without the keys that do not change what a run computes."""
+    return {
+        section: {k: v for k, v in values.items() if k not in NOT_DEFINING.get(section, ())}
+        if isinstance(values, dict)
+        else values
+        for section, values in config.items()
+    }
+
+
+def run_config_hash(config: dict[str, Any]) -> str:
+    """The hash of what a resolved run config (as JSON) makes a run compute."""
+    return hash_json(defining_config(config))
 
 
 def content(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k not in VOLATILE}
+    """What `run_id` and `manifest_hash` cover."""
+    out = {k: v for k, v in manifest.items() if k not in VOLATILE}
+    if isinstance(out.get("config"), dict):
+        out["config"] = defining_config(out["config"])
+    return out
 
 
 def _as_bytes32(sha: str) -> str:

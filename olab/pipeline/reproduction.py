@@ -1,8 +1,9 @@
 """`olab reproduce RUN_DIR`: re-run a recorded experiment from scratch and compare.
 
 The run is repeated on the very Datanet version it was trained on (its records re-hashed to the recorded
-root first), so a Datanet that grew by signed contributions since then reproduces too. Deterministic
-stages are compared by hash (Datanet root, adapters, scores, rewards root); attribution
+root first), so a Datanet that grew by signed contributions since then reproduces too. It runs in a
+temporary work folder (removed afterwards) unless given one. Deterministic stages are compared by hash
+(run id, Datanet root, adapters, scores, rewards root); attribution
 also by the mean per-target Spearman correlation of the scores and the largest share difference in ppm,
 which are meaningful when hashes differ (another device, another BLAS). `attest=True` publishes those
 figures as a reviewer attestation.
@@ -11,6 +12,7 @@ figures as a reviewer attestation.
 from __future__ import annotations
 
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,28 +81,31 @@ def reproduce(
     layout = RunLayout(Path(run_dir))
     manifest = read_json(layout.manifest)
     recorded_cfg = RunConfig.model_validate(manifest["config"])
-    work = Path(work_dir or tempfile.mkdtemp(prefix="olab-reproduce-"))
-    cfg = recorded_cfg.model_copy(deep=True)
-    cfg.run.runs_dir = str(work / "runs")
-    cfg.run.publish = False
     dn = Datanet.open(datanet_path or manifest["datanet"]["path"], version=manifest["datanet"]["version"])
     dn.verify()
-    result = run(cfg, datanet=dn, progress=progress)
+    with ExitStack() as cleanup:
+        if work_dir is None:  # a temporary work folder, removed when the comparison is done
+            work_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="olab-reproduce-"))
+        cfg = recorded_cfg.model_copy(deep=True)
+        cfg.run.runs_dir = str(Path(work_dir) / "runs")
+        cfg.run.publish = False
+        result = run(cfg, datanet=dn, progress=progress)
+        new_scores = np.array(Attribution.open(RunLayout(result.dir).attribution).scores)  # a copy, not a view
 
     again = result.manifest
     hashes = {
+        "run id": (manifest["run_id"], again["run_id"]),
         "datanet": (manifest["datanet"]["root"], again["datanet"]["root"]),
         "adapter": (manifest["adapter"]["hash"], again["adapter"]["hash"]),
         "scores": (manifest["attribution"]["scores_hash"], again["attribution"]["scores_hash"]),
         "rewards": (manifest["rewards"]["root"], again["rewards"]["root"]),
     }
     recorded_scores = Attribution.open(layout.attribution).scores
-    new_scores = Attribution.open(RunLayout(result.dir).attribution).scores
     _, recorded_rewards = rewards_mod.load(layout.rewards)
     report = ReproduceReport(
         run_id=manifest["run_id"],
         hashes=hashes,
-        rank_correlation=mean_rank_correlation(np.asarray(recorded_scores), np.asarray(new_scores)),
+        rank_correlation=mean_rank_correlation(np.asarray(recorded_scores), new_scores),
         max_share_diff_ppm=rewards_mod.share_diff_ppm(recorded_rewards, result.rewards),
         reproduced_root=result.rewards.root,
     )

@@ -21,7 +21,6 @@ from olab import rewards as rewards_mod
 from olab.adapters import Adapter, finetune
 from olab.adapters.models import base_weight_hash, resolve_base_model
 from olab.attribution import Attribution, attribute
-from olab.config import config_hash
 from olab.datanet import Datanet
 from olab.datanet.sources import load_source
 from olab.errors import ConfigError, DatanetError
@@ -31,7 +30,7 @@ from olab.names import display_names
 from olab.pipeline.cache import cached, copy_entry
 from olab.pipeline.config import RunConfig, load_config
 from olab.pipeline.influence import contributor_influence
-from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_dir_name
+from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_config_hash, run_dir_name
 from olab.pipeline.publish import publish
 from olab.pipeline.reporting import write_report
 from olab.progress import Progress, Tqdm, resolve, stage
@@ -160,7 +159,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
         "olab_version": olab.__version__,
         "name": cfg.run.name,
         "config": cfg.model_dump(mode="json"),
-        "config_hash": config_hash(cfg),
+        "config_hash": run_config_hash(cfg.model_dump(mode="json")),
         "datanet": {
             "path": str(dn.path),
             "name": dn.name,

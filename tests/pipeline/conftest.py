@@ -17,4 +17,4 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """`olab run configs/quickstart.yaml`, unchanged, in a fresh project directory."""
     cwd = tmp_path_factory.mktemp("quickstart")
     proc = olab("run", str(REPO / "configs" / "quickstart.yaml"), "--no-progress", cwd=cwd)
-    return Run(cwd, run_dir_from(proc.stdout, cwd), proc.stdout + proc.stderr)
+    return Run(cwd, run_dir_from(proc.stdout, cwd), proc.stdout + proc.stderr, proc.stderr)

@@ -31,6 +31,7 @@ class Run:
     cwd: Path
     run_dir: Path
     output: str
+    stderr: str = ""
 
     @property
     def manifest(self) -> dict:
@@ -39,7 +40,7 @@ class Run:
     def copy(self, dest: Path) -> Run:
         """An independent copy of the whole project directory (runs, Datanets, chain state)."""
         shutil.copytree(self.cwd, dest)
-        return Run(dest, dest / self.run_dir.relative_to(self.cwd), self.output)
+        return Run(dest, dest / self.run_dir.relative_to(self.cwd), self.output, self.stderr)
 
 
 def run_dir_from(output: str, cwd: Path) -> Path:

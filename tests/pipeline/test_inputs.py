@@ -136,7 +136,8 @@ def test_bad_config_value_names_the_field(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_agnews
 @pytest.mark.skipif(
-    not os.environ.get("OLAB_LONG_TESTS"), reason="about 5 minutes on an idle 2-core CPU; set OLAB_LONG_TESTS=1 to run it"
+    not os.environ.get("OLAB_LONG_TESTS"),
+    reason="about 5 minutes on an idle 2-core CPU; set OLAB_LONG_TESTS=1 to run it",
 )
 def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
     """AG News via `datasets`; one contributor's labels 20% flipped: self-influence flags them, it earns least."""
@@ -168,7 +169,9 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
 
     noisy = next(c["address"] for c in dn.contributors if c["behaviour"] == "label_noise")
     shares = {s["contributor"]: s["share_ppm"] for s in read_json(run_dir / "rewards.json")["shares"]}
-    print(f"AG News: self-influence ROC AUC {auc:.3f}; shares (ppm) {sorted(shares.values())}, label noise {shares[noisy]}")
+    print(
+        f"AG News: self-influence ROC AUC {auc:.3f}; shares (ppm) {sorted(shares.values())}, label noise {shares[noisy]}"
+    )
     assert shares[noisy] < min(v for a, v in shares.items() if a != noisy), shares
 
 

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from pipeline_helpers import Run, olab
 from repo_paths import REPO
+from report_view import CHROMIUM, view_report
 
 from olab.datanet import Datanet
 
@@ -102,13 +103,20 @@ def test_tampered_share_breaks_the_rewards_link(quickstart: Run, tmp_path: Path)
     assert rewards["shares"][0]["contributor"] in out
 
 
-def test_reproduce_gives_identical_hashes_and_attests(quickstart: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reproduce_gives_identical_hashes_and_attests(
+    quickstart: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
     from olab.pipeline.publish import ledger_for
     from olab.pipeline.reproduction import reproduce
 
     monkeypatch.chdir(quickstart.cwd)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its temporary work folder goes
     report = reproduce(quickstart.run_dir, attest=True, progress=False)
     assert report.identical, report.summary()
+    assert report.hashes["run id"] == (quickstart.manifest["run_id"],) * 2  # the same run id, though kept elsewhere
+    assert list(tmp_path.iterdir()) == []  # the work folder is gone
     assert report.max_share_diff_ppm == 0
     assert report.rank_correlation == pytest.approx(1.0)
     attestations = ledger_for(quickstart.manifest).attestations(quickstart.manifest["run_id"])
@@ -127,3 +135,38 @@ def test_no_private_key_in_any_artifact_or_log(quickstart: Run) -> None:
         leaks += [str(path) for k in keys if k in data or k.hex().encode() in data.lower()]
     leaks += ["command output" for k in keys if k.hex() in quickstart.output.lower()]
     assert leaks == []
+
+
+def test_quickstart_names_contributors_in_its_output_and_rewards_json(quickstart: Run) -> None:
+    rewards = json.loads((quickstart.run_dir / "rewards.json").read_text())
+    names = rewards["names"]
+    assert set(names) == {s["contributor"] for s in rewards["shares"]}  # every address named
+    dn = Datanet.open(
+        quickstart.cwd / quickstart.manifest["datanet"]["path"], version=quickstart.manifest["datanet"]["version"]
+    )
+    for c in dn.contributors:
+        name = f"contributor {c['index']} ({c['behaviour']})"
+        assert names[c["address"]] == name
+        line = next(ln for ln in quickstart.output.splitlines() if ln.rstrip().endswith(c["address"]))
+        assert line.lstrip().startswith(name), line  # `olab run` prints the share by name and behaviour
+    assert "contributor 1 (label_noise)" in (quickstart.run_dir / "report.html").read_text()
+
+
+def test_quickstart_prints_no_warning_and_no_progress_bar_with_no_progress(quickstart: Run) -> None:
+    assert "Warning" not in quickstart.stderr, quickstart.stderr
+    assert "\r" not in quickstart.stderr and "%|" not in quickstart.stderr and "it/s]" not in quickstart.stderr
+    assert "Generating train split" not in quickstart.output
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no Chromium at {CHROMIUM} (set OLAB_CHROMIUM)")
+def test_quickstart_report_is_small_and_its_first_screen_answers(quickstart: Run) -> None:
+    report = quickstart.run_dir / "report.html"
+    assert report.stat().st_size < 1_500_000
+    seen = view_report(report, "quickstart-report")
+    assert seen["errors"] == [] and seen["external"] == []
+    assert seen["summary_visible"] and "ROC AUC" in seen["summary"] and "accuracy" in seen["summary"]
+    rewards = json.loads((quickstart.run_dir / "rewards.json").read_text())
+    assert len(seen["rows"]) == len(rewards["shares"]) == 6
+    assert all(r["visible"] for r in seen["rows"]), seen["rows"]  # every contributor, without scrolling
+    assert not seen["inner_scroll"]
