@@ -74,6 +74,7 @@ def prepare(cfg: DatanetConfig, data: dict[str, list[Any]], source: dict[str, An
     ground_truth: dict[str, Any] = {"mode": cfg.contributors.mode}
     injected: list[str | None] = [None] * n
     original: list[str | None] = [None] * n
+    bad_contributors: dict[int, str] = {}  # row -> why its contributor value is not an address
     if cfg.contributors.mode == "simulate":
         c = cfg.contributors
         accounts = [a.address for a in contrib.simulated_accounts(c.n, c.seed)]
@@ -98,17 +99,20 @@ def prepare(cfg: DatanetConfig, data: dict[str, list[Any]], source: dict[str, An
         }
     else:
         contributors = []
-        for value in data["contributor"]:
-            if value is None or not str(value).strip():
+        for i, value in enumerate(data["contributor"]):
+            value = None if value is None else str(value).strip()
+            if not value or (problem := contrib.address_problem(value)) is not None:
                 contributors.append(None)
+                if value:
+                    bad_contributors[i] = problem
                 continue
-            address = contrib.contributor_address(str(value).strip())
-            if not contrib.is_address(str(value).strip()):
-                names[address] = str(value).strip()
+            address = contrib.contributor_address(value)
+            if not contrib.is_address(value):
+                names[address] = value
             contributors.append(address)
 
     columns, rejections = _validate(
-        cfg, data.get("id"), texts, raw_labels, contributors, injected, original, labels, progress
+        cfg, data.get("id"), texts, raw_labels, contributors, injected, original, labels, progress, bad_contributors
     )
     for address, name in names.items():
         entries[address] = {"address": address, "name": name, "behaviour": None, "rate": None}
@@ -127,6 +131,7 @@ def _validate(
     original: list[str | None],
     labels: list[str],
     progress: bool,
+    bad_contributors: dict[int, str],
 ) -> tuple[dict[str, list[Any]], list[Rejection]]:
     validator = RecordValidator(cfg.validation, labels)
     out: dict[str, list[Any]] = {
@@ -138,6 +143,9 @@ def _validate(
         if ids is not None:
             record["id"] = ids[i]
         contributor = contributors[i]
+        if i in bad_contributors:
+            rejections.append(Rejection(i, "bad_contributor", f"row {i}: {bad_contributors[i]}", None, record))
+            continue
         if contributor is None:
             rejections.append(
                 Rejection(

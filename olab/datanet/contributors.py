@@ -50,6 +50,25 @@ def contributor_address(value: str) -> str:
     return to_checksum_address(value) if is_address(value) else address_for_name(value)
 
 
+def address_problem(value: str) -> str | None:
+    """Why a contributor value that looks like an address (it starts with 0x) is not a usable one, else None.
+
+    Such a value is never taken as a name: a mistyped address would silently credit a keyless account.
+    Mixed case must be a valid EIP-55 checksum (a typo changes it); all lower or upper case carries none.
+    """
+    if value[:2].lower() != "0x":
+        return None
+    if not is_address(value):
+        return f"contributor {value!r} looks like an address but is not one: an address is 0x and 40 hex digits"
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and to_checksum_address(value) != value:
+        return (
+            f"contributor {value!r} fails its EIP-55 checksum (mixed case that does not match the address): "
+            "check it for a typo, or give it all in lower case"
+        )
+    return None
+
+
 def simulated_key(seed: int, index: int) -> bytes:
     """The private key of simulated contributor `index` under `seed` (valid secp256k1 scalar)."""
     for attempt in range(1000):

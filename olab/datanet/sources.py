@@ -6,6 +6,7 @@ Used for a Datanet's records and for a run's target (eval) sets alike.
 from __future__ import annotations
 
 import csv
+import math
 from typing import Any
 
 import datasets
@@ -87,6 +88,8 @@ def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.
         values = raw[col]
         if key == "label" and isinstance(label_feature, datasets.ClassLabel):
             values = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in values]
+        elif key == "label":
+            values = label_strings(values, col)
         elif key != "text":
             values = [None if v is None else str(v) for v in values]
         out[key] = list(values)
@@ -94,6 +97,32 @@ def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.
     if not _all_strings(out["text"]):
         features["text"] = ds.features[columns.text]  # mistyped texts are kept as they are for validation to reject
     return datasets.Dataset.from_dict(out, features=features)
+
+
+def label_strings(values: list[Any], column: str) -> list[str | None]:
+    """Labels as strings; missing and NaN labels become None (validation rejects them with that reason).
+
+    Labels of more than one type (strings and numbers, say) would silently become different classes
+    ("3" beside "World"), so they are an error naming the rows of each type.
+    """
+    out: list[str | None] = []
+    rows: dict[str, list[int]] = {}
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+            continue
+        rows.setdefault(type(v).__name__, []).append(i)
+        out.append(str(v))
+    if len(rows) > 1:
+        shown = "; ".join(
+            f"{kind} in rows {', '.join(map(str, idx[:5]))}{', ...' if len(idx) > 5 else ''}"
+            for kind, idx in rows.items()
+        )
+        raise DatanetError(
+            f"columns.label: the label column {column!r} mixes types ({shown}); give every label the same type "
+            "(all strings, or all integers) so one class is not split in two"
+        )
+    return out
 
 
 def _all_strings(values: list[Any]) -> bool:

@@ -324,9 +324,13 @@ class Datanet:
                 )
         root = build_tree(stored, contributors).root_hex if ids else None
         if root != self.root:
-            raise DatanetVerificationError(f"{where}: the records' Merkle root is {root}, but the manifest commits to {self.root}")
+            raise DatanetVerificationError(
+                f"{where}: the records' Merkle root is {root}, but the manifest commits to {self.root}"
+            )
         if dump["tree"][0] != self.root:
-            raise DatanetVerificationError(f"{where}: tree.json's root {dump['tree'][0]} differs from the manifest's {self.root}")
+            raise DatanetVerificationError(
+                f"{where}: tree.json's root {dump['tree'][0]} differs from the manifest's {self.root}"
+            )
         for name, want in self._manifest.get("files", {}).items():
             got = sha256_bytes(self._storage.read_bytes(self._rel(name)))
             if got != want:

@@ -2,7 +2,8 @@
 
 Rules (the `rule` of a `Rejection`): missing_field, mistyped_field, unexpected_field, empty_text,
 text_too_short, text_too_long, unknown_label, duplicate_id, duplicate (same normalised text as an
-accepted record, within the batch or across contributors and versions), and bad_signature (a whole
+accepted record, within the batch or across contributors and versions), bad_contributor (an import row
+whose contributor looks like an address but is malformed or mis-checksummed), and bad_signature (a whole
 batch whose signature does not recover its claimed contributor; see `contributions`).
 """
 
@@ -25,6 +26,7 @@ RULES = (
     "unknown_label",
     "duplicate_id",
     "duplicate",
+    "bad_contributor",
     "bad_signature",
 )
 REQUIRED = ("text", "label")
@@ -102,7 +104,10 @@ class RecordValidator:
             return "mistyped_field", f"a record must be a mapping with 'text' and 'label', got {type(record).__name__}"
         for name in REQUIRED:
             if record.get(name) is None:
-                return "missing_field", f"field {name!r} is missing; every record needs string fields {list(REQUIRED)}"
+                return (
+                    "missing_field",
+                    f"field {name!r} is missing (empty, null or NaN); every record needs string fields {list(REQUIRED)}",
+                )
         for name in (*REQUIRED, "id"):
             value = record.get(name)
             if value is not None and not isinstance(value, str):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import datasets
 import pytest
+from eth_utils import to_checksum_address
 
 from olab.datanet import Datanet, sign_batch
 from olab.datanet.validation import RULES
+from olab.errors import DatanetError
 
 GOOD_A = {"text": "Local bakery wins regional award for its rye bread", "label": "Business"}
 GOOD_B = {"text": "Chess club beats rivals in a tense final round", "label": "Sports"}
@@ -148,5 +151,66 @@ def test_build_rejects_mistyped_text_column(tmp_path: Path, make_config):
 
 
 def test_every_rule_is_tested():
-    tested = set(BAD) | {"duplicate_id", "bad_signature"}
+    tested = set(BAD) | {"duplicate_id", "bad_signature", "bad_contributor"}
     assert tested == set(RULES)
+
+
+def column_config(tmp_path: Path, **extra) -> dict:
+    return {
+        "name": "strict-import",
+        "root_dir": str(tmp_path),
+        "columns": {"contributor": "who"},
+        "contributors": {"mode": "column"},
+        **extra,
+    }
+
+
+def test_nan_and_missing_labels_are_rejected_with_their_reason_not_made_a_class(tmp_path: Path):
+    ds = datasets.Dataset.from_dict(
+        {"text": ["first story", "second story", "third story"], "label": [1.0, float("nan"), None], "who": ["a"] * 3}
+    )
+    dn = Datanet.build(column_config(tmp_path), dataset=ds, progress=False)
+    assert dn.labels == ["1.0"] and len(dn) == 1
+    reasons = {r["index"]: (r["rule"], r["reason"]) for r in dn.rejections()}
+    for row in (1, 2):
+        assert reasons[row][0] == "missing_field" and "label" in reasons[row][1] and "NaN" in reasons[row][1]
+
+
+def test_mixed_label_types_are_an_error_naming_the_rows(tmp_path: Path):
+    path = tmp_path / "mixed.jsonl"
+    lines = [json.dumps({"text": f"story {i}", "label": "World", "who": "a"}) for i in range(3)]
+    lines.insert(1, '{"text": "odd one", "label": 3, "who": "a"}')
+    path.write_text("\n".join(lines) + "\n")
+    cfg = column_config(tmp_path, source={"kind": "files", "data_files": str(path)})
+    with pytest.raises(DatanetError, match=r"mixes types \(str in rows 0, 2, 3; int in rows 1\)"):
+        Datanet.build(cfg, progress=False)
+
+
+GOOD_ADDRESS = "0x" + "ab" * 20
+CHECKSUMMED = to_checksum_address("0x" + "5a" * 20)
+MISCHECKSUMMED = CHECKSUMMED[:2] + CHECKSUMMED[2:].swapcase()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("0x123", "looks like an address but is not one"),
+        ("0x" + "Z" * 40, "looks like an address but is not one"),
+        (MISCHECKSUMMED, "fails its EIP-55 checksum"),
+    ],
+)
+def test_malformed_or_mischecksummed_contributor_addresses_are_rejected(tmp_path: Path, value: str, reason: str):
+    ds = datasets.Dataset.from_dict(
+        {
+            "text": ["kept lower case", "kept checksummed", "the bad one"],
+            "label": ["x", "x", "x"],
+            "who": [GOOD_ADDRESS, CHECKSUMMED, value],
+        }
+    )
+    dn = Datanet.build(column_config(tmp_path), dataset=ds, progress=False)
+    assert sorted(dn.table.column("contributor").to_pylist()) == sorted(
+        [to_checksum_address(GOOD_ADDRESS), CHECKSUMMED]
+    )
+    (rejection,) = dn.rejections()
+    assert rejection["rule"] == "bad_contributor" and rejection["index"] == 2 and reason in rejection["reason"]
+    assert not any(c.get("name") == value for c in dn.contributors)  # never taken as a name
