@@ -97,7 +97,7 @@ def test_datanet_view_of_a_real_datanet_shows_behaviours_and_refused_records(tmp
         {"text": "Rates held steady by the central bank", "label": "Business"},
         {"text": "x", "label": "Cooking"},
     ]
-    assert dn.submit(sign_batch(newcomer, dn.name, dn.manifest["chain_id"], records, nonce=1)).ok
+    assert dn.submit(sign_batch(newcomer, dn, records, nonce=1)).ok
 
     view = DatanetView.from_datanet(dn)
     assert view.info["version"] == 2 and view.info["root"] == dn.root and view.info["n_records"] == 41

@@ -1,7 +1,7 @@
 """Datanets: versioned, contributor-attributed datasets committed to by OpenZeppelin-compatible Merkle roots.
 
 dn = Datanet.build("configs/quickstart.yaml")      # or Datanet.open("datanets/quickstart")
-dn.proof("r000042"); dn.verify(); dn.submit(sign_batch(account, dn.name, 161201, records, nonce=1))
+dn.proof("r000042"); dn.verify(); dn.submit(sign_batch(account, dn, records, nonce=1))
 """
 
 from olab._lazy import lazy_exports

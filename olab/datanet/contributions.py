@@ -2,16 +2,20 @@
 
 Typed data (what a wallet shows and signs)::
 
-    domain  = {name: <Datanet name>, version: "1", chainId: <chain id>}
+    domain  = {name: <Datanet name>, version: "2", chainId: <chain id>, salt: <genesis root>}
     Contribution(bytes32 batchHash, uint256 recordCount, uint256 nonce)
     batchHash = keccak256(canonical JSON of the list of records)   # sorted keys, no spaces, UTF-8
 
-The domain binds a signature to one Datanet on one chain; the nonce makes two batches with the same
-records distinct, and a Datanet refuses a nonce (or a batch) it has already seen from that signer.
+The domain binds a signature to one Datanet on one chain: its name, and its genesis root (the Merkle
+root of its version 1), so another Datanet that happens to share the name does not accept the batch.
+The nonce makes two batches with the same records distinct, and a Datanet refuses a nonce (or a batch)
+it has already seen from that signer.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +25,13 @@ from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
+from olab.datanet.contributors import address_problem, is_address
 from olab.errors import ValidationError
 from olab.hashing import canonical_json, keccak
 
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"  # 2: the salt binds the Datanet's genesis root
+FIELDS = ("datanet", "chain_id", "genesis_root", "contributor", "nonce", "records", "signature")
+_BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 TYPES = {
     "Contribution": [
         {"name": "batchHash", "type": "bytes32"},
@@ -43,12 +50,16 @@ def batch_hash(records: Sequence[Mapping[str, Any]]) -> str:
     return "0x" + keccak(data).hex()
 
 
-def typed_data(datanet: str, chain_id: int, records: Sequence[Mapping[str, Any]], nonce: int) -> SignableMessage:
+def typed_data(
+    datanet: str, chain_id: int, genesis_root: str, records: Sequence[Mapping[str, Any]], nonce: int
+) -> SignableMessage:
     """The EIP-712 message a contributor signs for `records`."""
     if not isinstance(nonce, int) or not 0 <= nonce < 1 << 256:
         raise ValidationError(f"nonce must be an integer in 0 .. 2**256-1, got {nonce!r}")
+    if not isinstance(genesis_root, str) or not _BYTES32.match(genesis_root):
+        raise ValidationError(f"genesis_root must be 0x and 64 hex digits (a Merkle root), got {genesis_root!r:.80}")
     return encode_typed_data(
-        {"name": datanet, "version": DOMAIN_VERSION, "chainId": chain_id},
+        {"name": datanet, "version": DOMAIN_VERSION, "chainId": chain_id, "salt": bytes.fromhex(genesis_root[2:])},
         TYPES,
         {"batchHash": bytes.fromhex(batch_hash(records)[2:]), "recordCount": len(records), "nonce": nonce},
     )
@@ -64,6 +75,7 @@ class SignedBatch:
 
     datanet: str
     chain_id: int
+    genesis_root: str
     contributor: str
     nonce: int
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -76,14 +88,15 @@ class SignedBatch:
     @property
     def batch_id(self) -> str:
         """The EIP-712 digest (0x-hex): unique per Datanet, chain, records and nonce."""
-        return _digest(typed_data(self.datanet, self.chain_id, self.records, self.nonce))
+        return _digest(self._message())
+
+    def _message(self) -> SignableMessage:
+        return typed_data(self.datanet, self.chain_id, self.genesis_root, self.records, self.nonce)
 
     def recover(self) -> str:
         """The address that signed this batch (raises ValidationError if the signature is malformed)."""
         try:
-            return Account.recover_message(
-                typed_data(self.datanet, self.chain_id, self.records, self.nonce), signature=self.signature
-            )
+            return Account.recover_message(self._message(), signature=self.signature)
         except ValidationError:
             raise
         except Exception as e:  # eth_keys raises several types for malformed signatures
@@ -93,6 +106,7 @@ class SignedBatch:
         return {
             "datanet": self.datanet,
             "chain_id": self.chain_id,
+            "genesis_root": self.genesis_root,
             "contributor": self.contributor,
             "nonce": self.nonce,
             "records": self.records,
@@ -102,12 +116,13 @@ class SignedBatch:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedBatch:
         """Read `to_json()`'s form (a ValidationError names the keys it lacks)."""
-        missing = [k for k in ("datanet", "chain_id", "contributor", "nonce", "records", "signature") if k not in data]
+        missing = [k for k in FIELDS if k not in data]
         if missing:
             raise ValidationError(f"a signed batch needs the keys {missing} as well; it has {sorted(data)}")
         return cls(
             data["datanet"],
             data["chain_id"],
+            data["genesis_root"],
             data["contributor"],
             data["nonce"],
             list(data["records"]),
@@ -115,27 +130,50 @@ class SignedBatch:
         )
 
 
-def sign_batch(
-    account: LocalAccount, datanet_name: str, chain_id: int, records: Sequence[Mapping[str, Any]], nonce: int
-) -> SignedBatch:
-    """Sign `records` for the Datanet `datanet_name` on `chain_id` with `account`'s key."""
-    message = typed_data(datanet_name, chain_id, records, nonce)
-    signed = account.sign_message(message)
-    return SignedBatch(
-        datanet_name, chain_id, account.address, nonce, [dict(r) for r in records], "0x" + signed.signature.hex()
-    )
+def domain_of(datanet: Any) -> dict[str, Any]:
+    """The signing domain {datanet, chain_id, genesis_root} of a Datanet (or such a mapping, as given)."""
+    if isinstance(datanet, Mapping):
+        missing = [k for k in ("datanet", "chain_id", "genesis_root") if k not in datanet]
+        if missing:
+            raise ValidationError(f"a signing domain needs the keys {missing}; it has {sorted(datanet)}")
+        return dict(datanet)
+    domain = getattr(datanet, "signing_domain", None)
+    if domain is None:
+        raise ValidationError(
+            f"sign for a Datanet (or its `signing_domain` mapping), not a {type(datanet).__name__}: the signature "
+            "binds the Datanet's genesis root as well as its name and chain id"
+        )
+    return dict(domain)
 
 
-def signature_problem(batch: SignedBatch, datanet: str, chain_id: int) -> str | None:
+def sign_batch(account: LocalAccount, datanet: Any, records: Sequence[Mapping[str, Any]], nonce: int) -> SignedBatch:
+    """Sign `records` for `datanet` (a Datanet, or its `signing_domain` mapping) with `account`'s key."""
+    d = domain_of(datanet)
+    records = [dict(r) for r in records]
+    unsigned = SignedBatch(d["datanet"], d["chain_id"], d["genesis_root"], account.address, nonce, records)
+    signed = account.sign_message(unsigned._message())
+    return dataclasses.replace(unsigned, signature="0x" + signed.signature.hex())
+
+
+def signature_problem(batch: SignedBatch, domain: Mapping[str, Any]) -> str | None:
     """None when `batch` is signed by its claimed contributor for this Datanet and chain, else the reason."""
-    if batch.datanet != datanet:
-        return f"batch is signed for Datanet {batch.datanet!r}, not {datanet!r}"
+    name, chain_id, genesis = domain["datanet"], domain["chain_id"], domain["genesis_root"]
+    if batch.datanet != name:
+        return f"batch is signed for Datanet {batch.datanet!r}, not {name!r}"
     if batch.chain_id != chain_id:
         return f"batch is signed for chain id {batch.chain_id}, but this Datanet's chain id is {chain_id}"
-    try:
-        claimed = to_checksum_address(batch.contributor)
-    except (TypeError, ValueError):
-        return f"claimed contributor {batch.contributor!r} is not an address"
+    if str(batch.genesis_root).lower() != genesis.lower():
+        return (
+            f"batch is signed for another Datanet named {name!r} (genesis root {batch.genesis_root!r:.80}), "
+            f"not this one (genesis root {genesis})"
+        )
+    if (
+        not isinstance(batch.contributor, str)
+        or not is_address(batch.contributor)
+        or address_problem(batch.contributor)
+    ):
+        return f"claimed contributor {batch.contributor!r:.80} is not an address (0x and 40 hex digits, EIP-55 if mixed case)"
+    claimed = to_checksum_address(batch.contributor)
     try:
         signer = batch.recover()
     except ValidationError as e:

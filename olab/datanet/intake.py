@@ -35,7 +35,7 @@ def submit(latest: Datanet, batch: SignedBatch) -> SubmitResult:
     """Rejected (bad signature, replay, nothing valid), pending (policy review), or accepted as a new version."""
     log = latest.submissions
     try:
-        problem, batch_id = signature_problem(batch, latest.name, latest.manifest["chain_id"]), batch.batch_id
+        problem, batch_id = signature_problem(batch, latest.signing_domain), batch.batch_id
     except ValidationError as e:
         problem, batch_id = f"malformed batch: {e}", None
     if problem is not None:

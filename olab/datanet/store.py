@@ -31,7 +31,7 @@ from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage, p
 from olab.datanet.submissions import SubmissionLog, SubmitResult
 from olab.datanet.versions import COLUMNS, commit
 from olab.errors import DatanetError, DatanetVerificationError
-from olab.hashing import sha256_bytes
+from olab.hashing import hash_json, sha256_bytes
 from olab.merkle import StandardMerkleTree
 
 
@@ -190,6 +190,24 @@ class Datanet:
     @property
     def manifest(self) -> dict[str, Any]:
         return self._manifest
+
+    @property
+    def genesis_root(self) -> str:
+        """The Merkle root of version 1: with the name and chain id, this Datanet's identity in signatures."""
+        if self.version == 1:
+            return self.root
+        return self._storage.read_json(self._rel(MANIFEST, 1))["merkle_root"]
+
+    @property
+    def signing_domain(self) -> dict[str, Any]:
+        """What a contributor's signature binds (`sign_batch(account, dn, ...)` reads it): name, chain, genesis root."""
+        return {"datanet": self.name, "chain_id": self._manifest["chain_id"], "genesis_root": self.genesis_root}
+
+    @property
+    def metadata_hash(self) -> str:
+        """The hash registered on chain for this version: its manifest without the `created` timestamp, so a
+        version rebuilt identically has the same hash and can be published again."""
+        return hash_json({k: v for k, v in self._manifest.items() if k != "created"})
 
     @property
     def config(self) -> DatanetConfig:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from olab.datanet import Datanet
-from olab.hashing import hash_json
 from olab.ledger import ChainConfig, Ledger, RunCommitment
 from olab.pipeline.config import RunConfig
 
@@ -41,7 +40,7 @@ def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, 
         parent_root=dn.manifest.get("parent_root") or ZERO32,
         record_count=dn.manifest["record_count"],
         contributor_count=len(dn.contributors),
-        metadata_hash=hash_json(dn.manifest),
+        metadata_hash=dn.metadata_hash,
         uri=str(dn.path) if len(str(dn.path).encode()) <= MAX_URI_BYTES else "",
     )
     published = ledger.publish_run(commitment(manifest))

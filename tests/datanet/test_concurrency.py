@@ -22,7 +22,7 @@ def _submitter(path: str, who: int, batches: int, results) -> None:
         ]
         try:
             dn = Datanet.open(path)
-            result = dn.submit(sign_batch(signer, dn.name, 161201, records, nonce=nonce))
+            result = dn.submit(sign_batch(signer, dn, records, nonce=nonce))
         except Exception as e:
             problems.append(f"{type(e).__name__}: {e}")
             continue

@@ -138,9 +138,7 @@ def test_fsspec_storage(tmp_path: Path, make_config, signers, scheme):
     assert verify_record_proof(opened.proof(rid))
     from olab.datanet import sign_batch
 
-    result = opened.submit(
-        sign_batch(signers[0], "small", 161201, [{"text": "A new fsspec record", "label": "World"}], 1)
-    )
+    result = opened.submit(sign_batch(signers[0], opened, [{"text": "A new fsspec record", "label": "World"}], 1))
     assert result.ok and Datanet.open(f"{root}/small").versions == [1, 2]
     Datanet.open(f"{root}/small/v0002").verify()
 

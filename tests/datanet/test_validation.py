@@ -50,7 +50,7 @@ BAD = {
 @pytest.mark.parametrize("rule", sorted(BAD))
 def test_a_bad_record_is_rejected_with_its_reason_and_the_rest_kept(strict: Datanet, signers, rule):
     bad, reason = BAD[rule]
-    batch = sign_batch(signers[0], strict.name, 161201, [GOOD_A, bad, GOOD_B], nonce=1)
+    batch = sign_batch(signers[0], strict, [GOOD_A, bad, GOOD_B], nonce=1)
     result = strict.submit(batch)
     assert result.status == "accepted" and result.version == 2
     assert [(r["index"], r["rule"]) for r in result.rejections] == [(1, rule)]
@@ -70,30 +70,28 @@ def test_a_bad_record_is_rejected_with_its_reason_and_the_rest_kept(strict: Data
 def test_duplicate_of_another_contributors_record_across_versions(strict: Datanet, signers):
     existing = strict.to_pandas().iloc[5]
     copy = {"text": existing.text.upper(), "label": existing.label}
-    result = strict.submit(sign_batch(signers[1], strict.name, 161201, [copy, GOOD_B], nonce=1))
+    result = strict.submit(sign_batch(signers[1], strict, [copy, GOOD_B], nonce=1))
     assert result.rejections[0]["rule"] == "duplicate"
     assert f"duplicate of record {existing.record_id}" in result.rejections[0]["reason"]
     later = strict.submit(
-        sign_batch(
-            signers[2], strict.name, 161201, [{"text": GOOD_B["text"].lower(), "label": "Sports"}, GOOD_A], nonce=1
-        )
+        sign_batch(signers[2], strict, [{"text": GOOD_B["text"].lower(), "label": "Sports"}, GOOD_A], nonce=1)
     )
     assert [r["rule"] for r in later.rejections] == ["duplicate"] and later.version == 3
 
 
 def test_bad_signature_rejects_the_batch_and_keeps_the_datanet(strict: Datanet, signers):
-    forged = sign_batch(signers[1], strict.name, 161201, [GOOD_A, GOOD_B], nonce=1)
+    forged = sign_batch(signers[1], strict, [GOOD_A, GOOD_B], nonce=1)
     forged = type(forged)(**{**forged.__dict__, "contributor": signers[0].address})
     result = strict.submit(forged)
     assert result.status == "rejected" and "bad signature" in result.reason
     assert {r["rule"] for r in result.rejections} == {"bad_signature"} and len(result.rejections) == 2
     assert strict.versions == [1]
     # the genuine signer's batch is still accepted afterwards
-    assert strict.submit(sign_batch(signers[0], strict.name, 161201, [GOOD_A, GOOD_B], nonce=1)).status == "accepted"
+    assert strict.submit(sign_batch(signers[0], strict, [GOOD_A, GOOD_B], nonce=1)).status == "accepted"
 
 
 def test_a_batch_with_nothing_valid_makes_no_version(strict: Datanet, signers):
-    result = strict.submit(sign_batch(signers[0], strict.name, 161201, [{"text": "", "label": "World"}], nonce=1))
+    result = strict.submit(sign_batch(signers[0], strict, [{"text": "", "label": "World"}], nonce=1))
     assert result.status == "rejected" and result.reason == "all 1 records failed validation"
     assert strict.versions == [1]
     entry = strict.submissions.get(result.batch_id)
