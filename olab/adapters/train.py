@@ -26,8 +26,9 @@ from olab.adapters.adapter import (
     checkpoint_name,
     checkpoint_step,
 )
+from olab.adapters.chat import INSTRUCTION_COLUMNS, answer_budget, exact_match, generate
 from olab.adapters.config import FinetuneConfig
-from olab.adapters.data import iter_batches
+from olab.adapters.data import Example, iter_batches
 from olab.adapters.models import base_weight_hash, load_base_model, resolve_base_model
 from olab.config import config_hash, validate
 from olab.errors import ConfigError, OlabError, ValidationError
@@ -51,8 +52,20 @@ def _row(ds: Any, i: int) -> str:
     return f"row {i}"
 
 
-def read_examples(ds: Any, labels: Sequence[str], task: str, name: str) -> tuple[list[str], list[int] | None]:
-    """(texts, label ids) from a datasets.Dataset with `text` (and `label` names); errors name the bad row."""
+def _strings(ds: Any, column: str, name: str) -> list[str]:
+    values = list(ds[column])
+    for i, t in enumerate(values):
+        if not isinstance(t, str) or not t.strip():
+            raise ValidationError(f"{name}: {_row(ds, i)} has {column} {t!r}; every example needs a non-empty {column}")
+    return values
+
+
+def read_examples(ds: Any, labels: Sequence[str], task: str, name: str) -> tuple[list[Example], list[int] | None]:
+    """(examples, label ids) from a datasets.Dataset; errors name the bad row.
+
+    classification: columns `text` and `label` (names); causal_lm: `prompt` and `response` (instruction
+    records, loss on the response) when both are present, else `text` (plain language modelling).
+    """
     if not hasattr(ds, "column_names") or not isinstance(ds.column_names, list):
         raise ValidationError(
             f"{name}: expected a datasets.Dataset with a 'text' column, got {type(ds).__name__} "
@@ -60,14 +73,15 @@ def read_examples(ds: Any, labels: Sequence[str], task: str, name: str) -> tuple
         )
     if len(ds) == 0:
         raise ValidationError(f"{name} set is empty: fine-tuning needs at least one example")
+    if task == "causal_lm" and set(INSTRUCTION_COLUMNS) <= set(ds.column_names):
+        prompts, responses = (_strings(ds, c, name) for c in INSTRUCTION_COLUMNS)
+        return list(zip(prompts, responses, strict=True)), None
     needed = ["text"] + (["label"] if task == "classification" else [])
     missing = [c for c in needed if c not in ds.column_names]
     if missing:
-        raise ValidationError(f"{name}: missing column(s) {missing}; columns present: {ds.column_names}")
-    texts = list(ds["text"])
-    for i, t in enumerate(texts):
-        if not isinstance(t, str) or not t.strip():
-            raise ValidationError(f"{name}: {_row(ds, i)} has text {t!r}; every example needs non-empty text")
+        alt = " (or 'prompt' and 'response' for instruction records)" if task == "causal_lm" else ""
+        raise ValidationError(f"{name}: missing column(s) {missing}{alt}; columns present: {ds.column_names}")
+    texts = _strings(ds, "text", name)
     if task != "classification":
         return texts, None
     raw = list(ds["label"])
@@ -135,16 +149,32 @@ def checkpoint_steps(total_steps: int, count: int) -> list[int]:
 
 # ---------------------------------------------------------------- model, loop, evaluation
 
+LLAMA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+# default LoRA targets per `config.model_type` when finetune.lora.target_modules is not given
+ARCH_TARGET_MODULES = {
+    **dict.fromkeys(("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3"), LLAMA_ATTENTION),
+    "gpt2": ["c_attn"],
+}
+
+
+def target_modules(model: Any, cfg: FinetuneConfig) -> list[str] | str:
+    """cfg.lora.target_modules when set; left at its default, the architecture's own attention projections
+    (Llama-family models: q/k/v/o_proj, GPT-2: c_attn), else the default (BERT's query/value)."""
+    if "target_modules" in cfg.lora.model_fields_set:
+        return cfg.lora.target_modules
+    return ARCH_TARGET_MODULES.get(getattr(model.config, "model_type", ""), cfg.lora.target_modules)
+
 
 def _attach_lora(model: Any, cfg: FinetuneConfig) -> Any:
     from peft import LoraConfig, TaskType, get_peft_model
 
+    targets = target_modules(model, cfg)
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS if cfg.task == "classification" else TaskType.CAUSAL_LM,
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
-        target_modules=cfg.lora.target_modules,
+        target_modules=targets,
         fan_in_fan_out=any(type(m).__name__ == "Conv1D" for m in model.modules()),  # GPT-2 stores weights (in, out)
     )  # SEQ_CLS puts the new head in modules_to_save: it trains and is saved with the adapter
     try:
@@ -152,7 +182,7 @@ def _attach_lora(model: Any, cfg: FinetuneConfig) -> Any:
     except ValueError as e:
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if _is_linear(m)})
         raise ConfigError(
-            f"finetune.lora.target_modules={cfg.lora.target_modules!r} matches no layer of {cfg.base_model!r} "
+            f"finetune.lora.target_modules={targets!r} matches no layer of {cfg.base_model!r} "
             f"({type(e).__name__}); its linear layers are named {linear}, or use 'all-linear'"
         ) from e
     # record the name the user gave (an alias or id), not this machine's path, so adapter files hash alike anywhere
@@ -185,13 +215,14 @@ def _autocast(device: torch.device, precision: str) -> torch.autocast:
 def evaluate(
     model: Any,
     tokenizer: Any,
-    texts: Sequence[str],
+    texts: Sequence[Example],
     labels: Sequence[int] | None,
     cfg: FinetuneConfig,
     device: torch.device,
     precision: str = "fp32",
 ) -> dict[str, float]:
-    """Mean loss (per example for classification, per token for causal_lm) plus accuracy or perplexity."""
+    """Mean loss (per example for classification, per token for causal_lm) plus accuracy or perplexity, and for
+    instruction records the exact match of the greedy answers with the references (`chat.exact_match`)."""
     was_training = model.training
     model.eval()
     loss_sum, count, correct = 0.0, 0, 0
@@ -213,14 +244,21 @@ def evaluate(
     loss = loss_sum / max(count, 1)
     if cfg.task == "classification":
         return {"loss": loss, "accuracy": correct / max(count, 1)}
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+    result = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+    if texts and isinstance(texts[0], tuple):
+        prompts, references = zip(*texts, strict=True)
+        with _autocast(device, precision):
+            answers = generate(model, tokenizer, prompts, max_new_tokens=answer_budget(tokenizer, references),
+                               batch_size=cfg.eval_batch_size, max_length=cfg.max_length)  # fmt: skip
+        result["exact_match"] = exact_match(answers, references)
+    return result
 
 
 def _train(
     model: Any,
     tokenizer: Any,
-    data: tuple[list[str], list[int] | None],
-    eval_data: tuple[list[str], list[int] | None] | None,
+    data: tuple[list[Example], list[int] | None],
+    eval_data: tuple[list[Example], list[int] | None] | None,
     cfg: FinetuneConfig,
     device: torch.device,
     precision: str,
@@ -374,8 +412,8 @@ def _provenance(
     labels: list[str],
     source: str,
     weight_hash: str,
-    data: tuple[list[str], list[int] | None],
-    eval_data: tuple[list[str], list[int] | None] | None,
+    data: tuple[list[Example], list[int] | None],
+    eval_data: tuple[list[Example], list[int] | None] | None,
     eval_given: bool,
     out: Path,
     device: torch.device,

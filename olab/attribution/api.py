@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from olab.adapters.chat import INSTRUCTION_COLUMNS
+from olab.adapters.data import Example
 from olab.attribution.config import AttributionConfig
 from olab.attribution.featurize import (
     Featurizer,
@@ -29,6 +31,7 @@ from olab.attribution.featurize import (
     resolve_device,
     resolve_precision,
 )
+from olab.attribution.outputs import OUTPUT_FUNCTION
 from olab.attribution.projection import Projector, make_projector
 from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
 from olab.attribution.trak import Member, NpyRows, score, write_features
@@ -92,8 +95,9 @@ def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, l
     for name, ds in (("train", train), ("targets", targets)):
         cols = set(ds.column_names)
         need = {"text", "label"} if task == "classification" else {"text"}
-        if not need <= cols:
-            raise OlabError(f"the {name} set needs columns {sorted(need)}; it has {sorted(cols)}")
+        if not need <= cols and not (task == "causal_lm" and set(INSTRUCTION_COLUMNS) <= cols):
+            alt = " (or 'prompt' and 'response' for instruction records)" if task == "causal_lm" else ""
+            raise OlabError(f"the {name} set needs columns {sorted(need)}{alt}; it has {sorted(cols)}")
         if len(ds) == 0:
             raise OlabError(f"the {name} set is empty; attribution needs at least one {name} example")
         if task == "classification":
@@ -134,7 +138,7 @@ def _peak_rss_mb() -> float:
 
 
 def _dataset_hash(ds: Any) -> str:
-    cols = [c for c in ("text", "label") if c in ds.column_names]
+    cols = [c for c in ("text", "label", *INSTRUCTION_COLUMNS) if c in ds.column_names]
     return hash_json({c: list(ds[c]) for c in cols})
 
 
@@ -167,7 +171,9 @@ def attribute(
     members = _members(adapters, cfg.checkpoints)
     label_ids = {name: i for i, name in enumerate(label_names)}
 
-    def encoded(ds: Any) -> tuple[list[str], list[int] | None]:
+    def encoded(ds: Any) -> tuple[list[Example], list[int] | None]:
+        if task == "causal_lm" and set(INSTRUCTION_COLUMNS) <= set(ds.column_names):
+            return list(zip(ds["prompt"], ds["response"], strict=True)), None  # f = the response's log-odds
         labels = [label_ids[x] for x in label_column(ds)] if task == "classification" else None
         return list(ds["text"]), labels
 
@@ -203,8 +209,7 @@ def attribute(
             "config": cfg.model_dump(mode="json"),
             "task": task,
             "labels": label_names,
-            "output_function": "margin log(p/(1-p)) of the label (classification) or of the labelled sequence "
-            "(causal_lm); Q = 1 - p",
+            "output_function": OUTPUT_FUNCTION[task],
             "n_train": len(train_texts),
             "n_targets": len(target_texts),
             "device": str(device),
@@ -233,8 +238,8 @@ class _Job:
     members: list[_Member]
     device: torch.device
     autocast: torch.dtype | None
-    train: tuple[list[str], list[int] | None]
-    targets: tuple[list[str], list[int] | None]
+    train: tuple[list[Example], list[int] | None]
+    targets: tuple[list[Example], list[int] | None]
     work: Path
     scores: NpyRows
     steps: Steps

@@ -3,6 +3,14 @@
 Classification: f = logit_y − logsumexp_{y'≠y} logit_{y'} (= log p_y/(1−p_y)), Q = 1 − p_y.
 Causal LM: the same margin on the sequence probability p = Π_t p(y_t | y_<t) over labelled tokens,
 f = log p − log(1 − p), Q = 1 − p; for long sequences f ≈ log p (the sequence log-probability).
+
+Generated answers: for an instruction record only the response tokens (and its end-of-turn) are labelled,
+so p = p(response | prompt) and f is the log-odds of the whole answer given the prompt. Why this output:
+TRAK linearises the output whose change it explains and weights each training example by Q = ∂loss/∂f;
+with f = log p − log(1 − p) the training loss −log p is exactly −log σ(f), the logistic loss TRAK's
+derivation assumes, as classification's margin is for p_y. Once p is small (any answer of more than a few
+tokens) log(1 − p) ≈ 0 and Q ≈ 1: f is then simply the response's log-probability, the quantity a user
+means by "how likely was this answer", and every training record counts with its full gradient.
 Both are written with gather/masked_fill only (no one_hot, no masked_select), so they also run
 under `torch.func.vmap` for the traker engine.
 """
@@ -12,7 +20,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-IGNORE_INDEX = -100
+from olab.adapters.chat import IGNORE_INDEX
+
+OUTPUT_FUNCTION = {
+    "classification": "margin log(p/(1-p)) of the label's probability p; Q = 1 - p",
+    "causal_lm": "margin log(p/(1-p)) of p = p(labelled tokens), for instruction records p(response | prompt) "
+    "(≈ the response's log-probability once p is small); Q = 1 - p",
+}
 
 
 def classification_margin(logits: Tensor, labels: Tensor) -> Tensor:

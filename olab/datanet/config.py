@@ -23,7 +23,7 @@ class SourceConfig(Section):
     kind: Literal["hub", "files", "synthetic"] = Field(
         "synthetic",
         description="hub: `datasets.load_dataset(path, name, revision=...)`; files: local paths, globs or "
-        "fsspec URLs in `data_files`; synthetic: olab's offline news generator (`n`, `seed`).",
+        "fsspec URLs in `data_files`; synthetic: olab's offline generator (`generator`, `n`, `seed`).",
     )
     path: str | None = Field(None, description="(hub) The dataset id on the Hugging Face Hub, e.g. 'ag_news'.")
     name: str | None = Field(None, description="(hub) The dataset's config name, if it has several.")
@@ -42,6 +42,12 @@ class SourceConfig(Section):
     shuffle_seed: int | None = Field(None, description="Shuffle the records with this seed before `max_records`.")
     n: int = Field(1000, ge=1, description="(synthetic) How many records to generate.")
     seed: int = Field(0, description="(synthetic) The generator's seed; the same seed gives the same records.")
+    generator: Literal["news", "instructions"] = Field(
+        "news",
+        description="(synthetic) news: labelled headlines in four topics (classification); instructions: "
+        "questions with one checkable short answer (arithmetic, unit conversions, capitals) as prompt/response "
+        "records (instruction tuning, task causal_lm).",
+    )
 
     @model_validator(mode="after")
     def _required_per_kind(self) -> SourceConfig:
@@ -72,10 +78,20 @@ class SourceConfig(Section):
 
 
 class ColumnsConfig(Section):
-    """Which source columns hold the record's fields (renamed to text, label, contributor, id)."""
+    """Which source columns hold the record's fields (renamed to text, label, contributor, id).
+
+    Instruction records (prompt, response) take the text and label slots: the prompt is stored as the record's
+    `text` and the response as its `label`, so the record hash commits to both (see olab.datanet.records).
+    """
 
     text: str = Field("text", description="The column holding the record's text.")
     label: str = Field("label", description="The column holding the label (class-label ints become their names).")
+    prompt: str | None = Field(
+        None, description="(instruction records) The column holding the prompt; stored as the record's text."
+    )
+    response: str | None = Field(
+        None, description="(instruction records) The column holding the response; stored as the record's label."
+    )
     contributor: str | None = Field(
         None,
         description="The column naming each record's contributor (a name or a 0x address); "

@@ -12,6 +12,10 @@ is not inside the record hash: it is the second half of the Merkle leaf,
 
 which is OpenZeppelin's StandardMerkleTree leaf for the encoding `LEAF_ENCODING`.
 
+Instruction records (prompt, response) use the same encoding: the prompt is stored as `text` and the
+response as `label` (`columns.prompt` / `columns.response` map them), so the hash commits to both, and a
+wrong-answer contributor is the generative form of label noise (the response replaced by another's).
+
 Dedupe key: the text after Unicode NFKC normalisation, case folding and collapsing all whitespace to
 single spaces; two records with the same key are exact duplicates whatever their labels.
 """

@@ -37,6 +37,11 @@ def load_source(
 
 
 def _load(source: SourceConfig) -> datasets.Dataset:
+    if source.kind == "synthetic" and source.generator == "instructions":
+        from olab.datanet import synth_instructions
+
+        ds = synth_instructions.generate(source.n, source.seed)
+        return ds.rename_columns({"prompt": "text", "response": "label"})  # instruction records' slots
     if source.kind == "synthetic":
         from olab.datanet import synth
 
@@ -76,12 +81,17 @@ def _select_split(ds: datasets.Dataset | datasets.DatasetDict, split: str) -> da
 
 def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.Dataset:
     """Rename the mapped columns to text/label/contributor/id, drop the rest, turn labels into strings."""
-    mapping = {"text": columns.text, "label": columns.label, "contributor": columns.contributor, "id": columns.id}
+    mapping = {
+        "text": columns.prompt or columns.text,
+        "label": columns.response or columns.label,
+        "contributor": columns.contributor,
+        "id": columns.id,
+    }
     mapping = {k: v for k, v in mapping.items() if v}
     for key, col in mapping.items():
         if col not in ds.column_names:
             raise ConfigError(f"columns.{key}: the source has no column {col!r}; its columns are {ds.column_names}")
-    label_feature = ds.features[columns.label]
+    label_feature = ds.features[mapping["label"]]
     raw = ds.select_columns(list(dict.fromkeys(mapping.values()))).to_dict()  # columnar: fast even for 100k rows
     out: dict[str, list[Any]] = {}
     for key, col in mapping.items():
@@ -95,7 +105,7 @@ def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.
         out[key] = list(values)
     features = datasets.Features({k: datasets.Value("string") for k in out})
     if not _all_strings(out["text"]):
-        features["text"] = ds.features[columns.text]  # mistyped texts are kept as they are for validation to reject
+        features["text"] = ds.features[mapping["text"]]  # mistyped texts are kept as they are for validation to reject
     return datasets.Dataset.from_dict(out, features=features)
 
 
