@@ -7,6 +7,7 @@ clear message per bad field: its dotted path, the value given, and what is allow
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,6 +70,7 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping, its relative `data_files` paths resolved against the file's folder."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -78,7 +80,28 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid YAML: {e}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of config keys, not {type(data).__name__}")
-    return data
+    return anchor_data_files(data, path.absolute().parent)
+
+
+def anchor_data_files(node: Any, base: Path) -> Any:
+    """`node` with every relative local path under a `data_files` key joined to `base`: a config names its
+    data files relative to itself, wherever it is run from. URLs (`s3://...`) and absolute paths stay."""
+    if isinstance(node, list):
+        return [anchor_data_files(v, base) for v in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _anchor(v, base) if k == "data_files" else anchor_data_files(v, base) for k, v in node.items()}
+
+
+def _anchor(files: Any, base: Path) -> Any:
+    if isinstance(files, str):
+        local = "://" not in files and not Path(files).expanduser().is_absolute()
+        return os.path.normpath(base / files) if local else files
+    if isinstance(files, list):
+        return [_anchor(f, base) for f in files]
+    if isinstance(files, dict):
+        return {split: _anchor(f, base) for split, f in files.items()}
+    return files
 
 
 def validate(model: type[T], data: dict[str, Any], source: str = "config") -> T:

@@ -92,14 +92,64 @@ def describe(event: Event) -> str | None:
     return None
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class Pace:
+    """Measures each stage's throughput over its first steps and says once how long the rest will take.
+
+    The first step (model loading, warm-up) is left out; the estimate is made after `SAMPLE` further steps or
+    `SECONDS`, whichever comes first, and only for stages long enough to be worth a line. It is the pace on
+    this machine now: a busier machine (another job, a higher load) makes it slower.
+    """
+
+    SAMPLE = 5
+    SECONDS = 10.0
+    MIN_REST_S = 20.0
+    first: dict[str, tuple[int, float]] = field(default_factory=dict)
+    said: set[str] = field(default_factory=set)
+
+    def __call__(self, event: Event) -> str | None:
+        if event.kind == "start":
+            self.first.pop(event.stage, None)
+            self.said.discard(event.stage)
+            return None
+        if event.kind != "step" or not event.total or event.stage in self.said:
+            return None
+        if event.stage not in self.first:
+            self.first[event.stage] = (event.done, event.time)
+            return None
+        done0, t0 = self.first[event.stage]
+        steps, elapsed = event.done - done0, event.time - t0
+        if steps <= 0 or (steps < self.SAMPLE and elapsed < self.SECONDS):
+            return None
+        self.said.add(event.stage)
+        rate = steps / elapsed if elapsed > 0 else float("inf")
+        rest = (event.total - event.done) / rate
+        if rest < self.MIN_REST_S:
+            return None
+        return (
+            f"[olab] {event.stage}: about {_duration(rest)} to go at {rate:.3g}/s, the pace of the first "
+            f"{event.done} of {event.total} here and now (a busier machine is slower)"
+        )
+
+
 @dataclass
 class Log:
-    """One line per stage start, end and evaluation, written with `write` (print by default): for logs and CI."""
+    """One line per stage start, end and evaluation, and a time estimate once a long stage has found its pace,
+    written with `write` (print by default): for logs and CI."""
 
     write: Callable[[str], None] = print
+    pace: Pace = field(default_factory=Pace)
 
     def __call__(self, event: Event) -> None:
-        line = describe(event)
+        line = describe(event) or self.pace(event)
         if line is not None:
             self.write(line)
 
@@ -109,6 +159,7 @@ class Tqdm:
 
     def __init__(self) -> None:
         self._bars: dict[str, Any] = {}
+        self._pace = Pace()
 
     def __call__(self, event: Event) -> None:
         from tqdm.auto import tqdm
@@ -123,7 +174,7 @@ class Tqdm:
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
         if event.kind in ("end", "fail") and bar is not None:
             self._bars.pop(event.stage).close()
-        line = describe(event)
+        line = describe(event) or self._pace(event)
         if line is not None:
             tqdm.write(line)
 

@@ -77,3 +77,22 @@ def test_progress_arguments_resolve_to_one_sink_shape():
     assert seen == both and len(seen) == 1
     with pytest.raises(ConfigError, match=r"progress='bars' is not a progress sink; pass True"):
         resolve("bars")
+
+
+def test_a_long_stage_gets_one_time_estimate_from_the_pace_of_its_first_steps():
+    lines: list[str] = []
+    sink = Log(lines.append)
+    sink(Event("finetune", "start", total=100, time=0.0))
+    sink(Event("finetune", "step", done=1, total=100, time=30.0))  # the first step (loading, warm-up) is not timed
+    sink(Event("finetune", "step", done=3, total=100, time=34.0))  # 2 steps in 4 s: too few, too soon
+    assert lines == ["[olab] finetune ..."]
+    sink(Event("finetune", "step", done=6, total=100, time=40.0))  # 5 steps in 10 s: 0.5/s, 94 left
+    assert lines[1] == (
+        "[olab] finetune: about 3 min to go at 0.5/s, the pace of the first 6 of 100 here and now "
+        "(a busier machine is slower)"
+    )
+    sink(Event("finetune", "step", done=50, total=100, time=100.0))
+    sink(Event("attribution", "start", total=10, time=0.0))  # a short stage gets no estimate
+    for done in range(1, 11):
+        sink(Event("attribution", "step", done=done, total=10, time=float(done)))
+    assert len(lines) == 3 and lines[2] == "[olab] attribution ..."

@@ -63,7 +63,12 @@ def build_hash(cfg: DatanetConfig, source: dict[str, Any]) -> str:
 def prepare(cfg: DatanetConfig, data: dict[str, list[Any]], source: dict[str, Any], *, progress: bool = True) -> Draft:
     """Assign contributors, inject behaviours and validate the loaded source's columns: the import's records."""
     texts, raw_labels = list(data["text"]), list(data["label"])
-    labels = cfg.labels or sorted({lab for lab in raw_labels if isinstance(lab, str) and lab})
+    named = cfg.columns.name_of_label()
+    labels = (
+        cfg.labels
+        or (list(dict.fromkeys(named.values())) if named else None)
+        or sorted({lab for lab in raw_labels if isinstance(lab, str) and lab})
+    )
     if not labels:
         raise ConfigError("labels: the source has no labels; set datanet.labels or map columns.label to a label column")
     n = len(texts)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -98,6 +98,35 @@ class ColumnsConfig(Section):
         "needed when contributors.mode is 'column'.",
     )
     id: str | None = Field(None, description="A column of unique record ids; default: ids r000000, r000001, ...")
+    label_names: list[str] | dict[str, str] | None = Field(
+        None,
+        description="Names for the label column's values: a list names the values 0, 1, 2, ... in order "
+        "(e.g. [negative, positive] for 0/1 labels), a mapping names values one by one ({0: negative, 1: positive}). "
+        "The names are the labels everywhere after loading: training, the adapter's id2label, the report. "
+        "A run's targets use the Datanet's names unless targets.columns.label_names says otherwise.",
+    )
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _names_as_strings(cls, v: Any) -> Any:
+        """YAML reads `{0: negative}` with int keys; the label column's values are compared as strings."""
+        return {str(k): v for k, v in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("label_names")
+    @classmethod
+    def _distinct_names(cls, v: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+        names = list(v.values()) if isinstance(v, dict) else v
+        if names is not None and (not names or len(set(names)) != len(names) or not all(n.strip() for n in names)):
+            raise ValueError(f"label_names must be distinct, non-empty names, got {v!r}")
+        return v
+
+    def name_of_label(self) -> dict[str, str] | None:
+        """{label value as a string: its name}, or None when the values are the labels."""
+        if self.label_names is None:
+            return None
+        if isinstance(self.label_names, dict):
+            return dict(self.label_names)
+        return {str(i): name for i, name in enumerate(self.label_names)}
 
 
 class BehaviourConfig(Section):

@@ -96,13 +96,16 @@ def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.
     out: dict[str, list[Any]] = {}
     for key, col in mapping.items():
         values = raw[col]
-        if key == "label" and isinstance(label_feature, datasets.ClassLabel):
+        if key == "label" and isinstance(label_feature, datasets.ClassLabel) and columns.label_names is None:
             values = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in values]
         elif key == "label":
             values = label_strings(values, col)
         elif key != "text":
             values = [None if v is None else str(v) for v in values]
         out[key] = list(values)
+    names = columns.name_of_label()
+    if names is not None:
+        out["label"] = _named(out["label"], names)
     features = datasets.Features({k: datasets.Value("string") for k in out})
     if not _all_strings(out["text"]):
         features["text"] = ds.features[mapping["text"]]  # mistyped texts are kept as they are for validation to reject
@@ -133,6 +136,17 @@ def label_strings(values: list[Any], column: str) -> list[str | None]:
             "(all strings, or all integers) so one class is not split in two"
         )
     return out
+
+
+def _named(values: list[str | None], names: dict[str, str]) -> list[str | None]:
+    """Label values replaced by their names; a value without one is a config error, not a silent label."""
+    unnamed = sorted({v for v in values if v is not None and v not in names})
+    if unnamed:
+        raise ConfigError(
+            f"columns.label_names names the label values {sorted(names)}, but the label column also holds "
+            f"{unnamed[:10]}; give every value a name (a list names 0, 1, 2, ...; a mapping names any value)"
+        )
+    return [None if v is None else names[v] for v in values]
 
 
 def _all_strings(values: list[Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from olab.adapters.config import FinetuneConfig
 from olab.attribution.config import AttributionConfig
@@ -42,6 +42,13 @@ class RunConfig(Section):
     attribution: AttributionConfig = Field(default_factory=AttributionConfig, description="TRAK attribution.")
     rewards: RewardsConfig = Field(default_factory=RewardsConfig, description="From influence to reward shares.")
     chain: ChainConfig = Field(default_factory=ChainConfig, description="Where the commitment is published.")
+
+    @model_validator(mode="after")
+    def _targets_share_the_label_names(self) -> RunConfig:
+        """Targets come from the Datanet's label set, so they name their label values the same way by default."""
+        if self.targets.columns.label_names is None and self.datanet.columns.label_names is not None:
+            self.targets.columns.label_names = self.datanet.columns.label_names
+        return self
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -96,3 +96,38 @@ def test_unreadable_source_is_a_datanet_error(tmp_path: Path):
         load_source(SourceConfig(kind="files", data_files=str(tmp_path / "nope.csv")))
     with pytest.raises(DatanetError, match=r"could not load hub dataset '.*/missing-repo'"):
         load_source(SourceConfig(kind="hub", path=str(tmp_path / "missing-repo")))
+
+
+def test_label_names_name_integer_labels_from_a_list_or_a_mapping(tmp_path: Path):
+    (tmp_path / "r.tsv").write_text("text\tlabel\ngreat kettle\t1\nbroken lamp\t0\nfine chair\t1\n")
+    src = SourceConfig(kind="files", data_files=str(tmp_path / "r.tsv"))
+    as_list = load_source(src, ColumnsConfig(label_names=["negative", "positive"]))
+    assert as_list["label"] == ["positive", "negative", "positive"]
+    as_mapping = load_source(src, ColumnsConfig.model_validate({"label_names": {0: "bad", 1: "good"}}))
+    assert as_mapping["label"] == ["good", "bad", "good"]
+    assert load_source(src)["label"] == ["1", "0", "1"]  # without names the values are the labels
+    with pytest.raises(
+        ConfigError, match=r"label_names names the label values \['0'\], but the label column also holds \['1'\]"
+    ):
+        load_source(src, ColumnsConfig(label_names=["negative"]))
+    with pytest.raises(ValueError, match="label_names must be distinct"):
+        ColumnsConfig(label_names=["same", "same"])
+
+
+def test_relative_data_files_resolve_against_the_config_file_not_the_working_directory(tmp_path, monkeypatch):
+    from olab.pipeline.config import load_config
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "train.tsv").write_text("text\tlabel\na\tx\n")
+    (project / "run.yaml").write_text(
+        "datanet:\n  source: {kind: files, data_files: data/train.tsv}\n"
+        "targets:\n  source: {kind: files, data_files: [data/*.tsv, /abs/t.tsv, 's3://b/t.tsv']}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # elsewhere
+    cfg = load_config(project / "run.yaml", {"targets": {"source": {"split": "train"}}})
+    assert cfg.datanet.source.data_files == str(project / "data" / "train.tsv")
+    assert cfg.targets.source.data_files == [str(project / "data" / "*.tsv"), "/abs/t.tsv", "s3://b/t.tsv"]
+    assert load_source(cfg.datanet.source)["text"] == ["a"]
+    override = load_config(project / "run.yaml", {"datanet": {"source": {"data_files": "mine.tsv"}}})
+    assert override.datanet.source.data_files == "mine.tsv"  # a --set value is the user's, as typed

@@ -4,6 +4,7 @@ other tasks and data sources run end to end (a causal LM on a tiny in-code model
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -202,3 +203,19 @@ def test_an_interrupted_run_resumes_from_the_last_finished_stage(tmp_path: Path,
     assert any(line.startswith("[olab] finetune") and "(cached)" in line for line in lines), lines
     assert any(line.startswith("[olab] attribution") and "(cached)" not in line for line in lines), lines
     assert (result.dir / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+def test_local_tsv_with_label_names_shows_the_names_in_the_adapter_and_the_report(tmp_path: Path) -> None:
+    """configs/local_files.yaml as shipped, run from another directory: 0/1 labels become negative/positive."""
+    from olab.adapters import Adapter
+
+    proc = olab("run", str(REPO / "configs" / "local_files.yaml"), "--no-progress", cwd=tmp_path)
+    run_dir = run_dir_from(proc.stdout, tmp_path)
+    adapter = Adapter.open(run_dir / "adapters" / "model-0")
+    assert adapter.labels == ["negative", "positive"]
+    model, _ = adapter.load()
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    page = (run_dir / "report.html").read_text()
+    assert re.search(r"Proponents and opponents of a target labelled (negative|positive)</h2>", page)
+    assert "contributor 2 (label_noise)" in page
