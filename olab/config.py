@@ -8,6 +8,7 @@ clear message per bad field: its dotted path, the value given, and what is allow
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,14 +18,21 @@ from pydantic import ValidationError as PydanticValidationError
 
 from olab.errors import ConfigError
 from olab.hashing import hash_json
+from olab.secrets import looks_like_private_key, redact
 
 T = TypeVar("T", bound=BaseModel)
+SECRET_FIELDS = ("key", "password", "secret", "token")  # a config field whose path has these: its value is not echoed
+_PLAIN_NUMBER = re.compile(r"^[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$|^[-+]?\.[0-9]+$")
 
 
 class Section(BaseModel):
     """Base for config sections: unknown keys are errors, values are checked on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # hide_input_in_errors: pydantic's own messages never echo a value (it may be a key or a credentialed URL);
+    # `validate` shows values itself, redacted
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), hide_input_in_errors=True
+    )
 
 
 def format_validation_error(err: PydanticValidationError, source: str = "config") -> str:
@@ -36,6 +44,8 @@ def format_validation_error(err: PydanticValidationError, source: str = "config"
             continue
         given = e.get("input")
         shown = repr(given) if not isinstance(given, dict) else "{...}"
+        if looks_like_private_key(str(given)) or any(w in path.lower() for w in SECRET_FIELDS):
+            shown = "a value not shown"
         lines.append(f"  - {path}: {e['msg']} (got {shown[:120]})")
     return "\n".join(lines)
 
@@ -51,14 +61,23 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def parse_override_value(raw: str) -> Any:
+    """A `--set` value as YAML, except that a number not written in plain decimal (0x..., 0o..., 1_000,
+    007, 1:30) stays the text it was: hex keys, addresses and ids are strings, not YAML integers."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, int | float) and not isinstance(value, bool) and not _PLAIN_NUMBER.match(raw.strip()):
+        return raw.strip()
+    return value
+
+
 def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Turn `["a.b=1", "c=x"]` into a nested dict; values are parsed as YAML scalars."""
+    """Turn `["a.b=1", "c=x"]` into a nested dict; values are parsed as YAML scalars (`parse_override_value`)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ConfigError(f"override {pair!r} must look like key.path=value")
+            raise ConfigError(f"override {redact(pair)!r} must look like key.path=value")
         key, raw = pair.split("=", 1)
-        set_dotted(out, key.strip(), yaml.safe_load(raw))
+        set_dotted(out, key.strip(), parse_override_value(raw))
     return out
 
 

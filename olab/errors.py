@@ -2,7 +2,12 @@
 
 
 class OlabError(Exception):
-    """Base class: any error a user can act on."""
+    """Base class: any error a user can act on. Its message never shows a URL's credentials."""
+
+    def __str__(self) -> str:
+        from olab.secrets import redact
+
+        return redact(super().__str__())
 
 
 class ConfigError(OlabError, ValueError):

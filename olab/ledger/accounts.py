@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 
 from olab.errors import LedgerError
 from olab.ledger.config import ChainConfig
+from olab.secrets import looks_like_private_key
 
 # Foundry's and Hardhat's public development mnemonic: anvil funds the same ten accounts, so an
 # address means the same on the embedded chain and on `olab chain up`. Never use it on a real network.
@@ -40,6 +41,11 @@ def _from_key_env(name: str) -> LocalAccount | None:
     key = os.environ.get(name)
     if not key:
         return None
+    if not looks_like_private_key(key):  # exactly 64 hex digits: a short key is not silently padded
+        raise LedgerError(
+            f"${name} does not hold a valid private key: expected 0x followed by exactly 64 hex digits "
+            f"(it holds {len(key.strip())} characters; the value is not shown)"
+        )
     try:
         return Account.from_key(key.strip())
     except Exception:

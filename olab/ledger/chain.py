@@ -32,6 +32,7 @@ from web3.types import TxReceipt
 
 from olab.errors import LedgerError
 from olab.ledger.config import ChainConfig
+from olab.secrets import redact
 
 log = logging.getLogger("olab.ledger")
 T = TypeVar("T")
@@ -181,10 +182,12 @@ class NodeChain(Chain):
         provider = Web3.HTTPProvider(
             url, request_kwargs={"timeout": cfg.timeout_s}, exception_retry_configuration=retry
         )
-        super().__init__(Web3(provider), cfg, f"the {backend} node at {url}")
+        super().__init__(Web3(provider), cfg, f"the {backend} node at {redact(url)}")
         expected = cfg.expected_chain_id()
         if expected is not None and expected != self.chain_id:
-            raise LedgerError(f"the node at {url} is chain {self.chain_id}, but the config expects chain {expected}")
+            raise LedgerError(
+                f"the node at {redact(url)} is chain {self.chain_id}, but the config expects chain {expected}"
+            )
 
     def _submit(self, raw: bytes, tx_hash: str, what: str) -> None:
         delay = self.cfg.retry_backoff_s

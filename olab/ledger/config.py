@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from olab.config import Section
+from olab.secrets import looks_like_private_key, redacted_url
 
 # Known public chains: RPC endpoint, chain id and block explorer (per ethereum-lists/chains).
 PRESETS: dict[str, dict[str, str | int]] = {
@@ -105,6 +107,23 @@ class ChainConfig(Section):
         None, ge=0, description="EIP-1559 tip per gas in gwei; None asks the node (eth_maxPriorityFeePerGas)."
     )
     anvil: AnvilConfig = Field(default_factory=AnvilConfig, description="The local anvil node (backend: anvil).")
+
+    @field_serializer("rpc_url", "explorer", when_used="json")
+    def _without_credentials(self, url: str | None) -> str | None:
+        """Configs written into artifacts (manifests) never hold a URL's user:password."""
+        return redacted_url(url)
+
+    @field_validator("key_env", "keystore_password_env")
+    @classmethod
+    def _an_env_var_name(cls, name: str) -> str:
+        if looks_like_private_key(name):
+            raise ValueError(
+                "names an environment variable, but this value looks like a private key itself (not shown): "
+                "put the key in that variable (default OLAB_PRIVATE_KEY), never in a config or on the command line"
+            )
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError("must be an environment variable name (letters, digits and _, not starting with a digit)")
+        return name
 
     @model_validator(mode="after")
     def _check_backend(self) -> ChainConfig:
