@@ -99,7 +99,7 @@ def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.
         if key == "label" and isinstance(label_feature, datasets.ClassLabel) and columns.label_names is None:
             values = [label_feature.int2str(v) if v is not None and v >= 0 else None for v in values]
         elif key == "label":
-            values = label_strings(values, col)
+            values = label_strings(values, col, mapped=columns.label_names is not None)
         elif key != "text":
             values = [None if v is None else str(v) for v in values]
         out[key] = list(values)
@@ -112,11 +112,12 @@ def normalise_columns(ds: datasets.Dataset, columns: ColumnsConfig) -> datasets.
     return datasets.Dataset.from_dict(out, features=features)
 
 
-def label_strings(values: list[Any], column: str) -> list[str | None]:
+def label_strings(values: list[Any], column: str, mapped: bool = False) -> list[str | None]:
     """Labels as strings; missing and NaN labels become None (validation rejects them with that reason).
 
     Labels of more than one type (strings and numbers, say) would silently become different classes
-    ("3" beside "World"), so they are an error naming the rows of each type.
+    ("3" beside "World"), so unless `columns.label_names` maps them (`mapped`) they are an error naming
+    the rows of each type.
     """
     out: list[str | None] = []
     rows: dict[str, list[int]] = {}
@@ -126,14 +127,15 @@ def label_strings(values: list[Any], column: str) -> list[str | None]:
             continue
         rows.setdefault(type(v).__name__, []).append(i)
         out.append(str(v))
-    if len(rows) > 1:
+    if len(rows) > 1 and not mapped:
         shown = "; ".join(
             f"{kind} in rows {', '.join(map(str, idx[:5]))}{', ...' if len(idx) > 5 else ''}"
             for kind, idx in rows.items()
         )
         raise DatanetError(
             f"columns.label: the label column {column!r} mixes types ({shown}); give every label the same type "
-            "(all strings, or all integers) so one class is not split in two"
+            "(all strings, or all integers) so one class is not split in two, or map the values to names "
+            "with columns.label_names"
         )
     return out
 
