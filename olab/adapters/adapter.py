@@ -1,7 +1,8 @@
 """The fine-tuning artifact: a directory holding the LoRA adapter, its checkpoints, metrics and provenance.
 
 Layout (defined here once):
-    adapter/                 final adapter, PEFT `save_pretrained` format
+    adapter/                 final adapter: PEFT `save_pretrained` format plus tokenizer and model card (README.md),
+                             a Hugging Face repo `AutoPeftModelFor...` loads and `push_to_hub` uploads
     checkpoints/ckpt-<step>/ adapters saved evenly through training (the last equals adapter/)
     metrics.json             train loss curve, eval loss/accuracy per epoch, timings
     provenance.json          base model + weight hash, config + hash, data origin and hash, versions, device
@@ -82,6 +83,20 @@ class Adapter:
         )
 
     @property
+    def label_maps(self) -> dict[str, Any]:
+        """`num_labels`, `id2label`, `label2id` for a plain PEFT or transformers load of a classification adapter:
+        `AutoPeftModelForSequenceClassification.from_pretrained(adapter.adapter_dir, **adapter.label_maps)`."""
+        from olab.adapters.models import label_maps
+
+        return label_maps(self.labels) if self.task == "classification" else {}
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None) -> str:
+        """Upload the final adapter (weights, config, tokenizer, model card) to the Hub; returns the commit URL."""
+        from olab.adapters.hub import push_to_hub
+
+        return push_to_hub(self.adapter_dir, repo_id, private=private, token=token)
+
+    @property
     def split(self) -> dict[str, Any]:
         """{"train": row indices trained on, "eval": row indices held out (empty when an eval set was given)}."""
         return read_json(self.path / SPLIT_FILE)
@@ -107,8 +122,7 @@ class Adapter:
                 f"base model {base['name']!r} has weight hash {found}, but the adapter at {self.path} was trained "
                 f"on weights hashing to {base['weight_hash']}; load the same base model"
             )
-        id2label = dict(enumerate(self.labels)) if self.task == "classification" else None
-        model, tokenizer = load_base_model(base["name"], self.task, len(self.labels) or None, id2label)
+        model, tokenizer = load_base_model(base["name"], self.task, self.labels or None)
         model = PeftModel.from_pretrained(model, str(weights))
         if device is not None:
             model.to(device)

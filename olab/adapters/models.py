@@ -148,6 +148,28 @@ ALIASES: dict[str, Callable[[], Path]] = {
     "tiny-gpt2": _tiny_gpt2,
     "smollm2-135m-instruct": _smollm2,
 }
+# the Hub id each alias's weights were published under: what an adapter records as its base, so that PEFT and
+# transformers load it anywhere. An alias without one records its local directory: tiny-gpt2 is built here, and
+# smollm2-135m-instruct is dequantised from 4 bits, close to but not the Hub's weights.
+HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def loadable_base(name_or_path: str) -> str:
+    """The base model name an adapter records (`base_model_name_or_path`): one `from_pretrained` can load, not
+    an olab alias. A Hub id or a directory is recorded as the user gave it, so adapter files hash alike anywhere."""
+    if name_or_path in ALIASES:
+        return HUB_IDS.get(name_or_path) or resolve_base_model(name_or_path)
+    return name_or_path
+
+
+def label_maps(labels: list[str]) -> dict[str, Any]:
+    """`num_labels`, `id2label` and `label2id` for label names in class-id order: the one place a classification
+    model's config gets its label names (olab's own loads, and the kwargs a plain PEFT load needs)."""
+    return {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {name: i for i, name in enumerate(labels)},
+    }
 
 
 def _what_works(name: str) -> str:
@@ -199,13 +221,8 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_base_model(
-    name_or_path: str,
-    task: Task,
-    num_labels: int | None = None,
-    id2label: dict[int, str] | None = None,
-) -> tuple[Any, Any]:
-    """(model, tokenizer) in fp32 for `task`; classification adds a fresh head with `num_labels` outputs."""
+def load_base_model(name_or_path: str, task: Task, labels: list[str] | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) in fp32 for `task`; classification adds a fresh head with one output per label name."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -216,15 +233,10 @@ def load_base_model(
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
             if task == "classification":
-                if not num_labels:
-                    raise ConfigError("load_base_model: classification needs num_labels (the number of label names)")
-                id2label = id2label or {i: str(i) for i in range(num_labels)}
+                if not labels:
+                    raise ConfigError("load_base_model: classification needs the label names (class-id order)")
                 model = AutoModelForSequenceClassification.from_pretrained(
-                    source,
-                    num_labels=num_labels,
-                    id2label=id2label,
-                    label2id={v: k for k, v in id2label.items()},
-                    dtype=torch.float32,
+                    source, **label_maps(labels), dtype=torch.float32
                 )
                 model.config.pad_token_id = tokenizer.pad_token_id  # decoder-only heads pool the last non-pad token
             elif task == "causal_lm":

@@ -29,7 +29,8 @@ from olab.adapters.adapter import (
 from olab.adapters.chat import INSTRUCTION_COLUMNS, answer_budget, exact_match, generate
 from olab.adapters.config import FinetuneConfig
 from olab.adapters.data import Example, iter_batches
-from olab.adapters.models import base_weight_hash, load_base_model, resolve_base_model
+from olab.adapters.hub import model_card, write_hub_files
+from olab.adapters.models import base_weight_hash, load_base_model, loadable_base, resolve_base_model
 from olab.config import config_hash, validate
 from olab.errors import ConfigError, OlabError, ValidationError
 from olab.hashing import hash_json, sha256_dir
@@ -185,8 +186,7 @@ def _attach_lora(model: Any, cfg: FinetuneConfig) -> Any:
             f"finetune.lora.target_modules={targets!r} matches no layer of {cfg.base_model!r} "
             f"({type(e).__name__}); its linear layers are named {linear}, or use 'all-linear'"
         ) from e
-    # record the name the user gave (an alias or id), not this machine's path, so adapter files hash alike anywhere
-    peft_model.peft_config["default"].base_model_name_or_path = cfg.base_model
+    peft_model.peft_config["default"].base_model_name_or_path = loadable_base(cfg.base_model)
     return peft_model
 
 
@@ -377,8 +377,7 @@ def finetune(
     from transformers import set_seed
 
     set_seed(cfg.seed)  # before the head and LoRA are initialised
-    id2label = dict(enumerate(labels)) if cfg.task == "classification" else None
-    model, tokenizer = load_base_model(cfg.base_model, cfg.task, len(labels) or None, id2label)
+    model, tokenizer = load_base_model(cfg.base_model, cfg.task, labels if cfg.task == "classification" else None)
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and cfg.max_length > limit:
         raise ConfigError(f"finetune.max_length={cfg.max_length} exceeds {cfg.base_model!r}'s {limit} positions")
@@ -390,6 +389,8 @@ def finetune(
             metrics = _train(model, tokenizer, data, eval_data, cfg, device, precision, tmp / CHECKPOINTS_DIR, report)
             last = tmp / CHECKPOINTS_DIR / checkpoint_name(metrics["total_steps"])
             shutil.copytree(last, tmp / ADAPTER_DIR)
+            card = model_card(cfg.base_model, cfg.task, labels, cfg.model_dump(mode="json"), provenance or {})
+            write_hub_files(tmp / ADAPTER_DIR, tokenizer, card)
             atomic_write_json(tmp / METRICS_FILE, metrics)
             atomic_write_json(tmp / LABELS_FILE, labels)
             atomic_write_json(tmp / SPLIT_FILE, {"train": train_rows, "eval": eval_rows})

@@ -58,11 +58,11 @@ def test_tiny_gpt2_tokenizer_is_byte_level_and_lossless():
 
 
 def test_classification_head_gets_the_label_names():
-    model, _ = load_base_model("all-MiniLM-L6-v2", "classification", 3, {0: "a", 1: "b", 2: "c"})
+    model, _ = load_base_model("all-MiniLM-L6-v2", "classification", ["a", "b", "c"])
     assert model.classifier.out_features == 3
     assert model.config.id2label == {0: "a", 1: "b", 2: "c"} and model.config.label2id["c"] == 2
     assert next(model.parameters()).dtype == torch.float32
-    with pytest.raises(ConfigError, match="num_labels"):
+    with pytest.raises(ConfigError, match="needs the label names"):
         load_base_model("all-MiniLM-L6-v2", "classification")
 
 
@@ -93,7 +93,7 @@ def test_an_unreachable_hub_id_fails_with_a_clear_message(monkeypatch):
     assert resolve_base_model("no-such-org/no-such-model") == "no-such-org/no-such-model"
     started = time.monotonic()
     with pytest.raises(ConfigError) as err:
-        load_base_model("no-such-org/no-such-model", "classification", 2)
+        load_base_model("no-such-org/no-such-model", "classification", ["a", "b"])
     msg = str(err.value)
     assert "'no-such-org/no-such-model' could not be loaded" in msg
     assert "local Hugging Face model directory" in msg and "HF_HUB_OFFLINE=1" in msg
