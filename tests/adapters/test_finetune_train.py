@@ -12,10 +12,10 @@ from datasets import ClassLabel, Dataset, Features, Value
 from ft_helpers import LABELS, agnews, tiny_cfg
 from safetensors import safe_open
 
-from olab.adapters import Adapter, FinetuneConfig, finetune
+from olab.adapters import Adapter, FinetuneConfig, finetune, resolve_base_model
 from olab.adapters.train import evaluate, read_examples
 from olab.errors import OlabError, VerificationError
-from olab.hashing import sha256_dir
+from olab.hashing import sha256_dir, sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,16 @@ def test_classification_head_trains_and_is_saved_with_the_adapter(train_set, tmp
     assert any(".score." in k for k in keys), keys  # GPT-2's head, kept via PEFT modules_to_save
     assert any("lora_A" in k for k in keys) and any("lora_B" in k for k in keys)
     config = json.loads((adapter.adapter_dir / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == "tiny-gpt2"  # the portable name, not this machine's path
+    # an alias with no Hub id records the directory it resolves to: a base `from_pretrained` loads
+    assert config["base_model_name_or_path"] == resolve_base_model("tiny-gpt2")
     assert config["task_type"] == "SEQ_CLS" and config["target_modules"] == ["c_attn"]
-    assert sorted(p.name for p in adapter.adapter_dir.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert sorted(p.name for p in adapter.adapter_dir.iterdir()) == [
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
 
 
 def test_causal_lm_learns_and_reloads_to_the_same_eval_loss(tmp_path):
@@ -90,7 +97,9 @@ def test_checkpoints_are_spread_evenly_and_the_last_is_the_final_adapter(train_s
     adapter = finetune(train_set, LABELS, cfg, tmp_path / "a", eval=held_out, progress=events.append)
     assert [c.name for c in adapter.checkpoints] == ["ckpt-8", "ckpt-16", "ckpt-24"]
     assert adapter.metrics["checkpoint_steps"] == [8, 16, 24] and adapter.metrics["total_steps"] == 24
-    assert sha256_dir(adapter.checkpoints[-1]) == sha256_dir(adapter.adapter_dir) == adapter.provenance["adapter_hash"]
+    assert sha256_dir(adapter.adapter_dir) == adapter.provenance["adapter_hash"]
+    for name in ("adapter_config.json", "adapter_model.safetensors"):  # the final adapter is the last checkpoint
+        assert sha256_file(adapter.checkpoints[-1] / name) == sha256_file(adapter.adapter_dir / name)
     assert adapter.provenance["checkpoints"] == {c.name: sha256_dir(c) for c in adapter.checkpoints}
     assert len({sha256_dir(c) for c in adapter.checkpoints}) == 3
     # the events a notebook draws its live loss curve from
