@@ -102,7 +102,14 @@ def test_datanet_view_of_a_real_datanet_shows_behaviours_and_refused_records(tmp
     view = DatanetView.from_datanet(dn)
     assert view.info["version"] == 2 and view.info["root"] == dn.root and view.info["n_records"] == 41
     names = {c["contributor"]: c["name"] for c in view.contributors}
-    assert sorted(names.values()) == ["", "clean", "label_noise"]  # the newcomer has no simulated behaviour
+    from olab.names import short_address
+
+    # simulated contributors by index and behaviour; the newcomer, who has neither, by short address
+    assert sorted(names.values()) == [
+        short_address(newcomer.address),
+        "contributor 0 (clean)",
+        "contributor 1 (label_noise)",
+    ]
     flipped = [r for r in view.records if r.get("injected") == "label_flip"]
     assert flipped and {r["contributor"] for r in flipped} == {
         c["address"] for c in dn.contributors if c.get("behaviour") == "label_noise"

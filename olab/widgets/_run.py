@@ -1,5 +1,5 @@
 """What the widgets show of a finished run (`olab run` directory): its Datanet version, train and target rows,
-attribution, rewards, and each contributor's simulated behaviour (when the Datanet was simulated)."""
+attribution, rewards, and each contributor's display name (with its simulated behaviour, when simulated)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ class RunParts:
     targets: pd.DataFrame  # one row per target, in score-column order
     attribution: Any  # olab.attribution.Attribution
     rewards: Any  # olab.rewards.Rewards
-    behaviours: dict[str, str]  # contributor address -> simulated behaviour
+    names: dict[str, str]  # contributor address -> display name (`olab.names`), as in rewards.json
 
     def labels(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """Contributor labels for a widget: the simulated behaviours, overridden by the caller's `extra`."""
-        return self.behaviours | dict(extra or {})
+        """Contributor labels for a widget: their display names, overridden by the caller's `extra`."""
+        return self.names | dict(extra or {})
 
 
 def run_parts(run: Any) -> RunParts:
@@ -32,6 +32,7 @@ def run_parts(run: Any) -> RunParts:
     from olab import rewards
     from olab.attribution import Attribution
     from olab.datanet import Datanet, load_source
+    from olab.names import display_names
     from olab.pipeline.config import RunConfig
     from olab.pipeline.manifest import RunLayout
 
@@ -48,5 +49,5 @@ def run_parts(run: Any) -> RunParts:
         targets=targets,
         attribution=Attribution.open(layout.attribution),
         rewards=shares,
-        behaviours={c["address"]: c["behaviour"] for c in dn.contributors if c.get("behaviour")},
+        names=display_names(dn.contributors) | shares.names,
     )

@@ -9,6 +9,7 @@ from typing import Any
 import traitlets
 
 from olab.errors import ValidationError
+from olab.names import display_names
 from olab.widgets._base import OlabWidget, bundle, to_rows
 
 STATUSES = ("all", "valid", "rejected")
@@ -72,7 +73,7 @@ class DatanetView(OlabWidget):
                             "version_added": version,
                         }
                     )
-        labels = {c["address"]: c["behaviour"] for c in datanet.contributors if c.get("behaviour")}
+        labels = display_names(datanet.contributors)
         info = {"name": datanet.name, "version": datanet.version, "root": datanet.root, "path": str(datanet.path)}
         return cls(rows, info=info, labels=labels | dict(kwargs.pop("labels", None) or {}), **kwargs)
 
