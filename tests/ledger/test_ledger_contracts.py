@@ -343,3 +343,16 @@ def test_token_transfers_and_refusals(ledger):
     assert token.allowance(ALICE, BOB).call() == 40
     with pytest.raises(LedgerError, match=r"fund: 0x\w+ holds \d+ tokens but the pool needs"):
         bob.fund("0x" + "11" * 32, 10**30)
+
+
+def test_a_zero_share_cannot_be_claimed_so_it_cannot_close_the_pool(ledger, new_run):
+    run = new_run(3, [600_000, 400_000, 0])
+    ledger.publish_run(run.commitment)
+    ledger.fund(run.run_id, 1_000_000)
+    who, ppm, proof = run.share(2)
+    assert ppm == 0
+    with pytest.raises(LedgerError, match="share is zero: nothing to claim"):
+        ledger.claim(run.run_id, who, ppm, proof)
+    assert not ledger.claimed(run.run_id, who)
+    ledger.fund(run.run_id, 500_000)  # still open: nobody has claimed
+    assert ledger.claim(run.run_id, *run.share(0)).status == 1

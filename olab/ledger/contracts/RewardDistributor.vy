@@ -71,6 +71,7 @@ def claim(runId: bytes32, contributor: address, sharePpm: uint256, proof: DynArr
     funded: uint256 = self.pool[runId]
     assert funded > 0, "run has no funded pool"
     assert not self.claimed[runId][contributor], "share already claimed"
+    assert sharePpm > 0, "share is zero: nothing to claim"
     assert sharePpm <= PPM, "sharePpm above 1000000"
     assert staticcall self.registry.verifyShare(runId, contributor, sharePpm, proof), "invalid proof for this share"
     amount: uint256 = sharePpm * funded // PPM
