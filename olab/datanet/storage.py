@@ -3,6 +3,7 @@
 Layout (defined here and nowhere else)::
 
     <path>/v0001/{records.parquet, manifest.json, tree.json, rejections.jsonl}   one directory per version
+    <path>/README.md                                                            dataset card: load_dataset(<path>)
     <path>/submissions/<batch id>.json                                          signed batches and their status
     <path>/submissions/unverified-<hash>.json                                   batches whose signature failed
     <path>/.olab-writer.lock, <path>/.olab-commit.lock                          writers' locks (local Datanets)

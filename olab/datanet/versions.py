@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 import olab
+from olab.datanet.card import write_card
 from olab.datanet.records import LEAF_ENCODING, RECORD_HASH_SPEC, build_tree, record_hash
 from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage
 from olab.hashing import canonical_json, sha256_bytes
@@ -113,4 +114,5 @@ def commit(
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     storage.write_version(version, files)
+    write_card(storage)
     return manifest

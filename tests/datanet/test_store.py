@@ -120,7 +120,7 @@ def test_a_failed_build_leaves_the_previous_version_intact(tmp_path: Path, make_
         Datanet.build(make_config(tmp_path, source={"n": 70}), progress=False)
     monkeypatch.undo()
     left = sorted(p.name for p in (tmp_path / "small").iterdir() if not p.name.endswith(".lock"))
-    assert left == ["v0001"]  # no v0002, no temp dir left (the writers' lock files stay)
+    assert left == ["README.md", "v0001"]  # no v0002, no temp dir left (the card and the writers' locks stay)
     assert Datanet.open(tmp_path / "small").root == v1.root
     with pytest.raises(DatanetError, match="no record of synthetic source passed validation"):
         Datanet.build(make_config(tmp_path, labels=["Nothing"]), progress=False)
