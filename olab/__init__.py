@@ -1,7 +1,8 @@
 """olab: notebook-first data attribution.
 
 A notebook cell is one call: `Datanet.build(...)`, `finetune(...)`, `attribute(...)`,
-`rewards.compute(...)`, `Ledger(...)`, `run(...)`. Heavy modules load on first use.
+`rewards.compute(...)`, `Ledger(...)`, `run(...)`;
+`Run.open(run_dir)` reopens a finished run with every artifact. Heavy modules load on first use.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ _API = {
     "rewards": "olab.rewards",
     "Ledger": "olab.ledger",
     "run": "olab.pipeline",
+    "Run": "olab.pipeline",
     "verify": "olab.pipeline",
     "reproduce": "olab.pipeline",
     "load_config": "olab.pipeline",
+    "notebook_config": "olab.notebook",
 }
 
 __all__ = [*_API, "__version__"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -124,6 +124,24 @@ class Rewards:
     tree: StandardMerkleTree
     policy: str
     names: dict[str, str] = field(default_factory=dict)  # address -> display name: metadata, not in the tree
+    run_id: str | None = None  # the run these rewards were written for (set when read from rewards.json)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Rewards:
+        """Read a `rewards.json` (its `run_id` included); VerificationError listing the problems if it does not
+        verify (every proof against the root, the sum, the root over the listed shares)."""
+        problems = verify_file(path)
+        if problems:
+            raise VerificationError(f"{path} does not verify:\n  - " + "\n  - ".join(problems))
+        data = read_json(path)
+        shares = {s["contributor"]: s["share_ppm"] for s in data["shares"]}
+        names = data.get("names")
+        names = (
+            {to_checksum_address(a): str(n) for a, n in names.items() if is_address(a)}
+            if isinstance(names, dict)
+            else {}
+        )
+        return replace(from_shares(shares, data.get("policy", "unknown")), run_id=data["run_id"], names=names)
 
     def ranked(self) -> list[Share]:
         """Shares from largest to smallest; equal shares in address order."""
@@ -336,19 +354,6 @@ def verify_file(path: str | Path) -> list[str]:
     return problems
 
 
-def load(path: str | Path) -> tuple[str, Rewards]:
-    """Read a `rewards.json` -> (run_id, Rewards); VerificationError listing the problems if it does not verify."""
-    problems = verify_file(path)
-    if problems:
-        raise VerificationError(f"{path} does not verify:\n  - " + "\n  - ".join(problems))
-    data = read_json(path)
-    rewards = from_shares({s["contributor"]: s["share_ppm"] for s in data["shares"]}, data.get("policy", "unknown"))
-    names = data.get("names")
-    if isinstance(names, dict):
-        rewards.names = {to_checksum_address(a): str(n) for a, n in names.items() if is_address(a)}
-    return data["run_id"], rewards
-
-
 def share_diff_ppm(a: Rewards | Mapping[str, int], b: Rewards | Mapping[str, int]) -> int:
     """Largest absolute difference in ppm between two share sets (a contributor missing on one side has 0)."""
     da, db = (
@@ -368,7 +373,6 @@ __all__ = [
     "compute",
     "from_shares",
     "largest_remainder",
-    "load",
     "share_diff_ppm",
     "verify_file",
 ]

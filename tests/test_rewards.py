@@ -198,8 +198,8 @@ def test_write_load_and_verify_file(tmp_path):
     assert data["leaf_encoding"] == ["address", "uint256"] and data["root"] == r.root
     assert data["names"] == {s.contributor: f"contributor {int(s.contributor[-1])}" for s in r.shares}
     assert rewards.verify_file(path) == []
-    run_id, again = rewards.load(path)
-    assert run_id == "run-123" and again.root == r.root and again.shares == r.shares and again.names == r.names
+    again = rewards.Rewards.open(path)
+    assert again.run_id == "run-123" and again.root == r.root and again.shares == r.shares and again.names == r.names
     unnamed = rewards.compute({addr(1): 1.0}, None)  # names are metadata: the root does not depend on them
     named = rewards.compute({addr(1): 1.0}, None)
     named.names = {addr(1): "alice"}
@@ -221,7 +221,7 @@ def test_a_tampered_share_fails_verification_naming_the_contributor(tmp_path):
     assert any(thief in p for p in problems)
     assert any("is not the Merkle root" in p for p in problems)
     with pytest.raises(VerificationError, match=victim):
-        rewards.load(path)
+        rewards.Rewards.open(path)
 
 
 def test_verify_file_catches_a_wrong_sum_and_a_wrong_root(tmp_path):

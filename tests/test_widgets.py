@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import plotly
 import pytest
 
+import olab
 from olab.errors import ValidationError
 from olab.ledger.records import TxResult
 from olab.progress import Event
@@ -148,6 +150,7 @@ def test_leaderboard_ranks_by_share_and_reranks_when_the_header_is_clicked():
     assert [r["rank"] for r in board.rows] == [1, 2, 3]
     assert {r["contributor"]: r["share_ppm"] for r in board.rows} == {ALICE: 600_000, CAROL: 400_000, BOB: 0}
     assert board.rows[0]["name"] == "clean"
+    assert board.summary().splitlines() == [f"1. {ALICE}  clean", f"2. {CAROL}  spam", f"3. {BOB}  label noise"]
     assert board.columns == ["positive", "negative", "records", "share_ppm"]
     (bars,) = board.figure["data"]  # viz.contributor_shares
     assert bars["type"] == "bar" and bars["x"] == [60.0, 40.0, 0.0] and bars["y"][2].startswith("label noise")
@@ -161,6 +164,7 @@ def test_leaderboard_ranks_by_share_and_reranks_when_the_header_is_clicked():
 def test_leaderboard_from_shares_alone_and_bad_columns():
     board = Leaderboard(shares=[{"contributor": BOB, "share_ppm": 1}, {"contributor": ALICE, "share_ppm": 999_999}])
     assert board.ranking == [ALICE, BOB]
+    assert board.summary(unlabelled="newcomer") == f"1. {ALICE}  newcomer\n2. {BOB}  newcomer"
     with pytest.raises(ValidationError, match="sort_by='gain' is not a numeric column"):
         Leaderboard([{"contributor": ALICE, "positive": 1.0}], sort_by="gain")
     with pytest.raises(ValidationError, match="at least one contributor"):
@@ -318,25 +322,40 @@ def test_publish_panel_send_shows_a_refusal_as_a_failed_row():
     assert panel.transactions[-1]["status"] == "failed"  # not left pending
 
 
-def test_publish_panel_from_a_manifest_and_verification_checks():
+def published_run(tmp_path, chain):
+    """A run directory's manifest (the hashes are placeholders: the panel only shows the chain section)."""
+    h = "0x" + "12" * 32
     manifest = {
-        "chain": {
-            "backend": "embedded",
-            "chain_id": 131277322940537,
-            "addresses": {"OlabRegistry": BOB},
-            "transactions": {
-                "register_datanet_version": {"tx_hash": "0x" + "aa" * 32, "block": 1, "gas_used": 1, "status": 1},
-                "publish_run": {
-                    "tx_hash": "0x" + "bb" * 32,
-                    "block": 2,
-                    "gas_used": 2,
-                    "status": 1,
-                    "already_recorded": True,
-                },
+        "olab_version": "0", "name": "t", "config": {}, "config_hash": h, "run_id": h, "manifest_hash": h,
+        "datanet": {"path": "datanets/t", "name": "t", "version": 1, "root": h, "record_count": 1},
+        "targets": {"hash": h, "count": 1, "path": "targets.parquet"},
+        "base_model": {"id": "tiny-gpt2", "weight_hash": h},
+        "adapter": {"path": "adapters", "models": [h], "hash": h},
+        "attribution": {"path": "attribution", "engine": "olab", "config": {}, "shape": [1, 1], "scores_hash": h},
+        "rewards": {"path": "rewards.json", "root": h, "policy": "positive_influence"},
+        "chain": chain,
+    }  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def test_publish_panel_from_a_run_and_verification_checks(tmp_path):
+    chain = {
+        "backend": "embedded",
+        "chain_id": 131277322940537,
+        "addresses": {"OlabRegistry": BOB},
+        "transactions": {
+            "register_datanet_version": {"tx_hash": "0x" + "aa" * 32, "block": 1, "gas_used": 1, "status": 1},
+            "publish_run": {
+                "tx_hash": "0x" + "bb" * 32,
+                "block": 2,
+                "gas_used": 2,
+                "status": 1,
+                "already_recorded": True,
             },
-        }
+        },
     }
-    panel = PublishPanel.from_manifest(manifest)
+    panel = PublishPanel.from_run(olab.Run.open(published_run(tmp_path, chain)))
     assert panel.chain == {"backend": "embedded", "chain_id": 131277322940537, "explorer": ""}
     assert [(t["label"], t["status"], t["url"]) for t in panel.transactions] == [
         ("register_datanet_version", "confirmed", ""),
@@ -347,8 +366,8 @@ def test_publish_panel_from_a_manifest_and_verification_checks():
         {"link": "manifest", "ok": True, "problems": []},
         {"link": "datanet", "ok": False, "problems": ["record r3 hash differs"]},
     ]
-    with pytest.raises(ValidationError, match="no 'chain' section"):
-        PublishPanel.from_manifest({"run_id": "x"})
+    with pytest.raises(ValidationError, match="the run was not published"):
+        PublishPanel.from_run(published_run(tmp_path, {"backend": None}))  # a run directory works too
 
 
 # --- shared machinery ------------------------------------------------------------------------------

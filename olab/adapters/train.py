@@ -336,16 +336,18 @@ def _train(
 
 def finetune(
     train: Any,
-    labels: Sequence[str],
-    cfg: FinetuneConfig | dict[str, Any],
-    out_dir: str | Path,
+    labels: Sequence[str] | None = None,
+    cfg: FinetuneConfig | dict[str, Any] | None = None,
+    out_dir: str | Path | None = None,
     *,
     eval: Any | None = None,
     provenance: dict[str, Any] | None = None,
     progress: bool | Progress = True,
     overwrite: bool = False,
 ) -> Adapter:
-    """Fine-tune a LoRA adapter on `train` (columns `text`, and `label` names for classification) into `out_dir`.
+    """Fine-tune a LoRA adapter on `train` into `out_dir`: an `olab.Datanet` (its labels, and its name, version and
+    root as provenance, come with it) or a Dataset with `text` (and `label` names for classification, listed in
+    id order by `labels`). `cfg`: a FinetuneConfig or its dict (default: the documented defaults).
 
     `eval` is a held-out set (else `cfg.eval_fraction` of `train` is held out); `provenance` holds facts about
     where the data came from (e.g. {"datanet": {"name", "version", "root"}}) and is stored in provenance.json;
@@ -353,6 +355,18 @@ def finetune(
     "fine-tune": a step per optimizer step with loss, lr and epoch; eval and checkpoint events; the end's message
     is the adapter's path and hash), such as the `TrainingProgress` widget.
     """
+    from olab.datanet import Datanet
+
+    if isinstance(train, Datanet):
+        labels = train.labels if labels is None else labels
+        origin = {"datanet": {"name": train.name, "version": train.version, "root": train.root}}
+        provenance, train = origin | (provenance or {}), train.to_hf()
+    if labels is None:
+        raise ConfigError("finetune: pass `labels` (the label names in id order; [] for causal_lm) or an olab.Datanet")
+    if out_dir is None:
+        raise ConfigError("finetune: pass `out_dir`, the directory the adapter is written to")
+    if cfg is None:
+        cfg = FinetuneConfig()
     cfg = cfg if isinstance(cfg, FinetuneConfig) else validate(FinetuneConfig, dict(cfg), "finetune config")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:

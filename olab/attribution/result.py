@@ -80,6 +80,12 @@ class Attribution:
             else np.zeros(0)
         )
 
+    def by_contributor(self, datanet: Any) -> pd.DataFrame:
+        """`contributor_table` over a Datanet's records (the training rows, in order): the per-contributor
+        influence `olab.rewards.compute` turns into shares. `datanet`: the `olab.Datanet` version attributed."""
+        table = datanet.table
+        return self.contributor_table(table.column("contributor").to_pylist(), labels=table.column("label").to_pylist())
+
     def contributor_table(
         self,
         contributors: Sequence[str],

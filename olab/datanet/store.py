@@ -271,6 +271,14 @@ class Datanet:
 
     # --- proofs and verification ---------------------------------------------------------------------
 
+    def _row(self, record_id: str) -> int:
+        row = self._index().get(str(record_id))
+        if row is None:
+            raise DatanetError(
+                f"{self.path} version {self.version} has no record {record_id!r} (ids look like {self._example_ids()})"
+            )
+        return row
+
     def _index(self) -> dict[str, int]:
         if self._rows is None:
             self._rows = {rid: i for i, rid in enumerate(self.table.column("record_id").to_pylist())}
@@ -283,13 +291,14 @@ class Datanet:
             )
         return self._tree
 
+    def record(self, record_id: str) -> dict[str, Any]:
+        """One record (record_id, contributor, text, label, ...) of this version."""
+        row = self._row(record_id)
+        return self.table.slice(row, 1).to_pylist()[0]
+
     def proof(self, record_id: str) -> dict[str, Any]:
         """A JSON-able inclusion proof of `record_id` against this version's root (check with `verify_proof`)."""
-        row = self._index().get(str(record_id))
-        if row is None:
-            raise DatanetError(
-                f"{self.path} version {self.version} has no record {record_id!r} (ids look like {self._example_ids()})"
-            )
+        row = self._row(record_id)
         tree = self._merkle()
         return {
             "datanet": self.name,

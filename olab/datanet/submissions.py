@@ -44,6 +44,18 @@ class SubmitResult:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line for the outcome, then one per rejected record with its rule and reason."""
+        lines = [
+            f"{self.status}: version {self.version}, accepted {self.accepted}"
+            + (f" ({self.reason})" if self.reason else "")
+        ]
+        lines += [f"rejected ({r['rule']}): {r['reason']}" for r in self.rejections]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.summary())  # what a notebook cell shows
+
 
 class SubmissionLog:
     """The `submissions/` directory of one Datanet."""

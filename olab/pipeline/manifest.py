@@ -7,7 +7,8 @@
   `olab reproduce` gets the recorded one back.
 - `manifest_hash`: sha256 over the same content plus `run_id`; it is what goes on chain.
 
-`run_dir_layout` defines the file names of a run directory, in one place.
+`Manifest` is the typed view of manifest.json (what `olab.Run` exposes); `RunLayout` defines the file
+names of a run directory, in one place.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from olab.hashing import hash_json
 
@@ -57,6 +60,85 @@ def compute_manifest_hash(manifest: dict[str, Any]) -> str:
     return _as_bytes32(hash_json({**content(manifest), "run_id": manifest["run_id"]}))
 
 
+class _Part(BaseModel):
+    # keys this model does not name are kept (and hashed, since run_id is computed over the JSON itself)
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), frozen=True)
+
+
+class DatanetRef(_Part):
+    """The Datanet version the run trained on (`path` as given to the run: relative to its working directory)."""
+
+    path: str
+    name: str
+    version: int
+    root: str
+    record_count: int
+
+
+class TargetsRef(_Part):
+    """The target set explained, stored in the run directory (`path`) with the hash of its text and labels."""
+
+    hash: str
+    count: int
+    path: str | None = None  # runs written before targets were stored in the run directory have none
+
+
+class BaseModelRef(_Part):
+    id: str
+    weight_hash: str
+
+
+class AdaptersRef(_Part):
+    """The fine-tuned adapters (one per ensemble member) and the hash over their hashes."""
+
+    path: str
+    models: list[str]
+    hash: str
+
+
+class AttributionRef(_Part):
+    path: str
+    engine: str
+    config: dict[str, Any]
+    shape: list[int]
+    scores_hash: str
+
+
+class RewardsRef(_Part):
+    path: str
+    root: str
+    policy: str
+
+
+class ChainRecord(_Part):
+    """Where the run was published (`backend` None: not published)."""
+
+    backend: str | None = None
+    chain_id: int | None = None
+    addresses: dict[str, str] = {}
+    transactions: dict[str, dict[str, Any]] = {}
+
+
+class Manifest(_Part):
+    """manifest.json, typed. The run's hashes are computed over the JSON (`compute_run_id`), not over this model."""
+
+    olab_version: str
+    name: str
+    config: dict[str, Any]
+    config_hash: str
+    datanet: DatanetRef
+    targets: TargetsRef
+    base_model: BaseModelRef
+    adapter: AdaptersRef
+    attribution: AttributionRef
+    rewards: RewardsRef
+    run_id: str
+    manifest_hash: str
+    chain: ChainRecord = ChainRecord()
+    timings: dict[str, float] = {}
+    created_at: str | None = None
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """Where each artifact of a run lives, relative to the run directory."""
@@ -82,6 +164,10 @@ class RunLayout:
     @property
     def attribution(self) -> Path:
         return self.dir / "attribution"
+
+    @property
+    def targets(self) -> Path:
+        return self.dir / "targets.parquet"
 
     def adapter(self, i: int) -> Path:
         return self.adapters / f"model-{i}"

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from olab.datanet import Datanet
 from olab.ledger import ChainConfig, Ledger, RunCommitment
 from olab.pipeline.config import RunConfig
+from olab.pipeline.manifest import Manifest
+
+if TYPE_CHECKING:
+    from olab.pipeline.artifact import Run
 
 ZERO32 = "0x" + "00" * 32
 MAX_URI_BYTES = 256  # the registry's limit on a version's URI
 
 
-def commitment(manifest: dict[str, Any]) -> RunCommitment:
+def commitment(manifest: Manifest) -> RunCommitment:
     """The values a run puts on chain, read from its manifest."""
     return RunCommitment(
-        run_id=manifest["run_id"],
-        datanet_root=manifest["datanet"]["root"],
-        adapter_hash=manifest["adapter"]["hash"],
-        scores_hash=manifest["attribution"]["scores_hash"],
-        rewards_root=manifest["rewards"]["root"],
-        manifest_hash=manifest["manifest_hash"],
+        run_id=manifest.run_id,
+        datanet_root=manifest.datanet.root,
+        adapter_hash=manifest.adapter.hash,
+        scores_hash=manifest.attribution.scores_hash,
+        rewards_root=manifest.rewards.root,
+        manifest_hash=manifest.manifest_hash,
     )
 
 
-def ledger_for(manifest: dict[str, Any]) -> Ledger:
-    """The ledger a run was published on, attached to the very contracts it used."""
-    cfg = ChainConfig.model_validate(manifest["config"]["chain"])
-    return Ledger.from_config(cfg, addresses=manifest.get("chain", {}).get("addresses"))
+def ledger_for(run: Run, **kwargs: Any) -> Ledger:
+    """The ledger `run` was published on, attached to the very contracts it used (`kwargs`: `Ledger` options)."""
+    cfg: ChainConfig = run.config.chain
+    return Ledger.from_config(cfg, addresses=run.manifest.chain.addresses or None, **kwargs)
 
 
 def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, Any]:
@@ -43,7 +47,7 @@ def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, 
         metadata_hash=dn.metadata_hash,
         uri=str(dn.path) if len(str(dn.path).encode()) <= MAX_URI_BYTES else "",
     )
-    published = ledger.publish_run(commitment(manifest))
+    published = ledger.publish_run(commitment(Manifest.model_validate(manifest)))
     return {
         "backend": cfg.chain.backend,
         "chain_id": ledger.chain_id,
@@ -52,10 +56,10 @@ def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, 
     }
 
 
-def check_on_chain(manifest: dict[str, Any]) -> list[str]:
-    """Differences between the on-chain record of the run and the manifest (empty: they agree)."""
-    ledger = ledger_for(manifest)
-    problems = ledger.verify_run(commitment(manifest))
-    if manifest["chain"].get("chain_id") != ledger.chain_id:
-        problems.append(f"chain id {ledger.chain_id} != manifest's {manifest['chain'].get('chain_id')}")
+def check_on_chain(run: Run) -> list[str]:
+    """Differences between the on-chain record of the run and its manifest (empty: they agree)."""
+    ledger = ledger_for(run)
+    problems = ledger.verify_run(commitment(run.manifest))
+    if run.manifest.chain.chain_id != ledger.chain_id:
+        problems.append(f"chain id {ledger.chain_id} != manifest's {run.manifest.chain.chain_id}")
     return problems

@@ -8,22 +8,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from olab import rewards as rewards_mod
 from olab.adapters import Adapter
 from olab.attribution import Attribution
-from olab.datanet import Datanet
-from olab.pipeline.influence import contributor_influence
-from olab.pipeline.manifest import RunLayout
+from olab.pipeline.artifact import Run
 from olab.report import run_report
 
 
-def record_table(dn: Datanet, attribution: Attribution) -> pd.DataFrame:
+def record_table(run: Run) -> pd.DataFrame:
     """One row per training record: id, contributor, text, total influence, self-influence, ground truth."""
-    table = dn.table.select(["record_id", "contributor", "text"]).to_pandas()
-    table["influence"] = attribution.record_totals()
-    table["self_influence"] = np.asarray(attribution.self_influence, dtype=np.float64)
-    if "injected" in dn.table.column_names:
-        table["flipped"] = [x == "label_flip" for x in dn.table.column("injected").to_pylist()]
+    records = run.records()
+    table = records[["record_id", "contributor", "text", "influence", "self_influence"]].copy()
+    if "injected" in records:
+        table["flipped"] = records["injected"] == "label_flip"
     return table
 
 
@@ -45,21 +41,18 @@ def training_rows(adapter: Adapter) -> list[Mapping[str, Any]]:
     return rows
 
 
-def write_report(
-    layout: RunLayout, manifest: dict[str, Any], dn: Datanet, targets: Any, n_targets: int, timings: dict[str, float]
-) -> None:
-    """Write `report.html` for the run whose artifacts are in `layout`."""
-    attribution = Attribution.open(layout.attribution)
-    records = record_table(dn, attribution)
-    _, shares = rewards_mod.load(layout.rewards)
-    contributors = contributor_influence(attribution, dn)
+def write_report(run: Run) -> None:
+    """Write `report.html` for `run` from its artifacts (those it holds in memory, else its files)."""
+    dn, attribution = run.datanet, run.attribution
+    records = record_table(run)
+    contributors = attribution.by_contributor(dn)
     run_report(
-        layout.report,
-        manifest=manifest,
-        rewards=shares,
+        run.layout.report,
+        manifest=run.manifest.model_dump(mode="json"),
+        rewards=run.rewards,
         contributors=contributors,
         records=records,
-        targets=sample_targets(attribution, records, targets, n_targets),
-        training=training_rows(Adapter.open(layout.adapter(0))),
-        timings=timings,
+        targets=sample_targets(attribution, records, run.targets, run.config.run.report_targets),
+        training=training_rows(run.adapters[0]),
+        timings=run.timings,
     )

@@ -15,19 +15,18 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from olab import rewards as rewards_mod
-from olab.attribution import Attribution
-from olab.datanet import Datanet
-from olab.io import read_json
-from olab.pipeline.config import RunConfig
-from olab.pipeline.manifest import RunLayout
-from olab.pipeline.runner import run
+from olab.pipeline.artifact import Run
+from olab.pipeline.runner import run as run_pipeline
 from olab.progress import Progress
+
+if TYPE_CHECKING:
+    from olab.ledger import Ledger, TxResult
 
 
 def mean_rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,6 +57,15 @@ class ReproduceReport:
     def identical(self) -> bool:
         return all(a == b for a, b in self.hashes.values())
 
+    def attest(self, ledger: Ledger) -> TxResult:
+        """Publish this comparison as `ledger`'s signer's attestation to the run (a reviewer's `with_signer`)."""
+        tx = ledger.attest(self.run_id, self.reproduced_root, self.max_share_diff_ppm, self.rank_correlation)
+        self.attestation = tx.to_json()
+        return tx
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.summary())  # what a notebook cell shows
+
     def summary(self) -> str:
         lines = [f"reproduce {self.run_id}:"]
         for name, (recorded, got) in self.hashes.items():
@@ -70,50 +78,46 @@ class ReproduceReport:
 
 
 def reproduce(
-    run_dir: str | Path,
+    run: Run | str | Path,
     *,
     attest: bool = False,
     work_dir: str | Path | None = None,
     datanet_path: str | Path | None = None,
     progress: bool | Progress = True,
 ) -> ReproduceReport:
-    """Re-run the experiment recorded in `run_dir` in a fresh work dir and compare the results."""
-    layout = RunLayout(Path(run_dir))
-    manifest = read_json(layout.manifest)
-    recorded_cfg = RunConfig.model_validate(manifest["config"])
-    dn = Datanet.open(datanet_path or manifest["datanet"]["path"], version=manifest["datanet"]["version"])
+    """Re-run the experiment recorded in `run` (a Run or its directory) in a fresh work dir and compare the results.
+
+    The re-run uses the recorded config, the recorded Datanet version (its records re-hashed to the recorded
+    root first) and the targets stored in the run directory; without `work_dir` it runs in a temporary folder,
+    removed when the comparison is done."""
+    recorded = run if isinstance(run, Run) else Run.open(run, datanet_path=datanet_path)
+    dn = recorded.datanet
     dn.verify()
     with ExitStack() as cleanup:
-        if work_dir is None:  # a temporary work folder, removed when the comparison is done
+        if work_dir is None:
             work_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="olab-reproduce-"))
-        cfg = recorded_cfg.model_copy(deep=True)
+        cfg = recorded.config.model_copy(deep=True)
         cfg.run.runs_dir = str(Path(work_dir) / "runs")
         cfg.run.publish = False
-        result = run(cfg, datanet=dn, progress=progress)
-        new_scores = np.array(Attribution.open(RunLayout(result.dir).attribution).scores)  # a copy, not a view
+        again = run_pipeline(cfg, datanet=dn, targets=recorded.targets, progress=progress)
+        new_scores = np.array(again.attribution.scores)  # a copy, not a view of a file about to be removed
+        new_rewards = again.rewards
 
-    again = result.manifest
+    before, after = recorded.manifest, again.manifest
     hashes = {
-        "run id": (manifest["run_id"], again["run_id"]),
-        "datanet": (manifest["datanet"]["root"], again["datanet"]["root"]),
-        "adapter": (manifest["adapter"]["hash"], again["adapter"]["hash"]),
-        "scores": (manifest["attribution"]["scores_hash"], again["attribution"]["scores_hash"]),
-        "rewards": (manifest["rewards"]["root"], again["rewards"]["root"]),
+        "run id": (before.run_id, after.run_id),
+        "datanet": (before.datanet.root, after.datanet.root),
+        "adapter": (before.adapter.hash, after.adapter.hash),
+        "scores": (before.attribution.scores_hash, after.attribution.scores_hash),
+        "rewards": (before.rewards.root, after.rewards.root),
     }
-    recorded_scores = Attribution.open(layout.attribution).scores
-    _, recorded_rewards = rewards_mod.load(layout.rewards)
     report = ReproduceReport(
-        run_id=manifest["run_id"],
+        run_id=before.run_id,
         hashes=hashes,
-        rank_correlation=mean_rank_correlation(np.asarray(recorded_scores), new_scores),
-        max_share_diff_ppm=rewards_mod.share_diff_ppm(recorded_rewards, result.rewards),
-        reproduced_root=result.rewards.root,
+        rank_correlation=mean_rank_correlation(np.asarray(recorded.attribution.scores), new_scores),
+        max_share_diff_ppm=rewards_mod.share_diff_ppm(recorded.rewards, new_rewards),
+        reproduced_root=new_rewards.root,
     )
     if attest:
-        from olab.pipeline.publish import ledger_for
-
-        tx = ledger_for(manifest).attest(
-            manifest["run_id"], report.reproduced_root, report.max_share_diff_ppm, report.rank_correlation
-        )
-        report.attestation = tx.to_json()
+        report.attest(recorded.ledger())
     return report

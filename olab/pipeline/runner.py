@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,9 @@ from olab.errors import ConfigError, DatanetError
 from olab.hashing import hash_json
 from olab.io import atomic_dir, atomic_write_json
 from olab.names import display_names
+from olab.pipeline.artifact import Run, parse_manifest, write_targets
 from olab.pipeline.cache import cached, copy_entry
 from olab.pipeline.config import RunConfig, load_config
-from olab.pipeline.influence import contributor_influence
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_config_hash, run_dir_name
 from olab.pipeline.publish import publish
 from olab.pipeline.reporting import write_report
@@ -53,18 +53,6 @@ class StageTimer:
             self.timings[name] = round(time.perf_counter() - t0, 3)
             self.reused[name] = state["reused"]
             report.end_message = "(cached)" if state["reused"] else ""
-
-
-@dataclass
-class RunResult:
-    dir: Path
-    manifest: dict[str, Any]
-    rewards: rewards_mod.Rewards
-    timings: dict[str, float]
-
-    @property
-    def run_id(self) -> str:
-        return self.manifest["run_id"]
 
 
 def dataset_hash(ds: Any) -> str:
@@ -92,23 +80,25 @@ def run(
     *,
     overrides: dict[str, Any] | None = None,
     datanet: Datanet | None = None,
+    targets: Any | None = None,
     progress: bool | Progress = True,
-) -> RunResult:
-    """Run the whole pipeline for `config` and return the run directory and its manifest.
+) -> Run:
+    """Run the whole pipeline for `config`; returns the `olab.Run` (its directory, manifest and artifacts).
 
-    With `datanet`, that Datanet version is used as it is instead of building `config.datanet`
-    (how `reproduce` re-runs on exactly the records a run was trained on). `progress`: True for tqdm bars
+    With `datanet`, that Datanet version is used as it is instead of building `config.datanet`, and with
+    `targets` (a Dataset with text and label) those instead of loading `config.targets` (how `reproduce`
+    re-runs on exactly the records and targets of a recorded run). `progress`: True for tqdm bars
     and stage lines, False for silence, or a callable receiving every stage's `olab.progress.Event`s.
     """
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
     sink = resolve(progress)
     with stage(sink, "run") as report:
-        result = _run(cfg, datanet, sink)
+        result = _run(cfg, datanet, targets, sink)
         report.end_message = f"{result.dir} (run id {result.run_id})"
     return result
 
 
-def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
+def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Progress) -> Run:
     runs_dir = Path(cfg.run.runs_dir)
     cache = runs_dir / ".cache"
     timer = StageTimer(sink)
@@ -117,19 +107,18 @@ def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
     with timer("datanet"):
         dn = datanet or Datanet.build(cfg.datanet, progress=isinstance(sink, Tqdm))
         train = dn.to_hf()
-        targets = load_source(cfg.targets.source, cfg.targets.columns)
+        targets = targets if targets is not None else load_source(cfg.targets.source, cfg.targets.columns)
         check_inputs(cfg, dn, targets)
         targets_digest = dataset_hash(targets)
 
     with timer("finetune") as st:
         adapters, reused = [], []
-        provenance = {"datanet": {"name": dn.name, "version": dn.version, "root": dn.root}}
         for i in range(cfg.run.models):
             fcfg = cfg.finetune.model_copy(update={"seed": cfg.finetune.seed + i})
             inputs = {"config": fcfg.model_dump(mode="json"), "datanet_root": dn.root, "targets": targets_digest}
 
             def build(tmp: Path, fcfg: Any = fcfg) -> None:
-                finetune(train, dn.labels, fcfg, tmp, eval=targets, provenance=provenance, progress=sink)
+                finetune(dn, cfg=fcfg, out_dir=tmp, eval=targets, progress=sink)
 
             entry, hit = cached(cache, "finetune", inputs, build)
             adapters.append(Adapter.open(entry))
@@ -152,7 +141,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
         attribution = Attribution.open(entry)
 
     with timer("rewards"):
-        shares = rewards_mod.compute(contributor_influence(attribution, dn), cfg.rewards)
+        shares = rewards_mod.compute(attribution.by_contributor(dn), cfg.rewards)
         shares.names = display_names(dn.contributors, cfg.rewards.split.recipients() if cfg.rewards.split else {})
 
     manifest: dict[str, Any] = {
@@ -167,7 +156,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
             "root": dn.root,
             "record_count": dn.manifest["record_count"],
         },
-        "targets": {"hash": targets_digest, "count": len(targets)},
+        "targets": {"hash": targets_digest, "count": len(targets), "path": RunLayout(Path(".")).targets.name},
         "base_model": {
             "id": cfg.finetune.base_model,
             "weight_hash": base_weight_hash(cfg.finetune.base_model),
@@ -195,16 +184,24 @@ def _run(cfg: RunConfig, datanet: Datanet | None, sink: Progress) -> RunResult:
         for i, a in enumerate(adapters):
             copy_entry(a.path, staged.adapter(i))
         copy_entry(attribution.path, staged.attribution)
+        write_targets(targets, staged.targets)
         shares.write(staged.rewards, run_id)
 
         with timer("publish"):
             manifest["chain"] = publish(cfg, manifest, dn) if cfg.run.publish else {"backend": None}
 
         with timer("report"):
-            write_report(staged, manifest, dn, targets, cfg.run.report_targets, timer.timings)
+            write_report(_opened(staged.dir, {**manifest, "timings": dict(timer.timings)}, dn, targets, shares))
 
         manifest["timings"] = {**timer.timings, "total": round(time.perf_counter() - started, 3)}
         manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         atomic_write_json(staged.manifest, manifest)
 
-    return RunResult(layout.dir, manifest, shares, manifest["timings"])
+    return _opened(layout.dir, manifest, dn, targets, shares)
+
+
+def _opened(path: Path, manifest: dict[str, Any], dn: Datanet, targets: Any, shares: rewards_mod.Rewards) -> Run:
+    """The Run over `path`, holding what the run already has in memory instead of reopening it from disk."""
+    opened = Run(path, parse_manifest(manifest), datanet_path=dn.path)
+    opened.__dict__.update(datanet=dn, targets=targets, rewards=replace(shares, run_id=manifest["run_id"]))
+    return opened

@@ -4,6 +4,7 @@ The links, in order (each failure names its link):
   manifest     run_id and manifest_hash recomputed from the manifest's content
   datanet      every stored record re-hashed and the Merkle root rebuilt; equals the manifest's root
   adapter      the adapters' files re-hashed; equal the manifest's hashes; trained on this Datanet
+  targets      the stored target set re-hashed; equals the manifest's targets hash
   attribution  the scores file re-hashed; equals the manifest's scores hash
   rewards      shares recomputed from the scores and the Datanet's contributors under the recorded
                policy; rewards.json's shares, proofs and root equal them and the manifest's root
@@ -17,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from olab import rewards as rewards_mod
-from olab.adapters import Adapter
 from olab.attribution import Attribution
 from olab.datanet import Datanet
 from olab.errors import OlabError
 from olab.hashing import hash_json, sha256_file
 from olab.io import read_json
-from olab.pipeline.config import RunConfig
-from olab.pipeline.influence import contributor_influence
+from olab.pipeline.artifact import Run, parse_manifest
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id
+from olab.pipeline.runner import dataset_hash
 
-LINKS = ("manifest", "datanet", "adapter", "attribution", "rewards", "chain")
+LINKS = ("manifest", "datanet", "adapter", "targets", "attribution", "rewards", "chain")
 
 
 @dataclass
@@ -42,6 +42,9 @@ class VerifyReport:
     @property
     def broken(self) -> list[str]:
         return [link for link, problems in self.checks.items() if problems]
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.summary())  # what a notebook cell shows
 
     def summary(self) -> str:
         lines = []
@@ -67,64 +70,66 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
     """Check every link of the run in `run_dir`; `report.ok` is True only if all hold."""
     layout = RunLayout(Path(run_dir))
     report = VerifyReport(layout.dir)
-    manifest = read_json(layout.manifest)
+    raw = read_json(layout.manifest)  # the hashes are over the JSON as written, not over a parsed model
 
-    def manifest_link() -> tuple[list[str], None]:
+    def manifest_link() -> tuple[list[str], Run]:
         problems = []
-        if compute_run_id(manifest) != manifest.get("run_id"):
-            problems.append(f"run_id {manifest.get('run_id')} does not match the manifest's content")
-        if compute_manifest_hash(manifest) != manifest.get("manifest_hash"):
+        if compute_run_id(raw) != raw.get("run_id"):
+            problems.append(f"run_id {raw.get('run_id')} does not match the manifest's content")
+        if compute_manifest_hash(raw) != raw.get("manifest_hash"):
             problems.append("manifest_hash does not match the manifest's content")
-        return problems, None
+        return problems, Run(layout.dir, parse_manifest(raw, layout.manifest), datanet_path=datanet_path)
+
+    run = _check(report, "manifest", manifest_link)
+    if run is None:
+        return report  # the other links are read from the manifest
+    m = run.manifest
 
     def datanet_link() -> tuple[list[str], Datanet]:
-        dn = Datanet.open(datanet_path or manifest["datanet"]["path"], version=manifest["datanet"]["version"])
+        dn = run.datanet
         dn.verify()
-        problems = []
-        if dn.root != manifest["datanet"]["root"]:
-            problems.append(f"Datanet root {dn.root} != manifest's {manifest['datanet']['root']}")
-        return problems, dn
+        return ([f"Datanet root {dn.root} != manifest's {m.datanet.root}"] if dn.root != m.datanet.root else []), dn
 
     def adapter_link() -> tuple[list[str], None]:
-        recorded = manifest["adapter"]["models"]
         problems = []
-        for i, want in enumerate(recorded):
-            adapter = Adapter.open(layout.adapter(i))
+        for i, (adapter, want) in enumerate(zip(run.adapters, m.adapter.models, strict=True)):
             if adapter.hash != want:
                 problems.append(f"adapter model-{i}: files hash to {adapter.hash}, manifest says {want}")
             trained_on = adapter.provenance.get("datanet", {}).get("root")
-            if trained_on != manifest["datanet"]["root"]:
+            if trained_on != m.datanet.root:
                 problems.append(f"adapter model-{i} was trained on Datanet root {trained_on}, not the run's")
-        if hash_json(recorded) != manifest["adapter"]["hash"]:
+        if hash_json(m.adapter.models) != m.adapter.hash:
             problems.append("the combined adapter hash does not match the per-model hashes")
         return problems, None
 
-    def attribution_link() -> tuple[list[str], Attribution]:
-        attribution = Attribution.open(layout.attribution)
-        actual = sha256_file(attribution.path / "scores.npy")
-        problems = []
-        if actual != manifest["attribution"]["scores_hash"]:
-            problems.append(f"scores.npy hashes to {actual}, manifest says {manifest['attribution']['scores_hash']}")
-        return problems, attribution
+    def targets_link() -> tuple[list[str], None]:
+        got = dataset_hash(run.targets)
+        return (
+            [f"{m.targets.path} hashes to {got}, manifest says {m.targets.hash}"] if got != m.targets.hash else []
+        ), None
 
-    report.checks["manifest"] = []
-    _check(report, "manifest", manifest_link)
+    def attribution_link() -> tuple[list[str], Attribution]:
+        attribution = run.attribution
+        actual = sha256_file(attribution.path / "scores.npy")
+        want = m.attribution.scores_hash
+        return ([f"scores.npy hashes to {actual}, manifest says {want}"] if actual != want else []), attribution
+
     dn = _check(report, "datanet", datanet_link)
     _check(report, "adapter", adapter_link)
+    _check(report, "targets", targets_link)
     attribution = _check(report, "attribution", attribution_link)
 
     def rewards_link() -> tuple[list[str], None]:
         problems = rewards_mod.verify_file(layout.rewards)
         if problems:
             return problems, None
-        run_id, stored = rewards_mod.load(layout.rewards)
-        if run_id != manifest["run_id"]:
-            problems.append(f"rewards.json is for run {run_id}, not {manifest['run_id']}")
-        if stored.root != manifest["rewards"]["root"]:
-            problems.append(f"rewards.json root {stored.root} != manifest's {manifest['rewards']['root']}")
+        stored = run.rewards
+        if stored.run_id != m.run_id:
+            problems.append(f"rewards.json is for run {stored.run_id}, not {m.run_id}")
+        if stored.root != m.rewards.root:
+            problems.append(f"rewards.json root {stored.root} != manifest's {m.rewards.root}")
         if dn is not None and attribution is not None:
-            cfg = RunConfig.model_validate(manifest["config"])
-            expected = rewards_mod.compute(contributor_influence(attribution, dn), cfg.rewards)
+            expected = rewards_mod.compute(attribution.by_contributor(dn), run.config.rewards)
             if expected.root != stored.root:
                 diff = rewards_mod.share_diff_ppm(expected, stored)
                 problems.append(
@@ -135,8 +140,8 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
 
     _check(report, "rewards", rewards_link)
 
-    if chain and manifest.get("chain", {}).get("backend"):
+    if chain and m.chain.backend:
         from olab.pipeline.publish import check_on_chain
 
-        _check(report, "chain", lambda: (check_on_chain(manifest), None))
+        _check(report, "chain", lambda: (check_on_chain(run), None))
     return report

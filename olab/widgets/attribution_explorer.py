@@ -78,18 +78,19 @@ class AttributionExplorer(OlabWidget):
         self._update()
 
     @classmethod
-    def from_run(cls, run_dir: Any, **kwargs: Any) -> AttributionExplorer:
-        """The explorer of a finished `olab run`: its scores, Datanet records and targets, with contributors
-        labelled by their simulated behaviour when known."""
-        from olab.widgets._run import run_parts
+    def from_run(cls, run: Any, **kwargs: Any) -> AttributionExplorer:
+        """The explorer of a finished run (an `olab.Run` or its directory): its scores, Datanet records and
+        stored targets, with contributors labelled by display name."""
+        from olab.widgets._run import open_run
 
-        parts = run_parts(run_dir)
-        columns = [c for c in ("record_id", "contributor", "text", "label", "injected") if c in parts.train]
+        run = open_run(run)
+        train = run.datanet.to_pandas()
+        columns = [c for c in ("record_id", "contributor", "text", "label", "injected") if c in train]
         return cls(
-            parts.attribution.scores,
-            parts.train[columns],
-            parts.targets[["text", "label"]],
-            labels=parts.labels(kwargs.pop("labels", None)),
+            run.attribution.scores,
+            train[columns],
+            run.targets.to_pandas()[["text", "label"]],
+            labels=run.names() | (kwargs.pop("labels", None) or {}),
             **kwargs,
         )
 

@@ -62,17 +62,16 @@ class Leaderboard(OlabWidget):
             self.set_figure(viz.contributor_shares(rows, labels=labels, colors=colors))
 
     @classmethod
-    def from_run(cls, run_dir: Any, **kwargs: Any) -> Leaderboard:
-        """The leaderboard of a finished `olab run`: each contributor's records, positive, negative and total
-        influence (summed over targets) and reward share, labelled by simulated behaviour when known."""
-        from olab.widgets._run import run_parts
+    def from_run(cls, run: Any, **kwargs: Any) -> Leaderboard:
+        """The leaderboard of a finished run (an `olab.Run` or its directory): each contributor's records,
+        positive, negative and total influence (summed over targets) and reward share, labelled by display name."""
+        from olab.widgets._run import open_run
 
-        parts = run_parts(run_dir)
-        table = parts.attribution.contributor_table(list(parts.train["contributor"]))
+        run = open_run(run)
         return cls(
-            table[["contributor", "records", "positive", "negative", "total"]],
-            shares=parts.rewards,
-            labels=parts.labels(kwargs.pop("labels", None)),
+            run.contributors()[["contributor", "records", "positive", "negative", "total"]],
+            shares=run.rewards,
+            labels=run.names() | (kwargs.pop("labels", None) or {}),
             **kwargs,
         )
 
@@ -88,6 +87,10 @@ class Leaderboard(OlabWidget):
     def ranking(self) -> list[str]:
         """Contributor addresses in rank order."""
         return [r["contributor"] for r in self.rows]
+
+    def summary(self, unlabelled: str = "") -> str:
+        """The ranking as text: one line per contributor with its rank, address and name (else `unlabelled`)."""
+        return "\n".join(f"{r['rank']}. {r['contributor']}  {r['name'] or unlabelled}".rstrip() for r in self.rows)
 
 
 def _merge(rows: list[dict[str, Any]], shares: Any) -> list[dict[str, Any]]:

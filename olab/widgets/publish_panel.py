@@ -48,18 +48,15 @@ class PublishPanel(OlabWidget):
         )
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any], explorer: str | None = None) -> PublishPanel:
-        """The panel for a published run, from its manifest's `chain` section."""
-        chain = manifest.get("chain")
-        if not isinstance(chain, Mapping):
-            raise ValidationError("manifest has no 'chain' section: the run was not published (see `olab run`)")
-        panel = cls(
-            backend=chain.get("backend", ""),
-            chain_id=chain.get("chain_id"),
-            explorer=explorer,
-            addresses=chain.get("addresses"),
-        )
-        for label, tx in (chain.get("transactions") or {}).items():
+    def from_run(cls, run: Any, explorer: str | None = None) -> PublishPanel:
+        """The panel for a published run (an `olab.Run` or its directory): its chain, contracts and transactions."""
+        from olab.widgets._run import open_run
+
+        chain = open_run(run).manifest.chain
+        if not chain.backend:
+            raise ValidationError("the run was not published (run.publish: false); publish it with `olab run`")
+        panel = cls(backend=chain.backend, chain_id=chain.chain_id, explorer=explorer, addresses=chain.addresses)
+        for label, tx in chain.transactions.items():
             panel.record(label, tx)
         return panel
 

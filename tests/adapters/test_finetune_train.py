@@ -175,3 +175,24 @@ def test_loading_over_different_base_weights_is_refused(train_set, tmp_path):
         adapter.load()
     with pytest.raises(OlabError, match="not a fine-tuned adapter directory"):
         Adapter.open(tmp_path)
+
+
+def test_a_datanet_brings_its_labels_and_provenance(tmp_path):
+    from olab.datanet import Datanet
+
+    dn = Datanet.build(
+        {
+            "name": "tiny",
+            "root_dir": str(tmp_path / "datanets"),
+            "source": {"kind": "synthetic", "n": 24, "seed": 0},
+            "contributors": {"mode": "simulate", "n": 2, "seed": 0},
+        },
+        progress=False,
+    )
+    adapter = finetune(dn, cfg=tiny_cfg(epochs=1, checkpoints=1), out_dir=tmp_path / "a", progress=False)
+    assert adapter.labels == dn.labels and adapter.provenance["data"]["train_examples"] + len(adapter.split["eval"]) == 24
+    assert adapter.provenance["datanet"] == {"name": "tiny", "version": dn.version, "root": dn.root}
+    with pytest.raises(OlabError, match=r"pass `labels` \(the label names in id order"):
+        finetune(dn.to_hf(), cfg=tiny_cfg(), out_dir=tmp_path / "b", progress=False)
+    with pytest.raises(OlabError, match=r"pass `out_dir`"):
+        finetune(dn, cfg=tiny_cfg(), progress=False)

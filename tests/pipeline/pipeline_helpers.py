@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from olab.io import read_json
+from olab.pipeline import Run as OpenedRun
 
 
 def olab(*args: str, cwd: Path, check: bool = True, timeout: int = 2400) -> subprocess.CompletedProcess:
@@ -34,8 +34,10 @@ class Run:
     stderr: str = ""
 
     @property
-    def manifest(self) -> dict:
-        return read_json(self.run_dir / "manifest.json")
+    def opened(self) -> OpenedRun:
+        """The run as `olab.Run`; its Datanet path is recorded relative to the project directory."""
+        manifest = OpenedRun.open(self.run_dir).manifest
+        return OpenedRun.open(self.run_dir, datanet_path=self.cwd / manifest.datanet.path)
 
     def copy(self, dest: Path) -> Run:
         """An independent copy of the whole project directory (runs, Datanets, chain state)."""

@@ -3,6 +3,7 @@ other tasks and data sources run end to end (a causal LM on a tiny in-code model
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,8 +15,10 @@ import yaml
 from pipeline_helpers import olab, run_dir_from
 from repo_paths import AGNEWS, REPO, needs_agnews
 
+from olab.datanet.sources import load_source
 from olab.hashing import sha256_dir
 from olab.io import read_json
+from olab.pipeline import Run as OpenedRun
 from olab.progress import Log
 
 TINY = {
@@ -57,11 +60,59 @@ def test_causal_lm_runs_end_to_end_on_a_tiny_model(finished_project: Path) -> No
     runs = [p for p in (finished_project / "runs").iterdir() if not p.name.startswith(".")]
     assert len(runs) == 1
     run_dir = runs[0]
-    manifest = read_json(run_dir / "manifest.json")
-    assert manifest["config"]["finetune"]["task"] == "causal_lm"
-    scores = np.load(run_dir / "attribution" / "scores.npy")
+    run = OpenedRun.open(run_dir, datanet_path=finished_project / "datanets" / "tiny")
+    assert run.config.finetune.task == "causal_lm" and run.adapters[0].task == "causal_lm"
+    scores = run.attribution.scores
     assert scores.shape == (48, 8) and np.isfinite(scores).all() and np.abs(scores).sum() > 0
+    assert list(run.targets["text"]) == list(load_source(run.config.targets.source)["text"])  # stored in the run dir
     olab("verify", str(run_dir), cwd=finished_project)
+
+
+def test_the_run_reopens_as_one_object_and_rewrites_its_report(project: Path) -> None:
+    (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
+    run = OpenedRun.open(run_dir, datanet_path=project / "datanets" / "tiny")
+    m = run.manifest
+    assert [a.hash for a in run.adapters] == m.adapter.models and run.datanet.root == m.datanet.root
+    assert run.rewards.run_id == m.run_id and run.rewards.root == m.rewards.root
+    assert len(run.targets) == m.targets.count == 8 and run.attribution.scores_hash == m.attribution.scores_hash
+    records = run.records()
+    assert len(records) == 48 and records["influence"].to_numpy() == pytest.approx(run.attribution.record_totals())
+    assert set(run.behaviours().values()) <= {"clean", "label_noise", "near_duplicate_spam", "off_topic"}
+    assert run.contributors()["records"].sum() == 48
+    run.layout.report.unlink()
+    assert run.report().is_file() and m.run_id in run.layout.report.read_text()
+    assert run.verify(chain=False).ok
+
+
+def test_a_malformed_manifest_is_named_by_open_and_by_verify(project: Path) -> None:
+    from olab.errors import OlabError, VerificationError
+    from olab.pipeline import verify
+
+    (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
+    manifest = read_json(run_dir / "manifest.json")
+    del manifest["rewards"]["root"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(VerificationError, match=r"rewards\.root"):
+        OpenedRun.open(run_dir)
+    report = verify(run_dir, chain=False)
+    assert report.broken == ["manifest"] and "rewards.root" in report.summary()
+    with pytest.raises(OlabError, match=r"is not a run directory: it has no manifest.json"):
+        OpenedRun.open(project)
+
+
+def test_tampered_targets_break_the_targets_link(project: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from olab.pipeline import verify
+
+    (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
+    table = pq.read_table(run_dir / "targets.parquet")
+    labels = table.column("label").to_pylist()
+    labels[0] += "!"  # one target relabelled
+    pq.write_table(table.set_column(1, "label", pa.array(labels)), run_dir / "targets.parquet")
+    report = verify(run_dir, chain=False, datanet_path=project / "datanets" / "tiny")
+    assert report.broken == ["targets"], report.summary()
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +207,8 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
     )
     proc = olab("run", str(write_config(tmp_path, config)), "--no-progress", cwd=tmp_path)
     run_dir = run_dir_from(proc.stdout, tmp_path)
-    manifest = read_json(run_dir / "manifest.json")
-
-    from olab.datanet import Datanet
-
-    dn = Datanet.open(tmp_path / manifest["datanet"]["path"], version=manifest["datanet"]["version"])
+    run = OpenedRun.open(run_dir, datanet_path=tmp_path / OpenedRun.open(run_dir).manifest.datanet.path)
+    dn = run.datanet
     records = dn.to_hf()
     flipped = np.array([x == "label_flip" for x in records["injected"]])
     self_influence = np.load(run_dir / "attribution" / "self_influence.npy")
@@ -169,7 +217,7 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
     assert auc >= 0.85, auc
 
     noisy = next(c["address"] for c in dn.contributors if c["behaviour"] == "label_noise")
-    shares = {s["contributor"]: s["share_ppm"] for s in read_json(run_dir / "rewards.json")["shares"]}
+    shares = run.rewards.as_dict()
     print(
         f"AG News: self-influence ROC AUC {auc:.3f}; shares (ppm) {sorted(shares.values())}, label noise {shares[noisy]}"
     )

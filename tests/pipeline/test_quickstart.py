@@ -11,27 +11,40 @@ from pipeline_helpers import Run, olab
 from repo_paths import REPO
 from report_view import CHROMIUM, view_report
 
-from olab.datanet import Datanet
+from olab.pipeline import Run as OpenedRun
+from olab.pipeline.publish import commitment
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("quickstart")]
 
 
 def contributor_behaviours(run: Run) -> dict[str, str]:
-    dn = Datanet.open(run.cwd / run.manifest["datanet"]["path"], version=run.manifest["datanet"]["version"])
-    return {c["address"]: c["behaviour"] for c in dn.contributors}
+    return {c["address"]: c["behaviour"] for c in run.opened.datanet.contributors}
 
 
 def test_quickstart_writes_the_run_directory(quickstart: Run) -> None:
     for name in ("manifest.json", "rewards.json", "report.html"):
         assert (quickstart.run_dir / name).is_file(), name
-    m = quickstart.manifest
-    assert m["run_id"].startswith("0x") and len(m["run_id"]) == 66
-    assert quickstart.run_dir.name == m["run_id"][2:18]
+    m = quickstart.opened.manifest
+    assert m.run_id.startswith("0x") and len(m.run_id) == 66
+    assert quickstart.run_dir.name == m.run_id[2:18]
     for stage in ("datanet", "finetune", "attribution", "rewards", "publish", "report"):
-        assert stage in m["timings"], stage
+        assert stage in m.timings, stage
         assert f"[olab] {stage}" in quickstart.output
-    assert m["chain"]["backend"] == "embedded"
-    assert m["chain"]["transactions"]["publish_run"]["tx_hash"].startswith("0x")
+    assert m.chain.backend == "embedded"
+    assert m.chain.transactions["publish_run"]["tx_hash"].startswith("0x")
+
+
+def test_the_run_reopens_as_one_object_with_every_artifact(quickstart: Run) -> None:
+    run = quickstart.opened
+    m = run.manifest
+    assert [a.hash for a in run.adapters] == m.adapter.models and run.datanet.root == m.datanet.root
+    assert run.attribution.scores_hash == m.attribution.scores_hash
+    assert run.attribution.scores.shape == (m.datanet.record_count, len(run.targets))
+    assert run.rewards.root == m.rewards.root and run.rewards.run_id == m.run_id
+    assert set(run.targets.column_names) == {"text", "label"} and len(run.targets) == m.targets.count
+    assert run.contributors()["records"].sum() == m.datanet.record_count
+    assert run.ledger().verify_run(commitment(m)) == []  # attached to the contracts the run used
+    assert run.verify().ok
 
 
 def test_label_noise_contributor_gets_the_smallest_share(quickstart: Run) -> None:
@@ -49,7 +62,7 @@ def test_label_noise_contributor_gets_the_smallest_share(quickstart: Run) -> Non
 def test_verify_in_a_new_process_succeeds(quickstart: Run) -> None:
     proc = olab("verify", str(quickstart.run_dir), cwd=quickstart.cwd)
     assert "every link holds" in proc.stdout
-    for link in ("manifest", "datanet", "adapter", "attribution", "rewards", "chain"):
+    for link in ("manifest", "datanet", "adapter", "targets", "attribution", "rewards", "chain"):
         assert f"ok   {link}" in proc.stdout
 
 
@@ -60,7 +73,7 @@ def test_second_identical_run_reuses_every_stage(quickstart: Run, tmp_path: Path
     for stage in ("finetune", "attribution"):
         line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(f"[olab] {stage} ") and " s" in ln)
         assert "(cached)" in line, line
-    assert f"run id {quickstart.manifest['run_id']}" in proc.stdout
+    assert f"run id {quickstart.opened.run_id}" in proc.stdout
 
 
 def _verify_fails(run: Run, link: str) -> str:
@@ -72,8 +85,7 @@ def _verify_fails(run: Run, link: str) -> str:
 
 def test_tampered_datanet_record_breaks_the_datanet_link(quickstart: Run, tmp_path: Path) -> None:
     run = quickstart.copy(tmp_path / "tampered")
-    version = run.manifest["datanet"]["version"]
-    parquet = run.cwd / run.manifest["datanet"]["path"] / f"v{version:04d}" / "records.parquet"
+    parquet = run.opened.datanet.path / f"v{run.opened.datanet.version:04d}" / "records.parquet"
     table = pq.read_table(parquet)
     texts = table.column("text").to_pylist()
     texts[7] = texts[7][:-1] + ("X" if texts[7][-1] != "X" else "Y")
@@ -108,18 +120,16 @@ def test_reproduce_gives_identical_hashes_and_attests(
 ) -> None:
     import tempfile
 
-    from olab.pipeline.publish import ledger_for
-    from olab.pipeline.reproduction import reproduce
-
     monkeypatch.chdir(quickstart.cwd)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where its temporary work folder goes
-    report = reproduce(quickstart.run_dir, attest=True, progress=False)
+    run = OpenedRun.open(quickstart.run_dir)
+    report = run.reproduce(attest=True, progress=False)
     assert report.identical, report.summary()
-    assert report.hashes["run id"] == (quickstart.manifest["run_id"],) * 2  # the same run id, though kept elsewhere
+    assert report.hashes["run id"] == (run.run_id,) * 2  # the same run id, though kept elsewhere
     assert list(tmp_path.iterdir()) == []  # the work folder is gone
     assert report.max_share_diff_ppm == 0
     assert report.rank_correlation == pytest.approx(1.0)
-    attestations = ledger_for(quickstart.manifest).attestations(quickstart.manifest["run_id"])
+    attestations = run.ledger().attestations(run.run_id)
     assert len(attestations) == 1
 
 
@@ -141,9 +151,7 @@ def test_quickstart_names_contributors_in_its_output_and_rewards_json(quickstart
     rewards = json.loads((quickstart.run_dir / "rewards.json").read_text())
     names = rewards["names"]
     assert set(names) == {s["contributor"] for s in rewards["shares"]}  # every address named
-    dn = Datanet.open(
-        quickstart.cwd / quickstart.manifest["datanet"]["path"], version=quickstart.manifest["datanet"]["version"]
-    )
+    dn = quickstart.opened.datanet
     for c in dn.contributors:
         name = f"contributor {c['index']} ({c['behaviour']})"
         assert names[c["address"]] == name
