@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline_helpers import run_dir_from
 from test_inputs import TINY, write_config
 
-from olab.io import read_json
+from olab.pipeline import Run
 from olab.pipeline.manifest import run_dir_name
 
 
@@ -31,7 +31,7 @@ def test_concurrent_runs_of_one_config_in_one_directory(tmp_path: Path) -> None:
     run_dirs = {run_dir_from(out, tmp_path) for out in outputs}
     assert len(run_dirs) == 1, run_dirs
     run_dir = run_dirs.pop()
-    assert run_dir_name(read_json(run_dir / "manifest.json")["run_id"]) == run_dir.name
+    assert run_dir_name(Run.open(run_dir).run_id) == run_dir.name
     done = subprocess.run(
         [sys.executable, "-m", "olab.cli", "verify", str(run_dir)], cwd=tmp_path, capture_output=True, text=True
     )
