@@ -7,6 +7,7 @@ bars (the CLI), `False` shows nothing, and any callable receives the events: a n
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -90,6 +91,21 @@ def describe(event: Event) -> str | None:
         shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in event.metrics.items())
         return f"[olab] {event.stage} eval at {event.done}: {shown}"
     return None
+
+
+def machine_load_note() -> str | None:
+    """A line saying the machine is busy (load average above its CPU count), or None: the stage times and
+    estimates that follow are this machine's now, not an idle one's."""
+    try:
+        load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    except OSError:  # no load average on this platform
+        return None
+    if load <= cpus:
+        return None
+    return (
+        f"[olab] this machine is busy (load average {load:.1f} on {cpus} CPUs): stages can take many times "
+        "as long as on an idle one; the estimates below are measured as it is now"
+    )
 
 
 def _duration(seconds: float) -> str:

@@ -96,3 +96,16 @@ def test_a_long_stage_gets_one_time_estimate_from_the_pace_of_its_first_steps():
     for done in range(1, 11):
         sink(Event("attribution", "step", done=done, total=10, time=float(done)))
     assert len(lines) == 3 and lines[2] == "[olab] attribution ..."
+
+
+def test_a_busy_machine_is_named_before_the_times_it_stretches(monkeypatch):
+    from olab import progress
+
+    monkeypatch.setattr(progress.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(progress.os, "getloadavg", lambda: (9.0, 8.0, 7.0))
+    assert progress.machine_load_note() == (
+        "[olab] this machine is busy (load average 9.0 on 2 CPUs): stages can take many times as long as on an "
+        "idle one; the estimates below are measured as it is now"
+    )
+    monkeypatch.setattr(progress.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    assert progress.machine_load_note() is None

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from olab.progress import terminal
+from olab.logs import quiet
+from olab.progress import machine_load_note, terminal
 
 SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
 
@@ -21,7 +22,11 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     from olab.names import name_of
     from olab.pipeline.runner import run as run_pipeline
 
-    result = run_pipeline(config, overrides=parse_overrides(overrides), progress=terminal(progress))
+    sink = terminal(progress)
+    note = machine_load_note()
+    if note and not quiet():
+        click.echo(note)
+    result = run_pipeline(config, overrides=parse_overrides(overrides), progress=sink)
     rewards = result.rewards
     click.echo("\nreward shares:")
     width = max(len(name_of(rewards.names, s.contributor)) for s in rewards.shares)
