@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -162,9 +163,12 @@ class Ledger:
         contributor_count: int,
         metadata_hash: str | bytes | None,
         uri: str = "",
+        registrant: str | None = None,
     ) -> TxResult:
         """Record a Datanet version (registering the Datanet, owned by the signer, on first use).
 
+        A Datanet is identified by the address that registered it and its name (`datanet_id`);
+        `registrant` defaults to the signer (a curator, or an owner it was transferred to, names it).
         Idempotent: the same version with the same values returns the original transaction;
         different values raise LedgerError naming them.
         """
@@ -185,8 +189,9 @@ class Ledger:
             "metadata_hash": ZERO32 if metadata_hash is None else to_bytes32(metadata_hash, "metadata_hash"),
             "uri": uri,
         }
-        datanet_id = keccak(name.encode())
-        existing = self.datanet_version(name, version)
+        registrant = self._registrant(registrant)
+        datanet_id = self.datanet_id(name, registrant)
+        existing = self.datanet_version(name, version, registrant)
         what = f"DatanetRegistry.appendVersion({name!r}, version {version})"
         if existing is not None:
             shown = {k: hex32(v) if isinstance(v, bytes) else v for k, v in want.items()}
@@ -199,7 +204,7 @@ class Ledger:
             ev = self._c["DatanetRegistry"].events.VersionAppended()
             return self._original(ev, existing["block"], {"datanetId": datanet_id, "version": version}, what)
         notes = []
-        if self.datanet_owner(name) is None:
+        if self.datanet_owner(name, registrant) is None and registrant == self.account:
             try:
                 reg = self._send(
                     self._c["DatanetRegistry"].functions.registerDatanet(name),
@@ -207,7 +212,7 @@ class Ledger:
                 )
                 notes.append(f"registered datanet {name!r} (owner {self.account}) in tx {reg.tx_hash}")
             except LedgerError:
-                if self.datanet_owner(name) != self.account:  # not this account registering it concurrently
+                if self.datanet_owner(name, registrant) != self.account:  # not this account registering concurrently
                     raise
         fn = self._c["DatanetRegistry"].functions.appendVersion(
             datanet_id,
@@ -222,17 +227,26 @@ class Ledger:
         try:
             result = self._send(fn, what)
         except LedgerError:
-            if self.datanet_version(name, version) is None:
+            if self.datanet_version(name, version, registrant) is None:
                 raise
             # another publisher recorded this version between the check above and this transaction
             return self.register_datanet_version(
-                name, version, root, parent_root, record_count, contributor_count, metadata_hash, uri
+                name, version, root, parent_root, record_count, contributor_count, metadata_hash, uri, registrant
             )
         return _with_note(result, "; ".join(notes) or None)
 
-    def datanet_version(self, name: str, version: int) -> dict[str, Any] | None:
-        """A recorded Datanet version as a dict, or None when it is not on chain."""
-        datanet_id = keccak(name.encode())
+    @staticmethod
+    def datanet_id(name: str, registrant: str) -> bytes:
+        """The registry id of Datanet `name` registered by `registrant`: keccak256(abi.encode(registrant, name))."""
+        return keccak(abi_encode(["address", "string"], [to_address(registrant, "registrant"), name]))
+
+    def _registrant(self, registrant: str | None) -> str:
+        return self.account if registrant is None else to_address(registrant, "registrant")
+
+    def datanet_version(self, name: str, version: int, registrant: str | None = None) -> dict[str, Any] | None:
+        """A recorded Datanet version as a dict, or None when it is not on chain (`registrant`: see
+        `register_datanet_version`)."""
+        datanet_id = self.datanet_id(name, self._registrant(registrant))
         v = self._read(
             f"reading datanet {name!r} version {version}",
             self._c["DatanetRegistry"].functions.getVersion(datanet_id, version).call,
@@ -254,16 +268,17 @@ class Ledger:
             "block": v[8],
         }
 
-    def datanet_owner(self, name: str) -> str | None:
-        owner = self._read(
-            "reading the datanet owner", self._c["DatanetRegistry"].functions.ownerOf(keccak(name.encode())).call
-        )
+    def datanet_owner(self, name: str, registrant: str | None = None) -> str | None:
+        """The current owner of Datanet `name` registered by `registrant` (default: the signer), or None."""
+        datanet_id = self.datanet_id(name, self._registrant(registrant))
+        owner = self._read("reading the datanet owner", self._c["DatanetRegistry"].functions.ownerOf(datanet_id).call)
         return None if int(owner, 16) == 0 else owner
 
-    def set_curator(self, name: str, curator: str, allowed: bool = True) -> TxResult:
+    def set_curator(self, name: str, curator: str, allowed: bool = True, registrant: str | None = None) -> TxResult:
         """Let `curator` append versions to Datanet `name` (or stop it); the Datanet's owner only."""
         curator = to_address(curator, "curator")
-        fn = self._c["DatanetRegistry"].functions.setCurator(keccak(name.encode()), curator, allowed)
+        datanet_id = self.datanet_id(name, self._registrant(registrant))
+        fn = self._c["DatanetRegistry"].functions.setCurator(datanet_id, curator, allowed)
         return self._send(fn, f"DatanetRegistry.setCurator({name!r}, {curator}, {allowed})")
 
     # --- runs ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from olab.errors import LedgerError
 from olab.hashing import keccak
-from olab.ledger import RunCommitment
+from olab.ledger import Ledger, RunCommitment
 from olab.ledger.accounts import dev_address
 
 OWNER, ALICE, BOB, CAROL = (dev_address(i) for i in (0, 6, 7, 8))
@@ -36,8 +36,8 @@ def test_datanet_register_append_read_and_events(ledger):
     r2 = ledger.register_datanet_version(n, 2, rand32(), root, 130, 8, None, "")
     assert r2.note is None  # registered already: one transaction
     reg = ledger.contract("DatanetRegistry")
-    dn_id = keccak(n.encode())
-    assert reg.functions.idOf(n).call() == dn_id
+    dn_id = Ledger.datanet_id(n, OWNER)
+    assert reg.functions.idOf(OWNER, n).call() == dn_id
     assert reg.functions.versionCount(dn_id).call() == 2 and reg.functions.latestVersion(dn_id).call() == 2
     assert reg.functions.nameOf(dn_id).call() == n
     registered = reg.events.DatanetRegistered().get_logs(from_block=0, argument_filters={"datanetId": dn_id})
@@ -56,7 +56,7 @@ def test_datanet_version_is_idempotent_and_immutable(ledger):
         ledger.register_datanet_version(n, 1, root, None, 11, 2, None, "u")
     # the contract itself refuses a rewrite and a version that does not increase
     fn = ledger.contract("DatanetRegistry").functions.appendVersion
-    dn_id = keccak(n.encode())
+    dn_id = Ledger.datanet_id(n, OWNER)
     with pytest.raises(LedgerError, match="version already recorded"):
         ledger.transact(fn(dn_id, 1, bytes.fromhex(rand32()[2:]), b"\0" * 32, 1, 1, b"\0" * 32, ""), "rewrite")
     ledger.register_datanet_version(n, 5, rand32(), root, 10, 2, None, "")
@@ -65,9 +65,7 @@ def test_datanet_version_is_idempotent_and_immutable(ledger):
     with pytest.raises(LedgerError, match="version root is empty"):
         ledger.transact(fn(dn_id, 9, b"\0" * 32, b"\0" * 32, 1, 1, b"\0" * 32, ""), "empty root")
     with pytest.raises(LedgerError, match="datanet already registered"):
-        ledger.with_signer(ALICE_IDX).transact(
-            ledger.contract("DatanetRegistry").functions.registerDatanet(n), "register taken name"
-        )
+        ledger.transact(ledger.contract("DatanetRegistry").functions.registerDatanet(n), "register again")
 
 
 ALICE_IDX, BOB_IDX, CAROL_IDX = 6, 7, 8
@@ -78,16 +76,16 @@ def test_datanet_non_owner_append_refused_and_curators(ledger):
     ledger.register_datanet_version(n, 1, rand32(), None, 1, 1, None, "")
     alice = ledger.with_signer(ALICE_IDX)
     with pytest.raises(LedgerError, match="only the datanet owner or a curator may append versions"):
-        alice.register_datanet_version(n, 2, rand32(), None, 1, 1, None, "")
+        alice.register_datanet_version(n, 2, rand32(), None, 1, 1, None, "", registrant=OWNER)
     with pytest.raises(LedgerError, match="only the datanet owner may set curators"):
-        alice.set_curator(n, ALICE)
+        alice.set_curator(n, ALICE, registrant=OWNER)
     ledger.set_curator(n, ALICE)
-    assert ledger.contract("DatanetRegistry").functions.isCurator(keccak(n.encode()), ALICE).call()
-    r = alice.register_datanet_version(n, 2, rand32(), None, 1, 1, None, "")
+    assert ledger.contract("DatanetRegistry").functions.isCurator(Ledger.datanet_id(n, OWNER), ALICE).call()
+    r = alice.register_datanet_version(n, 2, rand32(), None, 1, 1, None, "", registrant=OWNER)
     assert r.status == 1 and ledger.datanet_version(n, 2)["appended_by"] == ALICE
     ledger.set_curator(n, ALICE, allowed=False)
     with pytest.raises(LedgerError, match="only the datanet owner or a curator"):
-        alice.register_datanet_version(n, 3, rand32(), None, 1, 1, None, "")
+        alice.register_datanet_version(n, 3, rand32(), None, 1, 1, None, "", registrant=OWNER)
     with pytest.raises(LedgerError, match="datanet not registered"):
         ledger.transact(
             ledger.contract("DatanetRegistry").functions.appendVersion(
@@ -97,16 +95,28 @@ def test_datanet_non_owner_append_refused_and_curators(ledger):
         )
 
 
+def test_a_name_is_bound_to_its_registrant_so_it_cannot_be_squatted(ledger):
+    n, root = name(), rand32()
+    squatter = ledger.with_signer(CAROL_IDX)
+    squatter.register_datanet_version(n, 1, rand32(), None, 1, 1, None, "")  # registers the name first
+    r = ledger.register_datanet_version(n, 1, root, None, 5, 2, None, "")  # the real owner is not blocked
+    assert r.status == 1 and "registered datanet" in r.note
+    assert ledger.datanet_owner(n) == OWNER and squatter.datanet_owner(n) == CAROL
+    assert ledger.datanet_version(n, 1)["root"] == root
+    assert ledger.datanet_version(n, 1, registrant=CAROL)["root"] != root
+    assert Ledger.datanet_id(n, OWNER) != Ledger.datanet_id(n, CAROL)
+
+
 def test_datanet_transfer_ownership(ledger):
     n = name()
     ledger.register_datanet_version(n, 1, rand32(), None, 1, 1, None, "")
     fns = ledger.contract("DatanetRegistry").functions
-    dn_id = keccak(n.encode())
+    dn_id = Ledger.datanet_id(n, OWNER)
     with pytest.raises(LedgerError, match="only the datanet owner may transfer it"):
         ledger.with_signer(BOB_IDX).transact(fns.transferOwnership(dn_id, BOB), "steal")
     ledger.transact(fns.transferOwnership(dn_id, BOB), "hand over")
     assert ledger.datanet_owner(n) == BOB
-    ledger.with_signer(BOB_IDX).register_datanet_version(n, 2, rand32(), None, 1, 1, None, "")
+    ledger.with_signer(BOB_IDX).register_datanet_version(n, 2, rand32(), None, 1, 1, None, "", registrant=OWNER)
     with pytest.raises(LedgerError, match="only the datanet owner or a curator"):
         ledger.register_datanet_version(n, 3, rand32(), None, 1, 1, None, "")
 

@@ -3,8 +3,10 @@
 @title olab Datanet registry
 @notice Datanets and their versions. Each version commits to the Merkle root of its records
         (OpenZeppelin standard leaves `(bytes32 recordHash, address contributor)`). An owner
-        registers a Datanet by name; the owner or curators it names append versions, in
-        increasing version order. A recorded version never changes.
+        registers a Datanet by name; its id is keccak256(abi.encode(registrant, name)), so a
+        name is bound to whoever registers it and nobody can squat another's name. The owner or
+        curators it names append versions, in increasing version order. A recorded version
+        never changes.
 """
 
 struct Version:
@@ -52,18 +54,24 @@ latestVersion: public(HashMap[bytes32, uint256])
 _versions: HashMap[bytes32, HashMap[uint256, Version]]
 
 
+@internal
+@pure
+def _idOf(registrant: address, name: String[64]) -> bytes32:
+    return keccak256(abi_encode(registrant, name))
+
+
 @external
 @pure
-def idOf(name: String[64]) -> bytes32:
-    """@notice The id of a Datanet: keccak256 of its name."""
-    return keccak256(name)
+def idOf(registrant: address, name: String[64]) -> bytes32:
+    """@notice The id of a Datanet: keccak256(abi.encode(registrant, name))."""
+    return self._idOf(registrant, name)
 
 
 @external
 def registerDatanet(name: String[64]) -> bytes32:
-    """@notice Register a Datanet; the caller becomes its owner."""
+    """@notice Register a Datanet under the caller's address; the caller becomes its owner."""
     assert len(name) > 0, "datanet name is empty"
-    datanet_id: bytes32 = keccak256(name)
+    datanet_id: bytes32 = self._idOf(msg.sender, name)
     assert self.ownerOf[datanet_id] == empty(address), "datanet already registered"
     self.ownerOf[datanet_id] = msg.sender
     self.nameOf[datanet_id] = name
