@@ -82,6 +82,28 @@ class Adapter:
             hash=artifact_hash(path),
         )
 
+    @classmethod
+    def from_peft(
+        cls,
+        source: Any,
+        out_dir: str | Path,
+        *,
+        labels: list[str] | None = None,
+        base_model: str | None = None,
+        overwrite: bool = False,
+    ) -> Adapter:
+        """Wrap a LoRA adapter trained elsewhere (with `Trainer` or plain PEFT) so `attribute` can use it.
+
+        `source`: a PEFT adapter directory (`save_pretrained` output: adapter_config.json and weights) or a
+        `PeftModel`; it is copied to `out_dir/adapter/` beside olab's provenance. `labels`: the class names in
+        id order (required for a sequence-classification adapter); `base_model`: the base to load, when not the
+        adapter config's `base_model_name_or_path`. The base model's weights are hashed now, so loading over
+        other weights later is refused, as for adapters olab trained."""
+        from olab.adapters.imports import write_imported
+
+        write_imported(source, Path(out_dir), labels=labels, base_model=base_model, overwrite=overwrite)
+        return cls.open(out_dir)
+
     @property
     def label_maps(self) -> dict[str, Any]:
         """`num_labels`, `id2label`, `label2id` for a plain PEFT or transformers load of a classification adapter:
