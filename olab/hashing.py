@@ -38,6 +38,16 @@ def hash_json(obj: Any) -> str:
     return sha256_bytes(canonical_json(obj))
 
 
+# a dataset's content: text and label (classification), prompt and response (instruction records)
+DATASET_COLUMNS = ("text", "label", "prompt", "response")
+
+
+def dataset_hash(ds: Any) -> str:
+    """Hash of the content columns (DATASET_COLUMNS) a `datasets.Dataset` has: a run's targets, attribution's
+    train and target sets. Other columns (ids, contributors) are not what a model saw."""
+    return hash_json({c: list(ds[c]) for c in DATASET_COLUMNS if c in ds.column_names})
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

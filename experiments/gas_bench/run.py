@@ -25,6 +25,7 @@ import numpy as np
 from olab.io import atomic_write_json
 from olab.ledger import ChainConfig, Ledger, RunCommitment
 from olab.merkle import StandardMerkleTree
+from olab.rewards import LEAF_ENCODING
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -42,7 +43,7 @@ def shares(n: int, rng: np.random.Generator) -> list[list]:
 def bench_size(ledger: Ledger, reviewer: Ledger, n: int, claims: int, rng: np.random.Generator) -> dict:
     t0 = time.perf_counter()
     values = shares(n, rng)
-    tree = StandardMerkleTree(values, ["address", "uint256"])
+    tree = StandardMerkleTree(values, LEAF_ENCODING)
     build_s = time.perf_counter() - t0
     h = lambda: "0x" + rng.bytes(32).hex()  # noqa: E731
     run = RunCommitment(h(), h(), h(), h(), tree.root_hex, h())

@@ -16,8 +16,10 @@ from typing import Any
 
 import torch
 
+from olab.hashing import DATASET_COLUMNS
+
 IGNORE_INDEX = -100
-INSTRUCTION_COLUMNS = ("prompt", "response")  # a dataset with both columns holds instruction records
+INSTRUCTION_COLUMNS = DATASET_COLUMNS[2:]  # ("prompt", "response"): a dataset with both holds instruction records
 Pair = tuple[str, str]
 
 

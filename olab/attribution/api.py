@@ -37,7 +37,7 @@ from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FIL
 from olab.attribution.trak import Member, NpyRows, score, write_features
 from olab.config import validate
 from olab.errors import ConfigError, OlabError
-from olab.hashing import hash_json, sha256_dir, sha256_file
+from olab.hashing import dataset_hash, sha256_dir, sha256_file
 from olab.io import atomic_dir, atomic_write_json
 from olab.progress import Progress, Steps, resolve
 
@@ -137,11 +137,6 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0
 
 
-def _dataset_hash(ds: Any) -> str:
-    cols = [c for c in ("text", "label", *INSTRUCTION_COLUMNS) if c in ds.column_names]
-    return hash_json({c: list(ds[c]) for c in cols})
-
-
 def attribute(
     models: Any,
     train: Any,
@@ -216,8 +211,8 @@ def attribute(
             "batch_size": used_batch_size,
             "autocast": None if autocast is None else str(autocast).removeprefix("torch."),
             "members": [m.describe() for m in members],
-            "train_hash": _dataset_hash(train),
-            "targets_hash": _dataset_hash(targets),
+            "train_hash": dataset_hash(train),
+            "targets_hash": dataset_hash(targets),
             **info,
             "timings": timings,
             "peak_rss_mb": round(_peak_rss_mb(), 1),

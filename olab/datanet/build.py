@@ -16,10 +16,9 @@ from olab.config import config_hash
 from olab.datanet import contributors as contrib
 from olab.datanet.config import DatanetConfig
 from olab.datanet.validation import RecordValidator, Rejection
+from olab.datanet.versions import FORMAT
 from olab.errors import ConfigError
 from olab.hashing import hash_json
-
-FORMAT = "olab.datanet/v1"
 
 
 def auto_record_id(number: int) -> str:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from olab.config import Section
+from olab.ledger.config import OPENLEDGER_TESTNET_CHAIN_ID
 
 FORMATS = ("csv", "tsv", "json", "parquet")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -208,7 +209,9 @@ class DatanetConfig(Section):
         description="auto_accept: valid signed contributions become a new version at once; review: they wait "
         "as pending until the owner approves or rejects them.",
     )
-    chain_id: int = Field(161201, ge=1, description="Chain id in the contributions' EIP-712 signature domain.")
+    chain_id: int = Field(
+        OPENLEDGER_TESTNET_CHAIN_ID, ge=1, description="Chain id in the contributions' EIP-712 signature domain."
+    )
 
     @field_validator("name")
     @classmethod

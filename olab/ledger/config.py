@@ -10,11 +10,13 @@ from pydantic import Field, field_serializer, field_validator, model_validator
 from olab.config import Section
 from olab.secrets import looks_like_private_key, redacted_url
 
+# OpenLedger's testnet (an OP-stack L2); anvil and the Datanets' signature domain default to it
+OPENLEDGER_TESTNET_CHAIN_ID = 161201
 # Known public chains: RPC endpoint, chain id and block explorer (per ethereum-lists/chains).
 PRESETS: dict[str, dict[str, str | int]] = {
     "openledger-testnet": {
         "rpc_url": "https://rpctn.openledger.xyz",
-        "chain_id": 161201,
+        "chain_id": OPENLEDGER_TESTNET_CHAIN_ID,
         "explorer": "https://scantn.openledger.xyz",
     },
     "sepolia": {
@@ -31,7 +33,9 @@ class AnvilConfig(Section):
     host: str = Field("127.0.0.1", description="Interface anvil listens on; loopback only (127.0.0.1 or localhost).")
     port: int = Field(8545, ge=1, le=65535, description="TCP port anvil listens on.")
     chain_id: int = Field(
-        161201, ge=1, description="Chain id anvil runs with; 161201 lets it stand in for OpenLedger's testnet offline."
+        OPENLEDGER_TESTNET_CHAIN_ID,
+        ge=1,
+        description="Chain id anvil runs with; OpenLedger's testnet's, so anvil stands in for it offline.",
     )
     state_interval_s: int = Field(
         1, ge=1, description="Seconds between anvil's dumps of its state file (it also dumps on a clean stop)."

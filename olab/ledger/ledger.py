@@ -27,6 +27,7 @@ from olab.ledger.contracts import CONTRACT_NAMES, compiled
 from olab.ledger.deploy import attach_or_deploy, code_matches
 from olab.ledger.records import (
     COMMITMENT_FIELDS,
+    MAX_URI_BYTES,
     RunCommitment,
     TxResult,
     hex32,
@@ -36,12 +37,12 @@ from olab.ledger.records import (
     to_ppm,
 )
 from olab.merkle import StandardMerkleTree
+from olab.rewards import LEAF_ENCODING, PPM
 
 log = logging.getLogger("olab.ledger")
 
 MAX_PROOF_LENGTH = 64  # the contracts' DynArray bound: trees of up to 2**64 leaves
 ZERO32 = b"\x00" * 32
-REWARD_LEAF = ("address", "uint256")
 
 
 def open_chain(cfg: ChainConfig) -> Chain:
@@ -173,7 +174,7 @@ class Ledger:
         different values raise LedgerError naming them.
         """
         _check_text(name, "name", 64, nonempty=True)
-        _check_text(uri, "uri", 256)
+        _check_text(uri, "uri", MAX_URI_BYTES)
         for value, field in (
             (version, "version"),
             (record_count, "record_count"),
@@ -367,8 +368,8 @@ class Ledger:
         """The share and proof of `contributor` in a rewards tree (a tree, or its OpenZeppelin JSON dump)."""
         if isinstance(tree, dict):
             tree = StandardMerkleTree.load(tree)
-        if list(tree.encoding) != list(REWARD_LEAF):
-            raise LedgerError(f"a rewards tree has leaves {list(REWARD_LEAF)}, this one {tree.encoding}")
+        if list(tree.encoding) != LEAF_ENCODING:
+            raise LedgerError(f"a rewards tree has leaves {LEAF_ENCODING}, this one {tree.encoding}")
         who = to_address(contributor, "contributor")
         for i, (address, ppm) in enumerate(tree.values):
             if to_address(address, "tree value").lower() == who.lower():
@@ -454,7 +455,7 @@ class Ledger:
                     "reviewer": a[0],
                     "rewards_root": hex32(a[1]),
                     "max_share_diff_ppm": a[2],
-                    "rank_corr": a[3] / 1_000_000,
+                    "rank_corr": a[3] / PPM,
                     "timestamp": a[4],
                     "matches_published": hex32(a[1]) == published,
                 }

@@ -10,9 +10,10 @@ from typing import Any
 from eth_utils import is_address, to_checksum_address
 
 from olab.errors import LedgerError
+from olab.rewards import PPM
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-PPM = 1_000_000
+MAX_URI_BYTES = 256  # DatanetRegistry.vy stores a version's uri as String[256]
 
 
 def to_bytes32(value: Any, field: str) -> bytes:
@@ -40,7 +41,7 @@ def to_address(value: Any, field: str) -> str:
 
 
 def to_ppm(value: Any, field: str) -> int:
-    """An integer in [0, 1_000_000] (parts per million)."""
+    """An integer in [0, PPM] (parts per million)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= PPM:
         raise LedgerError(f"{field}: expected an integer number of parts per million in 0..{PPM}, got {value!r}")
     return value

@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from olab.datanet import Datanet
 from olab.ledger import ChainConfig, Ledger, RunCommitment
+from olab.ledger.records import MAX_URI_BYTES
 from olab.pipeline.config import RunConfig
 from olab.pipeline.manifest import Manifest
 
 if TYPE_CHECKING:
     from olab.pipeline.artifact import Run
 
-ZERO32 = "0x" + "00" * 32
-MAX_URI_BYTES = 256  # the registry's limit on a version's URI
 
 
 def commitment(manifest: Manifest) -> RunCommitment:
@@ -41,7 +40,7 @@ def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, 
         name=dn.name,
         version=dn.version,
         root=dn.root,
-        parent_root=dn.manifest.get("parent_root") or ZERO32,
+        parent_root=dn.manifest.get("parent_root"),  # None: the ledger writes the zero hash
         record_count=dn.manifest["record_count"],
         contributor_count=len(dn.contributors),
         metadata_hash=dn.metadata_hash,

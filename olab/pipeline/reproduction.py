@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from olab import rewards as rewards_mod
+from olab.metrics import spearman_columns
 from olab.pipeline.artifact import Run
 from olab.pipeline.runner import run as run_pipeline
 from olab.progress import Progress
@@ -33,15 +33,9 @@ def mean_rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over targets (columns) of the Spearman correlation between two score matrices."""
     if a.shape != b.shape:
         raise ValueError(f"score matrices differ in shape: {a.shape} vs {b.shape}")
-    rhos = []
-    for j in range(a.shape[1]):
-        if np.array_equal(a[:, j], b[:, j]):
-            rhos.append(1.0)
-            continue
-        rho = spearmanr(a[:, j], b[:, j]).statistic
-        if np.isfinite(rho):
-            rhos.append(float(rho))
-    return float(np.mean(rhos)) if rhos else float("nan")
+    rhos = np.where((a == b).all(axis=0), 1.0, spearman_columns(a, b))  # identical columns agree, constant or not
+    rhos = rhos[np.isfinite(rhos)]
+    return float(rhos.mean()) if rhos.size else float("nan")
 
 
 @dataclass

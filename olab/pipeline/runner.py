@@ -24,7 +24,7 @@ from olab.attribution import Attribution, attribute
 from olab.datanet import Datanet
 from olab.datanet.sources import load_source
 from olab.errors import ConfigError, DatanetError
-from olab.hashing import hash_json
+from olab.hashing import dataset_hash, hash_json
 from olab.io import atomic_dir, atomic_write_json
 from olab.names import display_names
 from olab.pipeline.artifact import Run, parse_manifest, write_targets
@@ -53,11 +53,6 @@ class StageTimer:
             self.timings[name] = round(time.perf_counter() - t0, 3)
             self.reused[name] = state["reused"]
             report.end_message = "(cached)" if state["reused"] else ""
-
-
-def dataset_hash(ds: Any) -> str:
-    """Hash of a text/label dataset (targets are part of a run's inputs)."""
-    return hash_json({"text": list(ds["text"]), "label": list(ds["label"])})
 
 
 def check_inputs(cfg: RunConfig, dn: Datanet, targets: Any) -> None:

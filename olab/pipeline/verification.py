@@ -21,11 +21,10 @@ from olab import rewards as rewards_mod
 from olab.attribution import Attribution
 from olab.datanet import Datanet
 from olab.errors import OlabError
-from olab.hashing import hash_json, sha256_file
+from olab.hashing import dataset_hash, hash_json, sha256_file
 from olab.io import read_json
 from olab.pipeline.artifact import Run, parse_manifest
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id
-from olab.pipeline.runner import dataset_hash
 
 LINKS = ("manifest", "datanet", "adapter", "targets", "attribution", "rewards", "chain")
 
