@@ -29,9 +29,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from olab.attribution.featurize import Featurizer, gradient_blocks, gradient_layout, resolve_device
+from olab.attribution.featurize import Featurizer, gradient_blocks, gradient_layout
 from olab.attribution.projection import make_projector
 from olab.attribution.traker_engine import make_output_function, to_traker_batch
+from olab.devices import resolve_device
 
 OUT = Path(__file__).parent / "out"
 AGNEWS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "agnews" / "dev.tsv"
@@ -164,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "featurize_bench")
     autocast = torch.bfloat16 if args.bf16 else None
 
     model = minilm_lora(args.rank, seed=0).to(device)

@@ -32,6 +32,7 @@ from olab.adapters.data import Example, iter_batches
 from olab.adapters.hub import model_card, write_hub_files
 from olab.adapters.models import base_weight_hash, load_base_model, loadable_base, resolve_base_model
 from olab.config import config_hash, validate
+from olab.devices import autocast, resolve_device, resolve_precision
 from olab.errors import ConfigError, OlabError, ValidationError
 from olab.hashing import hash_json, sha256_dir
 from olab.io import atomic_dir, atomic_write_json, read_json
@@ -108,20 +109,6 @@ def _check_labels(labels: Sequence[str], task: str) -> list[str]:
         if len(set(labels)) != len(labels) or not all(isinstance(x, str) for x in labels):
             raise ConfigError(f"labels must be distinct strings (class-id order), got {labels}")
     return labels
-
-
-def resolve_device(cfg: FinetuneConfig) -> tuple[torch.device, str]:
-    """(device, precision) after 'auto': CUDA then CPU; bf16 where the GPU supports it, else fp16; fp32 on CPU."""
-    cuda = torch.cuda.is_available()
-    if cfg.device == "cuda" and not cuda:
-        raise ConfigError("finetune.device='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda) else "cpu")
-    precision = cfg.precision
-    if precision == "auto":
-        precision = "fp32" if device.type == "cpu" else "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision == "fp16" and device.type == "cpu":
-        raise ConfigError("finetune.precision='fp16' needs a CUDA device; use 'fp32' or 'bf16' on the CPU")
-    return device, precision
 
 
 def _eval_split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -206,11 +193,6 @@ def _save_adapter(model: Any, out: Path) -> None:
     atomic_write_json(config_file, config)
 
 
-def _autocast(device: torch.device, precision: str) -> torch.autocast:
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
 @torch.no_grad()
 def evaluate(
     model: Any,
@@ -228,7 +210,7 @@ def evaluate(
     loss_sum, count, correct = 0.0, 0, 0
     for _, batch in iter_batches(tokenizer, texts, labels, cfg.task, cfg.max_length, cfg.eval_batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         if cfg.task == "classification":
             loss_sum += torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum").item()
@@ -247,7 +229,7 @@ def evaluate(
     result = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
     if texts and isinstance(texts[0], tuple):
         prompts, references = zip(*texts, strict=True)
-        with _autocast(device, precision):
+        with autocast(device, precision):
             answers = generate(model, tokenizer, prompts, max_new_tokens=answer_budget(tokenizer, references),
                                batch_size=cfg.eval_batch_size, max_length=cfg.max_length)  # fmt: skip
         result["exact_match"] = exact_match(answers, references)
@@ -293,7 +275,7 @@ def _train(
         )
         for i, (_, batch) in enumerate(batches):
             batch = {k: v.to(device) for k, v in batch.items()}
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 loss = model(**batch).loss
             scaler.scale(loss).backward()
             if cfg.max_grad_norm is not None:
@@ -386,7 +368,8 @@ def finetune(
     total = cfg.epochs * math.ceil(len(train_rows) / cfg.batch_size)
     checkpoint_steps(total, cfg.checkpoints)  # fails early on a plan with more checkpoints than steps
     source = resolve_base_model(cfg.base_model)
-    device, precision = resolve_device(cfg)
+    device = resolve_device(cfg.device, "finetune")
+    precision = resolve_precision(cfg.precision, device, "finetune", without_bf16="fp16")  # fp16 with loss scaling
 
     from transformers import set_seed
 

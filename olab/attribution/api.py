@@ -28,14 +28,13 @@ from olab.attribution.featurize import (
     gradient_blocks,
     gradient_layout,
     mark_adapter_trainable,
-    resolve_device,
-    resolve_precision,
 )
 from olab.attribution.outputs import OUTPUT_FUNCTION
 from olab.attribution.projection import Projector, make_projector
 from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
 from olab.attribution.trak import Member, NpyRows, score, write_features
 from olab.config import validate
+from olab.devices import AUTOCAST, resolve_device, resolve_precision
 from olab.errors import ConfigError, OlabError
 from olab.hashing import dataset_hash, sha256_dir, sha256_file
 from olab.io import atomic_dir, atomic_write_json
@@ -161,8 +160,8 @@ def attribute(
     task, label_names = _check_inputs(adapters, train, targets)
     if cfg.n_targets is not None and len(targets) > cfg.n_targets:
         targets = targets.select(range(cfg.n_targets))
-    device = resolve_device(cfg.device)
-    autocast = resolve_precision(cfg.precision, device)
+    device = resolve_device(cfg.device, "attribution")
+    autocast = AUTOCAST[resolve_precision(cfg.precision, device, "attribution", without_bf16="fp32")]
     members = _members(adapters, cfg.checkpoints)
     label_ids = {name: i for i, name in enumerate(label_names)}
 

@@ -22,27 +22,9 @@ from torch import Tensor, nn
 
 from olab.attribution.outputs import output_and_q
 from olab.attribution.projection import Projector
-from olab.errors import ConfigError, OlabError
+from olab.errors import OlabError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; an explicit 'cuda' without a GPU is a config error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("attribution.device='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(device)
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for the forward pass, or None for plain float32."""
-    if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 # name segments of the parameters a PEFT LoRA adapter trains and saves

@@ -115,17 +115,21 @@ def test_output_functions_run_under_vmap():
 
 
 def test_device_and_precision_choices():
-    from olab.attribution.featurize import resolve_device, resolve_precision
+    from olab.devices import resolve_device, resolve_precision
     from olab.errors import ConfigError
 
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu", "attribution").type == "cpu"
+    assert resolve_device("auto", "attribution").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    cpu = torch.device("cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"attribution.device='cuda'.*'auto' or 'cpu'"):
-            resolve_device("cuda")
-    assert resolve_precision("auto", torch.device("cpu")) is None  # fp32 on CPU
-    assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16
-    assert resolve_precision("fp32", torch.device("cuda")) is None
+            resolve_device("cuda", "attribution")
+    for without_bf16 in ("fp16", "fp32"):  # the stages differ only on a GPU without bf16
+        assert resolve_precision("auto", cpu, "attribution", without_bf16=without_bf16) == "fp32"
+    assert resolve_precision("bf16", cpu, "attribution", without_bf16="fp32") == "bf16"
+    assert resolve_precision("fp32", torch.device("cuda"), "attribution", without_bf16="fp32") == "fp32"
+    with pytest.raises(ConfigError, match=r"finetune.precision='fp16' needs a CUDA device"):
+        resolve_precision("fp16", cpu, "finetune", without_bf16="fp16")
 
 
 def test_fit_batch_size_halves_until_the_batch_fits():
