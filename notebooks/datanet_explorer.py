@@ -6,27 +6,15 @@ app = marimo.App(width="medium", app_title="olab · Datanet explorer")
 
 @app.cell
 def _():
-    import os
-
     import marimo as mo
-    import pandas as pd
 
     import olab
     from olab.datanet import verify_record_proof
-    from olab.errors import OlabError
     from olab.hashing import hash_json
+    from olab.notebook import notebook_workdir
     from olab.widgets import DatanetView
 
-    return (
-        DatanetView,
-        OlabError,
-        hash_json,
-        mo,
-        olab,
-        os,
-        pd,
-        verify_record_proof,
-    )
+    return DatanetView, hash_json, mo, notebook_workdir, olab, verify_record_proof
 
 
 @app.cell(hide_code=True)
@@ -44,29 +32,52 @@ def _(mo):
 
 @app.cell
 def _(mo):
-    n_records = mo.ui.slider(40, 400, step=20, value=120, label="records", show_value=True)
-    n_contributors = mo.ui.slider(2, 8, value=4, label="contributors", show_value=True)
-    behaviour = mo.ui.dropdown(
-        ["label_noise", "near_duplicate_spam", "off_topic", "clean"], value="label_noise", label="contributor 1 is"
+    controls = mo.ui.batch(
+        mo.md("{n_records} {n_contributors} {behaviour} {rate}"),
+        {
+            "n_records": mo.ui.slider(40, 400, step=20, value=120, label="records", show_value=True),
+            "n_contributors": mo.ui.slider(2, 8, value=4, label="contributors", show_value=True),
+            "behaviour": mo.ui.dropdown(
+                ["label_noise", "near_duplicate_spam", "off_topic", "clean"],
+                value="label_noise",
+                label="contributor 1 is",
+            ),
+            "rate": mo.ui.slider(0.0, 1.0, step=0.1, value=0.4, label="affected share of its records", show_value=True),
+        },
     )
-    rate = mo.ui.slider(0.0, 1.0, step=0.1, value=0.4, label="affected share of its records", show_value=True)
-    mo.hstack([n_records, n_contributors, behaviour, rate], justify="start", gap=2)
-    return behaviour, n_contributors, n_records, rate
+    controls  # noqa: B018 (the cell's output)
+    return (controls,)
 
 
 @app.cell
-def _(behaviour, hash_json, mo, n_contributors, n_records, olab, os, rate):
+def _(controls):
     settings = {
-        "source": {"kind": "synthetic", "n": n_records.value, "seed": 0},
+        "source": {"kind": "synthetic", "n": controls.value["n_records"], "seed": 0},
         "contributors": {
-            "n": n_contributors.value,
+            "n": controls.value["n_contributors"],
             "seed": 0,
-            "behaviours": [{"contributor": 1, "kind": behaviour.value, "rate": rate.value}],
+            "behaviours": [{"contributor": 1, "kind": controls.value["behaviour"], "rate": controls.value["rate"]}],
         },
     }
-    workdir = os.environ.get("OLAB_NOTEBOOK_DIR") or str(mo.notebook_dir() / ".." / "runs" / "notebooks")
-    name = "explorer-" + hash_json(settings).split(":")[1][:10]  # one Datanet per setting
-    dn = olab.Datanet.build({"name": name, "root_dir": f"{workdir}/datanets", **settings}, progress=False)
+    return (settings,)
+
+
+@app.cell
+def _(mo, notebook_workdir):
+    workdir = notebook_workdir(mo.notebook_dir())  # $OLAB_NOTEBOOK_DIR, else ../runs/notebooks
+    return (workdir,)
+
+
+@app.cell
+def _(hash_json, olab, settings, workdir):
+    dn = olab.Datanet.build(
+        {
+            "name": "explorer-" + hash_json(settings)[7:17],
+            "root_dir": f"{workdir}/datanets",
+            **settings,
+        },  # one per setting
+        progress=False,
+    )
     return (dn,)
 
 
@@ -87,21 +98,13 @@ def _(DatanetView, dn, mo):
 
 
 @app.cell
-def _(dn, mo, pd, view):
-    chosen = view.value["contributor"]
-    records = dn.to_pandas()
-    who = {c["address"]: c for c in dn.contributors}
-    if chosen:
-        mine = records[records.contributor == chosen]
-        profile = who[chosen]
-        title = f"### {chosen}: {profile.get('behaviour', 'clean')}, {len(mine)} records"
-        flips = mine.injected.value_counts().to_dict()
-        detail = f"altered records: {flips or 'none'}"
-    else:
-        mine = records
-        title, detail = "### every contributor (click one in the table above)", ""
-    mix = pd.crosstab(mine.contributor.str.slice(0, 10) + "…", mine.label)
-    mo.vstack([mo.md(title), mo.md(detail), mo.ui.table(mix.reset_index(), selection=None)])
+def _(dn, mo, view):
+    mo.vstack(
+        [
+            mo.md(f"### Labels of {view.value['contributor'] or 'every contributor (click one in the table above)'}"),
+            mo.ui.table(dn.label_mix(view.value["contributor"]).reset_index(), selection=None),
+        ]
+    )
     return
 
 
@@ -113,21 +116,22 @@ def _(dn, mo):
 
 
 @app.cell
-def _(OlabError, dn, mo, record_id, verify_record_proof):
-    try:
-        proof = dn.proof(record_id.value.strip())
-    except OlabError as e:
-        shown = mo.callout(str(e), kind="danger")
-    else:
-        holds = verify_record_proof(proof, root=dn.root)
-        verdict = "holds" if holds else "does NOT hold"
-        shown = mo.vstack(
-            [
-                mo.md(f"The proof of **{proof['record_id']}** against root `{dn.root[:18]}…` {verdict}."),
-                mo.json(proof),
-            ]
-        )
-    shown  # noqa: B018 (the cell's output)
+def _(dn, record_id):
+    proof = dn.proof(record_id.value.strip())  # an unknown id stops here, naming the ids that exist
+    return (proof,)
+
+
+@app.cell
+def _(dn, mo, proof, verify_record_proof):
+    mo.vstack(
+        [
+            mo.md(
+                f"The proof of **{proof['record_id']}** against root `{dn.root[:18]}…` "
+                f"{'holds' if verify_record_proof(proof, root=dn.root) else 'does NOT hold'}."
+            ),
+            mo.json(proof),
+        ]
+    )
     return
 
 
@@ -140,11 +144,11 @@ def test_the_datanet_verifies_and_every_proof_holds(dn, verify_record_proof):
 
 
 @app.cell
-def test_contributor_1_misbehaves_as_chosen(behaviour, dn, rate):
+def test_contributor_1_misbehaves_as_chosen(controls, dn):
     one = next(c for c in dn.contributors if c.get("index") == 1)
-    assert one["behaviour"] == behaviour.value
+    assert one["behaviour"] == controls.value["behaviour"]
     altered = sum(one["injected"].values())
-    expected = round(rate.value * one["records"]) if behaviour.value != "clean" else 0
+    expected = round(controls.value["rate"] * one["records"]) if controls.value["behaviour"] != "clean" else 0
     assert abs(altered - expected) <= 1, (altered, expected)
     return
 

@@ -29,6 +29,20 @@ DEFAULT_WORKDIR = "../runs/notebooks"  # relative to the notebooks folder
 AGNEWS_TSV = {"kind": "files", "format": "tsv", "column_names": ["text", "label"], "shuffle_seed": 0}
 
 
+def notebook_size(size: str | None = None) -> str:
+    """`size`, else `$OLAB_NOTEBOOK_SIZE`, else small; one of tiny, small, full."""
+    size = size or os.environ.get("OLAB_NOTEBOOK_SIZE") or DEFAULT_SIZE
+    if size not in SIZES:
+        raise ConfigError(f"notebook size {size!r} is not one of {sorted(SIZES)} (set OLAB_NOTEBOOK_SIZE)")
+    return size
+
+
+def notebook_workdir(notebooks_dir: str | Path | None = None, workdir: str | Path | None = None) -> Path:
+    """`workdir`, else `$OLAB_NOTEBOOK_DIR`, else ../runs/notebooks beside the notebooks folder (default: here)."""
+    here = Path(notebooks_dir) if notebooks_dir is not None else Path.cwd()
+    return Path(workdir or os.environ.get("OLAB_NOTEBOOK_DIR") or here / DEFAULT_WORKDIR)
+
+
 def notebook_config(
     size: str | None = None,
     *,
@@ -42,11 +56,9 @@ def notebook_config(
     Jupyter runs a notebook); `overrides` apply last (e.g. a marimo app's settings)."""
     from olab.pipeline.config import load_config
 
-    size = size or os.environ.get("OLAB_NOTEBOOK_SIZE") or DEFAULT_SIZE
-    if size not in SIZES:
-        raise ConfigError(f"notebook size {size!r} is not one of {sorted(SIZES)} (set OLAB_NOTEBOOK_SIZE)")
+    size = notebook_size(size)
     here = Path(notebooks_dir) if notebooks_dir is not None else Path.cwd()
-    workdir = Path(workdir or os.environ.get("OLAB_NOTEBOOK_DIR") or here / DEFAULT_WORKDIR)
+    workdir = notebook_workdir(here, workdir)
     agnews_dir = agnews_dir or os.environ.get("OLAB_AGNEWS_DIR") or None
     config_file, n_train, n_targets = SIZES[size]
     settings: dict[str, Any] = {

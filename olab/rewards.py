@@ -147,6 +147,11 @@ class Rewards:
         """Shares from largest to smallest; equal shares in address order."""
         return sorted(self.shares, key=lambda s: (-s.share_ppm, s.contributor.lower()))
 
+    def rank(self, address: str) -> int:
+        """1 for the largest share, in `ranked()` order."""
+        want = self.share(address).contributor
+        return next(i for i, s in enumerate(self.ranked(), 1) if s.contributor == want)
+
     def as_dict(self) -> dict[str, int]:
         """{checksummed address: share_ppm}."""
         return {s.contributor: s.share_ppm for s in self.shares}

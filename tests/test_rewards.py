@@ -275,3 +275,10 @@ def test_openzeppelin_js_builds_the_same_root_and_accepts_our_proofs():
     got = json.loads(out.stdout)
     assert got["root"] == r.root
     assert got["ok"] == [True] * len(values)
+
+
+def test_rank_follows_the_ranked_order():
+    r = rewards.compute({addr(1): 1.0, addr(2): 3.0, addr(3): 2.0})
+    assert [r.rank(addr(i)) for i in (1, 2, 3)] == [3, 1, 2]
+    with pytest.raises(ValidationError, match="has no share in the reward tree"):
+        r.rank(addr(9))

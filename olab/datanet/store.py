@@ -291,6 +291,15 @@ class Datanet:
             )
         return self._tree
 
+    def label_mix(self, contributor: str | None = None) -> pd.DataFrame:
+        """Records per label for each contributor (rows; short addresses) or for one `contributor`."""
+        from olab.names import short_address
+
+        records = self.to_pandas()
+        if contributor:
+            records = records[records.contributor.str.lower() == contributor.lower()]
+        return pd.crosstab(records.contributor.map(short_address), records.label)
+
     def record(self, record_id: str) -> dict[str, Any]:
         """One record (record_id, contributor, text, label, ...) of this version."""
         row = self._row(record_id)

@@ -272,3 +272,24 @@ def test_push_to_hub_reports_an_unreachable_hub(small: Datanet):
         port = s.getsockname()[1]
     with pytest.raises(DatanetError, match=r"could not push .* to the Hub dataset 'someone/small'"):
         small.push_to_hub("someone/small", token="hf_test", endpoint=f"http://127.0.0.1:{port}")
+
+
+def test_a_record_and_the_label_mix_by_contributor(tmp_path):
+    dn = Datanet.build(
+        {
+            "name": "mix",
+            "root_dir": str(tmp_path),
+            "source": {"kind": "synthetic", "n": 30, "seed": 0},
+            "contributors": {"mode": "simulate", "n": 3, "seed": 0},
+        },
+        progress=False,
+    )
+    table = dn.to_pandas()
+    first = dn.record(table.record_id[0])
+    assert (first["text"], first["contributor"]) == (table.text[0], table.contributor[0])
+    mix = dn.label_mix()
+    assert mix.to_numpy().sum() == 30 and len(mix) == 3
+    one = dn.label_mix(table.contributor[0].lower())  # any case of the address
+    assert len(one) == 1 and one.to_numpy().sum() == (table.contributor == table.contributor[0]).sum()
+    with pytest.raises(DatanetError, match="has no record 'nope'"):
+        dn.record("nope")

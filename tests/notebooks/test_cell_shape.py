@@ -60,7 +60,7 @@ def marimo_cells() -> list[tuple[str, list[ast.stmt]]]:
     return cells
 
 
-@pytest.mark.parametrize("kind", ["jupyter"])
+@pytest.mark.parametrize("kind", ["jupyter", "marimo"])
 def test_every_cell_is_one_call(kind: str) -> None:
     cells = jupyter_cells() if kind == "jupyter" else marimo_cells()
     assert len(cells) >= 10, cells  # the notebooks were found
