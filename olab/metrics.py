@@ -97,6 +97,15 @@ class LDSResult:
         return cls(mean=data["lds"], per_target=per_target, **{f: data[f] for f in fields})
 
 
+def top_and_bottom(scores: object, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the `k` highest scores (highest first) and the `k` lowest (lowest first); a stable sort, so
+    equal scores keep a fixed order. A target's proponents and opponents, wherever they are shown."""
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="stable")
+    k = min(k, s.shape[0])
+    return order[:k], order[::-1][:k]
+
+
 def bootstrap_mean_ci(
     values: np.ndarray, *, bootstrap: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> tuple[float, float]:

@@ -12,7 +12,16 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from olab.errors import ValidationError
-from olab.metrics import LDSResult, lds, paired_difference, random_subsets, roc_auc, spearman, spearman_columns
+from olab.metrics import (
+    LDSResult,
+    lds,
+    paired_difference,
+    random_subsets,
+    roc_auc,
+    spearman,
+    spearman_columns,
+    top_and_bottom,
+)
 
 
 def _setup(n_train=120, n_targets=40, m=60, seed=0):
@@ -226,3 +235,10 @@ def test_adapter_outputs_refuses_unknown_labels_and_other_tasks_before_loading()
     lm = SimpleNamespace(task="causal_lm", labels=[], path="adapters/y")
     with pytest.raises(ValidationError, match="needs a classification adapter, adapters/y is 'causal_lm'"):
         adapter_outputs(lm, ["t1"], ["a"], max_length=8)
+
+
+def test_top_and_bottom_orders_ties_by_position_and_caps_k():
+    highest, lowest = top_and_bottom([0.5, -2.0, 3.0, 0.5, -2.0], k=2)
+    assert highest.tolist() == [2, 0] and lowest.tolist() == [4, 1]
+    highest, lowest = top_and_bottom([1.0, -1.0], k=10)
+    assert highest.tolist() == [0, 1] and lowest.tolist() == [1, 0]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from olab.errors import OlabError
 from olab.io import read_json
+from olab.metrics import top_and_bottom
 
 SCORES_FILE = "scores.npy"
 SELF_INFLUENCE_FILE = "self_influence.npy"
@@ -61,11 +62,11 @@ class Attribution:
         if not 0 <= target_index < self.n_targets:
             raise OlabError(f"target_index {target_index} is out of range: there are {self.n_targets} targets")
         col = np.asarray(self.scores[:, target_index], dtype=np.float64)
-        order = np.argsort(-col, kind="stable")
-        k = min(k, col.shape[0])
-        pro = [(int(i), float(col[i])) for i in order[:k]]
-        opp = [(int(i), float(col[i])) for i in order[::-1][:k]]
-        return {"proponents": pro, "opponents": opp}
+        highest, lowest = top_and_bottom(col, k)
+        return {
+            "proponents": [(int(i), float(col[i])) for i in highest],
+            "opponents": [(int(i), float(col[i])) for i in lowest],
+        }
 
     def record_totals(self, block_size: int = 65536) -> np.ndarray:
         """Each training record's influence summed over all targets (read in blocks of rows)."""

@@ -9,6 +9,7 @@ import numpy as np
 import traitlets
 
 from olab.errors import ValidationError
+from olab.metrics import top_and_bottom
 from olab.widgets._base import OlabWidget, bundle, to_rows
 
 
@@ -121,9 +122,9 @@ class AttributionExplorer(OlabWidget):
         from olab import viz
 
         rows = self.column()
-        order = np.argsort(-self._scores[:, self.target], kind="stable")
-        pro = [rows[i] for i in order[: self.k] if rows[i]["score"] > 0]
-        con = [rows[i] for i in order[::-1][: self.k] if rows[i]["score"] < 0]
+        highest, lowest = top_and_bottom(self._scores[:, self.target], self.k)
+        pro = [rows[i] for i in highest if rows[i]["score"] > 0]
+        con = [rows[i] for i in lowest if rows[i]["score"] < 0]
         chosen = self.targets[self.target]
         fig = viz.top_records(rows, k=self.k, target=chosen["text"], labels=self._labels, colors=self._colors)
         with self.hold_sync():
