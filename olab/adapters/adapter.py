@@ -112,11 +112,13 @@ class Adapter:
 
         return label_maps(self.labels) if self.task == "classification" else {}
 
-    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None) -> str:
+    def push_to_hub(
+        self, repo_id: str, *, private: bool | None = None, token: str | None = None, endpoint: str | None = None
+    ) -> str:
         """Upload the final adapter (weights, config, tokenizer, model card) to the Hub; returns the commit URL."""
         from olab.adapters.hub import push_to_hub
 
-        return push_to_hub(self.adapter_dir, repo_id, private=private, token=token)
+        return push_to_hub(self.adapter_dir, repo_id, private=private, token=token, endpoint=endpoint)
 
     @property
     def split(self) -> dict[str, Any]:

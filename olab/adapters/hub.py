@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from olab.adapters.models import label_maps, loadable_base
+from olab.errors import OlabError
 from olab.io import atomic_write_text
 
 CARD = "README.md"
@@ -62,10 +63,21 @@ def write_hub_files(adapter_dir: Path, tokenizer: Any, card: str) -> None:
     atomic_write_text(adapter_dir / CARD, card)
 
 
-def push_to_hub(adapter_dir: Path, repo_id: str, *, private: bool | None = None, token: str | None = None) -> str:
-    """Upload `adapter_dir` (weights, config, tokenizer, card) to the Hub repo `repo_id`; returns the commit URL."""
+def push_to_hub(
+    adapter_dir: Path,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """Upload `adapter_dir` (weights, config, tokenizer, card) to the Hub model repo `repo_id`; returns the commit URL."""
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    return str(api.upload_folder(folder_path=adapter_dir, repo_id=repo_id, commit_message="olab: upload LoRA adapter"))
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=adapter_dir, repo_id=repo_id, commit_message="olab: upload LoRA adapter")
+    except Exception as e:  # network, auth and hub errors all mean the same to the user
+        raise OlabError(f"could not push {adapter_dir} to the Hub model {repo_id!r}: {type(e).__name__}: {e}") from e
+    return str(getattr(info, "commit_url", info))

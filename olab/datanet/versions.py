@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 import olab
-from olab.datanet.card import write_card
+from olab.datanet.hub import write_card
 from olab.datanet.records import LEAF_ENCODING, RECORD_HASH_SPEC, build_tree, record_hash
 from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage
 from olab.hashing import canonical_json, sha256_bytes

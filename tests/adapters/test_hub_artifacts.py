@@ -3,6 +3,8 @@ tokenizer travels with it, its card says how to load it, and its recorded base i
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import torch
 from datasets import Dataset
@@ -12,6 +14,7 @@ from transformers import AutoTokenizer
 from olab.adapters import finetune, resolve_base_model
 from olab.adapters.hub import model_card
 from olab.adapters.models import loadable_base
+from olab.errors import OlabError
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +58,11 @@ def test_the_adapter_dir_is_a_hub_repo(adapter):
 def test_aliases_record_a_base_that_from_pretrained_loads():
     assert loadable_base("all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
     assert (resolve_base_model("tiny-gpt2") == loadable_base("tiny-gpt2")) and loadable_base("gpt2") == "gpt2"
+
+
+def test_push_to_hub_reports_an_unreachable_hub(adapter):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OlabError, match=r"could not push .*adapter to the Hub model 'someone/minilm-lora'"):
+        adapter.push_to_hub("someone/minilm-lora", token="hf_test", endpoint=f"http://127.0.0.1:{port}")
