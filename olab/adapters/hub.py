@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from olab.adapters.models import label_maps, loadable_base
-from olab.errors import OlabError
+from olab.hub import upload_folder
 from olab.io import atomic_write_text
 
 CARD = "README.md"
@@ -72,12 +72,6 @@ def push_to_hub(
     endpoint: str | None = None,
 ) -> str:
     """Upload `adapter_dir` (weights, config, tokenizer, card) to the Hub model repo `repo_id`; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(endpoint=endpoint, token=token)
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=adapter_dir, repo_id=repo_id, commit_message="olab: upload LoRA adapter")
-    except Exception as e:  # network, auth and hub errors all mean the same to the user
-        raise OlabError(f"could not push {adapter_dir} to the Hub model {repo_id!r}: {type(e).__name__}: {e}") from e
-    return str(getattr(info, "commit_url", info))
+    return upload_folder(
+        adapter_dir, repo_id, "model", "olab: upload LoRA adapter", token=token, private=private, endpoint=endpoint
+    )

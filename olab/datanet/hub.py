@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from olab.datanet.records import LEAF_ENCODING
 from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage, version_dirname
 from olab.errors import DatanetError
+from olab.hub import upload_folder
 
 if TYPE_CHECKING:
     from olab.datanet.store import Datanet
@@ -99,21 +100,9 @@ def push(
     endpoint: str | None = None,
 ) -> str:
     """Create (if needed) the Hub dataset `repo_id` and upload this version; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(endpoint=endpoint, token=token)
     with tempfile.TemporaryDirectory(prefix="olab-hub-") as tmp:
-        folder = export_folder(dn, tmp)
-        try:
-            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-            info = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=folder,
-                repo_type="dataset",
-                commit_message=commit_message or f"olab Datanet {dn.name} v{dn.version} root {dn.root}",
-            )
-        except Exception as e:  # network, auth and hub errors all mean the same to the user
-            raise DatanetError(
-                f"could not push {dn.path} version {dn.version} to the Hub dataset {repo_id!r}: {type(e).__name__}: {e}"
-            ) from e
-    return str(getattr(info, "commit_url", info))
+        message = commit_message or f"olab Datanet {dn.name} v{dn.version} root {dn.root}"
+        return upload_folder(
+            export_folder(dn, tmp), repo_id, "dataset", message, what=f"{dn.path} version {dn.version}",
+            error=DatanetError, token=token, private=private, endpoint=endpoint,
+        )  # fmt: skip
