@@ -116,9 +116,17 @@ class Adapter:
         self, repo_id: str, *, private: bool | None = None, token: str | None = None, endpoint: str | None = None
     ) -> str:
         """Upload the final adapter (weights, config, tokenizer, model card) to the Hub; returns the commit URL."""
-        from olab.adapters.hub import push_to_hub
+        from olab.hub import upload_folder
 
-        return push_to_hub(self.adapter_dir, repo_id, private=private, token=token, endpoint=endpoint)
+        return upload_folder(
+            self.adapter_dir,
+            repo_id,
+            "model",
+            "olab: upload LoRA adapter",
+            token=token,
+            private=private,
+            endpoint=endpoint,
+        )
 
     @property
     def split(self) -> dict[str, Any]:

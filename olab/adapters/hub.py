@@ -13,7 +13,6 @@ from typing import Any
 import yaml
 
 from olab.adapters.models import label_maps, loadable_base
-from olab.hub import upload_folder
 from olab.io import atomic_write_text
 
 CARD = "README.md"
@@ -61,17 +60,3 @@ def write_hub_files(adapter_dir: Path, tokenizer: Any, card: str) -> None:
     """Put the tokenizer and the model card beside the PEFT weights in `adapter_dir`."""
     tokenizer.save_pretrained(adapter_dir)
     atomic_write_text(adapter_dir / CARD, card)
-
-
-def push_to_hub(
-    adapter_dir: Path,
-    repo_id: str,
-    *,
-    private: bool | None = None,
-    token: str | None = None,
-    endpoint: str | None = None,
-) -> str:
-    """Upload `adapter_dir` (weights, config, tokenizer, card) to the Hub model repo `repo_id`; returns the commit URL."""
-    return upload_folder(
-        adapter_dir, repo_id, "model", "olab: upload LoRA adapter", token=token, private=private, endpoint=endpoint
-    )

@@ -90,19 +90,12 @@ def write_card(storage: Storage) -> None:
         storage.write_bytes(CARD, dataset_card(manifests).encode())
 
 
-def push(
-    dn: Datanet,
-    repo_id: str,
-    *,
-    token: str | None = None,
-    private: bool | None = None,
-    commit_message: str | None = None,
-    endpoint: str | None = None,
-) -> str:
-    """Create (if needed) the Hub dataset `repo_id` and upload this version; returns the commit URL."""
+def push(dn: Datanet, repo_id: str, commit_message: str | None, **hub: Any) -> str:
+    """Create (if needed) the Hub dataset `repo_id` and upload this version; returns the commit URL.
+    `hub`: `token`, `private`, `endpoint` (see `olab.hub.upload_folder`)."""
     with tempfile.TemporaryDirectory(prefix="olab-hub-") as tmp:
         message = commit_message or f"olab Datanet {dn.name} v{dn.version} root {dn.root}"
         return upload_folder(
             export_folder(dn, tmp), repo_id, "dataset", message, what=f"{dn.path} version {dn.version}",
-            error=DatanetError, token=token, private=private, endpoint=endpoint,
+            error=DatanetError, **hub,
         )  # fmt: skip

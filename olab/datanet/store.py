@@ -130,14 +130,8 @@ class Datanet:
         }
         rejections = [r.to_json() for r in draft.rejections]
         manifest = commit(
-            storage,
-            version=version,
-            parent=parent,
-            columns=columns,
-            rejections=rejections,
-            meta=meta,
-            progress=progress,
-        )
+            storage, version=version, parent=parent, columns=columns, rejections=rejections, meta=meta, progress=progress
+        )  # fmt: skip
         return version, manifest
 
     @classmethod
@@ -474,4 +468,4 @@ class Datanet:
     ) -> str:
         """Upload this version (records, manifest, tree, rejections, card) to a Hub dataset repo; returns the
         commit URL. `endpoint` selects another Hub deployment (default: huggingface.co or $HF_ENDPOINT)."""
-        return hub.push(self, repo_id, token=token, private=private, commit_message=commit_message, endpoint=endpoint)
+        return hub.push(self, repo_id, commit_message, token=token, private=private, endpoint=endpoint)
