@@ -1,8 +1,8 @@
 """The README's examples run (after litgpt's tests/test_readme.py): a README example that cannot run is a bug.
 
-Every ```python block runs, in a fresh project directory, unless an HTML comment above it names the test
-that covers it (`<!-- readme-test: covered by tests/... -->`, for the whole pipeline, which the quickstart
-fixture runs). The step-by-step block runs against `notebooks/tiny.yaml` copied to the path it names, so it
+Every ```python block runs, in README order in one interpreter in a fresh project directory, unless an HTML
+comment above it names the test that covers it (`<!-- readme-test: covered by tests/... -->`: the whole
+pipeline, which the quickstart fixture runs; a load that needs the base model from the Hub). The step-by-step block runs against `notebooks/tiny.yaml` copied to the path it names, so it
 checks the code, not the training time. Every shell line is classified: the `olab datanet` walk-through
 runs as written; every other `olab ...` line must parse with the real CLI (command path and options) and
 the config it names must validate with its `--set` overrides; scripts, notebooks and make targets exist.
@@ -97,8 +97,10 @@ def test_datanet_walkthrough_runs(tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("code", [code for code, note in PYTHON if not note])
-def test_python_block_runs(code: str, tmp_path: Path):
+def test_python_blocks_run_in_order(tmp_path: Path):
+    """The runnable blocks in README order, in one interpreter: later blocks use the names earlier ones define,
+    as a reader running them in a session (or a notebook) would."""
+    code = "\n".join(code for code, note in PYTHON if not note)
     (tmp_path / "configs").mkdir()
     for name in set(re.findall(r"configs/(\w+\.yaml)", code)):
         shutil.copy(REPO / "notebooks" / "tiny.yaml", tmp_path / "configs" / name)
