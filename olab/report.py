@@ -38,7 +38,7 @@ _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 CSS = """
 body { font-family: Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; color: #222;
        max-width: 1100px; margin: 0 auto; padding: 16px 28px 60px; line-height: 1.45; }
-h1 { font-size: 24px; margin: 0 0 2px; } h2 { font-size: 18px; margin: 26px 0 6px; border-bottom: 1px solid #e4e6ea; }
+h1 { font-size: 24px; margin: 0 0 2px; } h2 { font-size: 18px; margin: 20px 0 4px; border-bottom: 1px solid #e4e6ea; }
 header p { margin: 0; color: #555; font-size: 14px; }
 nav { font-size: 13px; color: #555; margin: 6px 0 0; } nav a { color: #2a5db0; text-decoration: none; margin-right: 12px; }
 ul.summary { margin: 4px 0 0; padding-left: 20px; font-size: 15px; } ul.summary li { margin: 2px 0; }
@@ -249,8 +249,8 @@ def run_report(
         (
             "Reward shares",
             viz.contributor_shares(shares, title=None, **style),
-            f"Percent of the rewards (1,000,000 parts per million in all) under policy {policy}; each contributor "
-            "can prove their share against the reward Merkle root (see Provenance).",
+            f"Percent of the rewards under policy {policy}; each share is provable against the reward root "
+            "(see Provenance).",
         ),
         ("Leaderboard", leaderboard(shares, contributors, names), ""),
     ]
@@ -349,14 +349,14 @@ def summary_sentences(
         holders = records.loc[flipped.to_numpy(), "contributor"].value_counts()
         rank = {a.lower(): i + 1 for i, a in enumerate(shares["contributor"])}
         ppm = {a.lower(): p for a, p in zip(shares["contributor"], shares["share_ppm"], strict=True)}
-        owners = ", ".join(
-            f"{who(a)} ({n} records; its share, {pct(ppm.get(str(a).lower(), 0))}, ranks "
-            f"{rank.get(str(a).lower(), '—')} of {len(shares)})"
+        owners = "; ".join(
+            f"{n} from {who(a)}, whose share, {pct(ppm.get(str(a).lower(), 0))}, ranks "
+            f"{rank.get(str(a).lower(), '—')} of {len(shares)}"
             for a, n in holders.items()
         )
         out.append(
             f"{int(flipped.sum())} of {len(flipped)} training records have flipped labels (the simulation's ground "
-            f"truth), from {owners}. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
+            f"truth): {owners}. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
             "(1.0: all of them first; 0.5: chance)."
         )
     quality = _model_quality(training, manifest)
@@ -383,7 +383,8 @@ def _model_quality(training: Any, manifest: Mapping[str, Any]) -> str | None:
 def leaderboard(shares: pd.DataFrame, contributors: pd.DataFrame | None, names: Mapping[str, str]) -> pd.DataFrame:
     """Every share holder, ranked by share: name, short address, share, records and influence columns."""
     table = shares if contributors is None else _with_shares(contributors, shares)
-    table = table.sort_values("share_ppm", ascending=False, kind="mergesort")
+    order = table.assign(_key=table["contributor"].str.lower())  # as rewards rank them: ties by address
+    table = order.sort_values(["share_ppm", "_key"], ascending=[False, True]).drop(columns="_key")
     out = pd.DataFrame(
         {
             "#": range(1, len(table) + 1),

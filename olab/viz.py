@@ -168,7 +168,8 @@ def contributor_shares(
     fig = go.Figure(trace)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="share of rewards (%)", rangemode="tozero")
-    return _style(fig, title, max(200, 30 * len(df) + 90))
+    compact = {"margin": {"t": 10, "b": 45}} if title is None else {}  # under a page heading: no room for a title
+    return _style(fig, title, max(180, 30 * len(df) + 70), **compact)
 
 
 def influence_distribution(

@@ -26,29 +26,36 @@ BEHAVIOURS = {
 }
 
 
-def run_pieces(flips: bool = True) -> dict:
+# the quickstart's six: three more clean contributors, with names as long as a run's display names
+SIX = BEHAVIOURS | {
+    to_checksum_address(f"0x{h * 20}"): f"contributor {i} (clean)" for i, h in ((3, "d4"), (4, "e5"), (5, "f6"))
+}
+
+
+def run_pieces(flips: bool = True, behaviours: dict[str, str] = BEHAVIOURS) -> dict:
     """What a run hands the report: shares, contributor table, records with ground truth, a target, metrics."""
     rng = np.random.default_rng(0)
-    addrs = list(BEHAVIOURS)
+    addrs = list(behaviours)
+    n = 20 * len(addrs)
     contributor = np.repeat(addrs, 20)
-    flipped = (contributor == addrs[1]) & (rng.random(60) < 0.5) if flips else np.zeros(60, bool)
+    flipped = (contributor == addrs[1]) & (rng.random(n) < 0.5) if flips else np.zeros(n, bool)
     records = pd.DataFrame(
         {
-            "record_id": [f"rec-{i}" for i in range(60)],
+            "record_id": [f"rec-{i}" for i in range(n)],
             "contributor": contributor,
-            "influence": rng.normal(size=60) - 2 * flipped,
-            "self_influence": rng.normal(size=60) + 2 * flipped,
+            "influence": rng.normal(size=n) - 2 * flipped,
+            "self_influence": rng.normal(size=n) + 2 * flipped,
             "flipped": flipped,
-            "text": [f"Record {i}: shares </script><b>rally</b> & more" for i in range(60)],
+            "text": [f"Record {i}: shares </script><b>rally</b> & more" for i in range(n)],
         }
     )
     table = (
         records.groupby("contributor")["influence"]
         .agg(positive=lambda s: s.clip(lower=0).sum(), negative=lambda s: s.clip(upper=0).sum(), total="sum")
         .reset_index()
-        .assign(behaviour=lambda d: d["contributor"].map(BEHAVIOURS))
+        .assign(behaviour=lambda d: d["contributor"].map(behaviours))
     )
-    scores = records.assign(score=rng.normal(size=60))[["record_id", "contributor", "score", "text"]]
+    scores = records.assign(score=rng.normal(size=n))[["record_id", "contributor", "score", "text"]]
     r = rewards.compute(table)
     manifest = {
         "run_id": "0x" + "12" * 32,
@@ -172,8 +179,11 @@ def test_run_report_leads_with_the_answer(tmp_path):
     assert f"{int(records['flipped'].sum())} of 60 training records have flipped labels" in summary
     noisy = next(a for a, b in BEHAVIOURS.items() if b == "label_noise")
     rank = [s.contributor for s in r.ranked()].index(noisy) + 1
-    assert f"from label_noise ({int(records['flipped'].sum())} records; its share, " in summary
-    assert f"ranks {rank} of 3)" in summary and f"ROC AUC {auc:.3f}" in summary
+    share = f"{r.share(noisy).share_ppm / 10_000:.1f} %"
+    assert (
+        f"truth): {int(records['flipped'].sum())} from label_noise, whose share, {share}, ranks {rank} of 3." in summary
+    )
+    assert f"ROC AUC {auc:.3f}" in summary
     assert "accuracy 80.0 % (loss 0.500) after 29 steps" in summary
     assert "ROC AUC = " + f"{auc:.3f}" in page and r.root in page and "positive_influence" in page
     assert "secret_looking_config" not in page  # the resolved config stays in manifest.json
@@ -242,12 +252,12 @@ def test_the_loader_is_valid_javascript(tmp_path):
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no Chromium at {CHROMIUM} (set OLAB_CHROMIUM)")
 def test_report_first_screen_shows_the_summary_and_every_contributor(tmp_path):
-    pieces = run_pieces()
+    pieces = run_pieces(behaviours=SIX)
     seen = view_report(run_report(tmp_path / "report.html", **pieces), "report")
     assert seen["errors"] == [] and seen["external"] == []
-    assert seen["figures"] == 7 and seen["bars"] == len(pieces["rewards"].shares)
+    assert seen["figures"] == 7 and seen["bars"] == len(pieces["rewards"].shares) == 6
     assert seen["summary_visible"] and "flipped labels" in seen["summary"]
-    assert [r["contributor"] for r in seen["rows"]] == [BEHAVIOURS[s.contributor] for s in pieces["rewards"].ranked()]
+    assert [r["contributor"] for r in seen["rows"]] == [SIX[s.contributor] for s in pieces["rewards"].ranked()]
     assert all(r["visible"] for r in seen["rows"]), seen["rows"]
     assert not seen["inner_scroll"]
     assert "label_noise · 0x" in seen["shares_text"]
