@@ -256,11 +256,12 @@ def adapter_outputs(
     import torch
 
     from olab.adapters.data import iter_batches
+    from olab.adapters.models import label_maps
     from olab.attribution.outputs import classification_margin
 
     if adapter.task != "classification":
         raise ValidationError(f"adapter_outputs needs a classification adapter, {adapter.path} is {adapter.task!r}")
-    index = {name: i for i, name in enumerate(adapter.labels)}
+    index = label_maps(adapter.labels)["label2id"]
     unknown = sorted({v for v in labels if v not in index})
     if unknown:
         raise ValidationError(f"labels {unknown[:5]} are not among the adapter's labels {list(adapter.labels)}")

@@ -21,6 +21,7 @@ import torch
 
 from olab.adapters.chat import INSTRUCTION_COLUMNS
 from olab.adapters.data import Example
+from olab.adapters.models import label_maps
 from olab.attribution.config import AttributionConfig
 from olab.attribution.featurize import (
     Featurizer,
@@ -163,7 +164,7 @@ def attribute(
     device = resolve_device(cfg.device, "attribution")
     autocast = AUTOCAST[resolve_precision(cfg.precision, device, "attribution", without_bf16="fp32")]
     members = _members(adapters, cfg.checkpoints)
-    label_ids = {name: i for i, name in enumerate(label_names)}
+    label_ids = label_maps(label_names)["label2id"]
 
     def encoded(ds: Any) -> tuple[list[Example], list[int] | None]:
         if task == "causal_lm" and set(INSTRUCTION_COLUMNS) <= set(ds.column_names):
