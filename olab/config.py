@@ -64,7 +64,10 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 def parse_override_value(raw: str) -> Any:
     """A `--set` value as YAML, except that a number not written in plain decimal (0x..., 0o..., 1_000,
     007, 1:30) stays the text it was: hex keys, addresses and ids are strings, not YAML integers."""
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:  # not a YAML scalar (a stray quote, a control character): the text as given
+        return raw
     if isinstance(value, int | float) and not isinstance(value, bool) and not _PLAIN_NUMBER.match(raw.strip()):
         return raw.strip()
     return value

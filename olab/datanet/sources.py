@@ -65,8 +65,20 @@ def _call(what: str, load: Any) -> datasets.Dataset:
     """Run a `load_dataset` call (split already selected), turning its failures into one DatanetError."""
     try:
         return load()
-    except (FileNotFoundError, ConnectionError, ValueError, OSError) as e:
-        raise DatanetError(f"could not load {what}: {type(e).__name__}: {e}") from e
+    except Exception as e:  # datasets wraps the builders' errors (pyarrow, pandas, json, codecs) in its own
+        cause = root_cause(e)
+        shown = str(cause).strip().splitlines()[0][:300] if str(cause).strip() else "no detail"
+        if isinstance(cause, StopIteration) or "corresponds to no data" in shown:
+            shown = "the file holds no records"
+        hint = " (the file is not UTF-8 text: save it as UTF-8)" if isinstance(cause, UnicodeError) else ""
+        raise DatanetError(f"could not load {what}: {type(cause).__name__}: {shown}{hint}") from e
+
+
+def root_cause(e: BaseException) -> BaseException:
+    """The error behind `datasets`' DatasetGenerationError wrappers (what the user can act on)."""
+    while isinstance(e, datasets.exceptions.DatasetGenerationError) and e.__cause__ is not None:
+        e = e.__cause__
+    return e
 
 
 def _select_split(ds: datasets.Dataset | datasets.DatasetDict, split: str) -> datasets.Dataset:
