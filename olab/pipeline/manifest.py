@@ -139,35 +139,27 @@ class Manifest(_Part):
     created_at: str | None = None
 
 
+class _InRun:
+    """A run artifact's path: `layout.<name>` is `layout.dir / file`."""
+
+    def __init__(self, file: str):
+        self.file = file
+
+    def __get__(self, layout: RunLayout | None, owner: type | None = None) -> Path:
+        return Path(self.file) if layout is None else layout.dir / self.file
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """Where each artifact of a run lives, relative to the run directory."""
 
     dir: Path
-
-    @property
-    def manifest(self) -> Path:
-        return self.dir / "manifest.json"
-
-    @property
-    def rewards(self) -> Path:
-        return self.dir / "rewards.json"
-
-    @property
-    def report(self) -> Path:
-        return self.dir / "report.html"
-
-    @property
-    def adapters(self) -> Path:
-        return self.dir / "adapters"
-
-    @property
-    def attribution(self) -> Path:
-        return self.dir / "attribution"
-
-    @property
-    def targets(self) -> Path:
-        return self.dir / "targets.parquet"
+    manifest = _InRun("manifest.json")
+    rewards = _InRun("rewards.json")
+    report = _InRun("report.html")
+    adapters = _InRun("adapters")
+    attribution = _InRun("attribution")
+    targets = _InRun("targets.parquet")
 
     def adapter(self, i: int) -> Path:
         return self.adapters / f"model-{i}"
