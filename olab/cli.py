@@ -24,6 +24,7 @@ COMMANDS = {
     "reproduce": "olab.pipeline.cli:reproduce",
     "datanet": "olab.datanet.cli:datanet",
     "chain": "olab.ledger.cli:chain",
+    "serve": "olab.serve.cli:serve",
 }
 
 

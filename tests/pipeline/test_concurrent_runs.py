@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from pipeline_helpers import run_dir_from
-from test_inputs import TINY, write_config
+from test_inputs import write_config
+from tiny_run import TINY
 
 from olab.pipeline import Run
 from olab.pipeline.manifest import run_dir_name

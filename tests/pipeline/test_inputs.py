@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pipeline_helpers import olab, run_dir_from
 from repo_paths import AGNEWS, REPO, needs_agnews
+from tiny_run import TINY, deep_update
 
 from olab.datanet.sources import load_source
 from olab.hashing import sha256_dir
@@ -21,38 +22,11 @@ from olab.io import read_json
 from olab.pipeline import Run as OpenedRun
 from olab.progress import Log
 
-TINY = {
-    "run": {"models": 1},
-    "datanet": {
-        "name": "tiny",
-        "source": {"kind": "synthetic", "n": 48, "seed": 0},
-        "contributors": {"mode": "simulate", "n": 3, "seed": 0},
-    },
-    "targets": {"source": {"kind": "synthetic", "n": 8, "seed": 1}},
-    "finetune": {
-        "base_model": "tiny-gpt2",
-        "task": "causal_lm",
-        "epochs": 1,
-        "batch_size": 8,
-        "max_length": 32,
-        "lora": {"target_modules": ["c_attn"]},
-        "checkpoints": 1,
-    },
-    "attribution": {"proj_dim": 256, "batch_size": 8, "max_length": 32},
-}
-
 
 def write_config(cwd: Path, data: dict, name: str = "config.yaml") -> Path:
     path = cwd / name
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def deep_update(base: dict, patch: dict) -> dict:
-    out = dict(base)
-    for k, v in patch.items():
-        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 @pytest.mark.xdist_group("tiny-project")

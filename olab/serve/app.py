@@ -1,0 +1,190 @@
+"""The HTTP server: FastAPI endpoints in OpenAI's shapes (olab.serve.protocol) over the adapter registry and the
+batching engine. Every refusal is a 4xx with OpenAI's error body naming what is wrong; none is a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from olab.serve.config import ServeConfig
+from olab.serve.engine import Engine, Generated, Job
+from olab.serve.protocol import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatMessage,
+    ClassifyData,
+    ClassifyRequest,
+    ClassifyResponse,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    ErrorResponse,
+    ModelCard,
+    ModelList,
+    Usage,
+)
+from olab.serve.registry import Registry, RequestError, register_runs
+
+
+def _error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
+    return JSONResponse(ErrorResponse.of(status, message, kind, param), status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        return f"the request body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})", None
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    field = ".".join(loc) or None
+    return f"invalid request: {field or 'body'}: {first.get('msg', 'invalid value')}", field
+
+
+def chat_prompt(tokenizer: Any, messages: list[ChatMessage]) -> str:
+    """The chat rendered as training rendered instruction records (olab.adapters.chat): the tokenizer's chat template
+    with the assistant header, or, without a template, the turns' text each followed by a newline."""
+    turns = [m.model_dump() for m in messages]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    return "".join(f"{m.content}\n" for m in messages)
+
+
+class Server:
+    """One process: the registry of adapters, the engine, the FastAPI app (`.app`)."""
+
+    def __init__(self, run_dirs: list[str | Path], config: ServeConfig | None = None) -> None:
+        self.config = config or ServeConfig()
+        self.registry = Registry(register_runs(run_dirs))
+        self.engine = Engine(self.registry, max_batch=self.config.max_batch, max_wait_ms=self.config.max_wait_ms)
+        self.app = self._build()
+
+    def _build(self) -> FastAPI:
+        app = FastAPI(title="olab serve", version="1")
+
+        @app.exception_handler(RequestValidationError)
+        async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+            return _error(400, *_with_kind(_validation_message(exc)))
+
+        @app.exception_handler(RequestError)
+        async def _refused(request: Request, exc: RequestError) -> JSONResponse:
+            return _error(exc.status, str(exc), exc.kind, exc.param)
+
+        @app.middleware("http")
+        async def _limit_body(request: Request, call_next: Any) -> Any:
+            size = request.headers.get("content-length")
+            if size is not None and size.isdigit() and int(size) > self.config.max_body_bytes:
+                return _error(413, f"request body of {size} bytes is over the limit of "
+                              f"{self.config.max_body_bytes} bytes (max_body_bytes)", "PayloadTooLargeError")  # fmt: skip
+            return await call_next(request)
+
+        @app.get("/v1/models")
+        async def models() -> ModelList:
+            return ModelList(data=[
+                ModelCard(id=a.name, root=str(a.path), parent=a.base, task=a.task, run_id=a.run_id,
+                          adapter_hash=a.committed_hash)
+                for a in self.registry.adapters.values()
+            ])  # fmt: skip
+
+        @app.post("/v1/completions")
+        async def completions(req: CompletionRequest) -> CompletionResponse:
+            res = await self._resident(req.model, "causal_lm")
+            ids = self._prompt_ids(res.tokenizer, req.prompt)
+            out: Generated = await self._run(self._gen_job(req, ids, res.model))
+            return CompletionResponse(
+                model=req.model, choices=[CompletionChoice(text=out.text, finish_reason=out.finish_reason)],
+                usage=_usage(len(ids), out.completion_tokens),
+            )  # fmt: skip
+
+        @app.post("/v1/chat/completions")
+        async def chat(req: ChatCompletionRequest) -> ChatCompletionResponse:
+            res = await self._resident(req.model, "causal_lm")
+            ids = self._prompt_ids(res.tokenizer, chat_prompt(res.tokenizer, req.messages))
+            out: Generated = await self._run(self._gen_job(req, ids, res.model))
+            return ChatCompletionResponse(
+                model=req.model, choices=[ChatChoice(message=AssistantMessage(content=out.text),
+                                                     finish_reason=out.finish_reason)],
+                usage=_usage(len(ids), out.completion_tokens),
+            )  # fmt: skip
+
+        @app.post("/v1/classify")
+        async def classify(req: ClassifyRequest) -> ClassifyResponse:
+            try:
+                texts = req.texts()
+            except ValueError as e:
+                raise RequestError(400, str(e), "input") from None
+            res = await self._resident(req.model, "classification")
+            lengths = [len(self._prompt_ids(res.tokenizer, t, add_special_tokens=True)) for t in texts]
+            probs = await self._run(Job(adapter=req.model, kind="classify", texts=texts))
+            labels = list(self.registry.get(req.model).labels)
+            data = [
+                ClassifyData(index=i, label=labels[max(range(len(p)), key=p.__getitem__)], probs=p, labels=labels,
+                             num_classes=len(labels))
+                for i, p in enumerate(probs)
+            ]  # fmt: skip
+            return ClassifyResponse(model=req.model, data=data, usage=_usage(sum(lengths), 0))
+
+        return app
+
+    async def _resident(self, name: str, task: str) -> Any:
+        served = self.registry.get(name)
+        if served.task != task:
+            endpoint = "/v1/classify" if served.task == "classification" else "/v1/completions or /v1/chat/completions"
+            raise RequestError(400, f"model {name!r} is a {served.task} adapter; send it to {endpoint}", "model")
+        return await asyncio.to_thread(self.registry.resident, name)
+
+    def _prompt_ids(self, tokenizer: Any, text: str, add_special_tokens: bool = False) -> list[int]:
+        ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+        if len(ids) > self.config.max_prompt_tokens:
+            raise RequestError(
+                400, f"the prompt is {len(ids)} tokens, over this server's limit of {self.config.max_prompt_tokens} "
+                "(max_prompt_tokens); send a shorter prompt", "prompt",
+            )  # fmt: skip
+        return ids
+
+    def _gen_job(self, req: CompletionRequest | ChatCompletionRequest, ids: list[int], model: Any) -> Job:
+        max_tokens = req.max_tokens or self.config.default_max_tokens
+        if max_tokens > self.config.max_tokens:
+            raise RequestError(
+                400, f"max_tokens={max_tokens} is over this server's limit of {self.config.max_tokens}; ask for "
+                "fewer new tokens", "max_tokens",
+            )  # fmt: skip
+        context = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+        if context is not None and len(ids) + max_tokens > context:
+            raise RequestError(
+                400, f"the prompt ({len(ids)} tokens) plus max_tokens={max_tokens} is over the model's context of "
+                f"{context} tokens; shorten the prompt or ask for fewer new tokens", "max_tokens",
+            )  # fmt: skip
+        return Job(adapter=req.model, kind="generate", ids=ids, max_tokens=max_tokens, temperature=req.temperature,
+                   top_p=req.top_p, seed=req.seed, stops=req.stops())  # fmt: skip
+
+    async def _run(self, job: Job) -> Any:
+        return await asyncio.wrap_future(self.engine.submit(job))
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _with_kind(msg: tuple[str, str | None]) -> tuple[str, str, str | None]:
+    return msg[0], "BadRequestError", msg[1]
+
+
+def _usage(prompt: int, completion: int) -> Usage:
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+def serve(run_dirs: list[str | Path], config: ServeConfig | None = None) -> None:
+    """Serve the runs' adapters until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    server = Server(run_dirs, config)
+    try:
+        uvicorn.run(server.app, host=server.config.host, port=server.config.port, log_level="warning")
+    finally:
+        server.close()

@@ -1,0 +1,18 @@
+"""`olab serve`'s settings: where it listens, its request limits and its batching."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ServeConfig(BaseModel):
+    """Limits and batching of `olab serve` (defaults here and nowhere else)."""
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="port to listen on")
+    max_prompt_tokens: int = Field(512, ge=1, description="longest prompt accepted, in tokens")
+    max_tokens: int = Field(256, ge=1, description="most new tokens a request may ask for")
+    default_max_tokens: int = Field(16, ge=1, description="new tokens when a request does not say (OpenAI's default)")
+    max_batch: int = Field(32, ge=1, description="most requests run in one mixed-adapter batch")
+    max_wait_ms: float = Field(10.0, ge=0, description="how long the batcher waits for more requests")
+    max_body_bytes: int = Field(1 << 20, ge=1, description="largest request body accepted")
