@@ -126,6 +126,19 @@ def read_json(path: str | Path) -> Any:
         return json.load(f)
 
 
+def writable_dir(path: Path, field: str) -> None:
+    """Make sure `path` is a directory olab can write in, or raise a ConfigError naming the config `field`."""
+    from olab.errors import ConfigError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as e:
+        raise ConfigError(
+            f"{field}: cannot write to {path} ({e.strerror or e}); choose a directory you can create files in"
+        ) from None
+
+
 def commit_lock(parent: str | Path) -> FileLock:
     """The lock every directory commit in `parent` holds while it checks and renames."""
     return FileLock(Path(parent) / COMMIT_LOCK)

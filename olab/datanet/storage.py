@@ -66,7 +66,12 @@ class Storage:
         """The lock a writer holds from reading the latest version to committing the next (local only)."""
         if not self.local:
             return nullcontext()
-        Path(self.root).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DatanetError(
+                f"cannot create the Datanet directory {self.path}: {e.strerror or e} (check datanet.root_dir)"
+            ) from None
         return FileLock(self._abs(WRITER_LOCK))
 
     def versions(self) -> list[int]:
@@ -129,6 +134,8 @@ class Storage:
                 raise DatanetError(
                     f"{self.path}/{name} already exists (written concurrently?); open the Datanet again"
                 ) from e
+            except OSError as e:
+                raise DatanetError(f"cannot write {self.path}/{name}: {e.strerror or e}") from e
             return
         if self.fs.exists(self._abs(name)):
             raise DatanetError(f"{self.path}/{name} already exists (written concurrently?); open the Datanet again")

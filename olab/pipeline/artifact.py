@@ -58,7 +58,7 @@ class Run:
                 f"{path} is not a run directory: it has no manifest.json (a run directory is what `olab run` "
                 "writes, runs/<run id>/)"
             )
-        return cls(layout.dir, parse_manifest(read_json(layout.manifest), layout.manifest), datanet_path=datanet_path)
+        return cls(layout.dir, parse_manifest(read_manifest(layout.manifest), layout.manifest), datanet_path=datanet_path)
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -171,6 +171,17 @@ class Run:
         from olab.pipeline.reproduction import reproduce
 
         return reproduce(self, attest=attest, work_dir=work_dir, progress=progress)
+
+
+def read_manifest(path: Path) -> Any:
+    """The JSON of a run's manifest.json, or a VerificationError naming the broken link (missing, unreadable,
+    not JSON): the run's chain of hashes starts there."""
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise VerificationError(f"manifest: {path} is missing, so no link of the run can be checked") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise VerificationError(f"manifest: {path} is not readable JSON ({type(e).__name__}: {e})") from None
 
 
 def parse_manifest(data: Any, source: str | Path = "manifest.json") -> Manifest:

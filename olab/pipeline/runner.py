@@ -25,7 +25,7 @@ from olab.datanet import Datanet
 from olab.datanet.sources import load_source
 from olab.errors import ConfigError, DatanetError
 from olab.hashing import dataset_hash, hash_json
-from olab.io import atomic_dir, atomic_write_json
+from olab.io import atomic_dir, atomic_write_json, writable_dir
 from olab.names import display_names
 from olab.pipeline.artifact import Run, parse_manifest, write_targets
 from olab.pipeline.cache import cached, copy_entry
@@ -61,6 +61,12 @@ def check_inputs(cfg: RunConfig, dn: Datanet, targets: Any) -> None:
         raise DatanetError(f"Datanet {dn.path} version {dn.version} has no accepted records; nothing to train on")
     if len(targets) == 0:
         raise ConfigError("targets: the target set is empty; point targets.source at examples to explain")
+    unlabelled = [i for i, label in enumerate(targets["label"]) if label is None]
+    if unlabelled:
+        raise ConfigError(
+            f"targets: rows {unlabelled[:5]}{' ...' if len(unlabelled) > 5 else ''} have no label (empty, null or "
+            "NaN); every target needs one of the Datanet's labels"
+        )
     unseen = sorted(set(targets["label"]) - set(dn.labels))
     if unseen:
         raise ConfigError(
@@ -68,6 +74,7 @@ def check_inputs(cfg: RunConfig, dn: Datanet, targets: Any) -> None:
             "use a target set drawn from the same label set"
         )
     resolve_base_model(cfg.finetune.base_model)
+    writable_dir(Path(cfg.run.runs_dir), "run.runs_dir")
 
 
 def run(

@@ -22,8 +22,7 @@ from olab.attribution import Attribution
 from olab.datanet import Datanet
 from olab.errors import OlabError
 from olab.hashing import dataset_hash, hash_json, sha256_file
-from olab.io import read_json
-from olab.pipeline.artifact import Run, parse_manifest
+from olab.pipeline.artifact import Run, parse_manifest, read_manifest
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id
 
 LINKS = ("manifest", "datanet", "adapter", "targets", "attribution", "rewards", "chain")
@@ -69,7 +68,7 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
     """Check every link of the run in `run_dir`; `report.ok` is True only if all hold."""
     layout = RunLayout(Path(run_dir))
     report = VerifyReport(layout.dir)
-    raw = read_json(layout.manifest)  # the hashes are over the JSON as written, not over a parsed model
+    raw = read_manifest(layout.manifest)  # the hashes are over the JSON as written, not over a parsed model
 
     def manifest_link() -> tuple[list[str], Run]:
         problems = []
