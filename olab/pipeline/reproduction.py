@@ -113,5 +113,16 @@ def reproduce(
         reproduced_root=new_rewards.root,
     )
     if attest:
-        report.attest(recorded.ledger())
+        report.attest(reviewer_ledger(recorded.ledger(), report.run_id))
     return report
+
+
+def reviewer_ledger(ledger: Ledger, run_id: str) -> Ledger:
+    """The ledger that attests: the configured signer, except that on a local chain (embedded, anvil) whose
+    default signer published the run, the next development account reviews (a publisher cannot attest to its
+    own run). On a public chain, attest with a key other than the publisher's."""
+    from olab.ledger.accounts import DEV_ACCOUNTS
+
+    if ledger.backend == "rpc" or ledger.account != ledger.get_run(run_id)["publisher"]:
+        return ledger
+    return ledger.with_signer((ledger.cfg.dev_account + 1) % DEV_ACCOUNTS)

@@ -270,10 +270,11 @@ def test_attest_refusals(ledger, new_run):
         ledger.attest(run.run_id, run.tree.root_hex, -3, 1.0)
     fn = ledger.contract("AttributionRegistry").functions.attest
     rid, root = bytes.fromhex(run.run_id[2:]), run.tree.root
+    reviewer = ledger.with_signer(BOB_IDX)  # not the publisher, so the contract's own range checks answer
     with pytest.raises(LedgerError, match=r"rankCorrPpm outside \[-1000000, 1000000\]"):
-        ledger.transact(fn(rid, root, 0, -1_000_001), "bad corr")
+        reviewer.transact(fn(rid, root, 0, -1_000_001), "bad corr")
     with pytest.raises(LedgerError, match="maxShareDiffPpm above 1000000"):
-        ledger.transact(fn(rid, root, 1_000_001, 0), "bad diff")
+        reviewer.transact(fn(rid, root, 1_000_001, 0), "bad diff")
 
 
 # --- rewards: token and distributor --------------------------------------------------------------
@@ -366,3 +367,13 @@ def test_a_zero_share_cannot_be_claimed_so_it_cannot_close_the_pool(ledger, new_
     assert not ledger.claimed(run.run_id, who)
     ledger.fund(run.run_id, 500_000)  # still open: nobody has claimed
     assert ledger.claim(run.run_id, *run.share(0)).status == 1
+
+
+def test_the_publisher_cannot_attest_to_its_own_run(ledger, new_run):
+    run = new_run()
+    ledger.publish_run(run.commitment)
+    with pytest.raises(LedgerError, match="the publisher cannot attest to its own run"):
+        ledger.attest(run.run_id, run.tree.root_hex, 0, 1.0)
+    assert ledger.attestations(run.run_id) == []
+    ledger.with_signer(ALICE_IDX).attest(run.run_id, run.tree.root_hex, 0, 1.0)
+    assert [a["reviewer"] for a in ledger.attestations(run.run_id)] == [ALICE]

@@ -157,6 +157,7 @@ def attest(runId: bytes32, rewardsRoot: bytes32, maxShareDiffPpm: uint256, rankC
     """@notice Record the caller's reproduction of a run; one attestation per reviewer per run."""
     published: bytes32 = self._runs[runId].rewardsRoot
     assert published != empty(bytes32), "run not published"
+    assert msg.sender != self._runs[runId].publisher, "the publisher cannot attest to its own run"
     assert not self.hasAttested[runId][msg.sender], "reviewer already attested to this run"
     assert maxShareDiffPpm <= PPM, "maxShareDiffPpm above 1000000"
     assert rankCorrPpm >= -PPM_SIGNED and rankCorrPpm <= PPM_SIGNED, "rankCorrPpm outside [-1000000, 1000000]"
