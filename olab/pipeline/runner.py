@@ -108,6 +108,8 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
 
     with timer("datanet"):
         dn = datanet or Datanet.build(cfg.datanet, progress=isinstance(sink, Tqdm))
+        if datanet is not None or dn.reused:  # stored records may have been edited since they were committed
+            dn.verify()
         train = dn.to_hf()
         targets = targets if targets is not None else load_source(cfg.targets.source, cfg.targets.columns)
         check_inputs(cfg, dn, targets)

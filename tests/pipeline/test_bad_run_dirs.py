@@ -41,3 +41,19 @@ def test_a_datanet_root_that_cannot_be_created_is_one_error(tmp_path: Path):
     config = {"name": "x", "root_dir": str(tmp_path / "a-file" / "sub"), "source": {"kind": "synthetic", "n": 20}}
     with pytest.raises(DatanetError, match=r"cannot create the Datanet directory .* \(check datanet\.root_dir\)"):
         Datanet.build(config, progress=False)
+
+
+def test_run_refuses_a_reused_datanet_whose_stored_records_were_edited(tmp_path: Path):
+    import pyarrow.parquet as pq
+
+    config = write_config(tmp_path, TINY)
+    olab("datanet", "build", str(config), cwd=tmp_path)
+    records = next((tmp_path / "datanets").rglob("records.parquet"))
+    table = pq.read_table(records)
+    texts = table.column("text").to_pylist()
+    texts[0] = texts[0] + " (edited)"
+    pq.write_table(table.set_column(table.column_names.index("text"), "text", [texts]), records)
+    done = olab("run", str(config), "--no-progress", cwd=tmp_path, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "was changed" in out and "Traceback" not in out, out
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*/manifest.json"))
