@@ -25,6 +25,7 @@ COMMANDS = {
     "datanet": "olab.datanet.cli:datanet",
     "chain": "olab.ledger.cli:chain",
     "serve": "olab.serve.cli:serve",
+    "receipt": "olab.serve.cli:receipt",
 }
 
 

@@ -65,7 +65,7 @@ class _Member:
         }
 
 
-def _members(adapters: list[Any], which: str) -> list[_Member]:
+def ensemble_members(adapters: list[Any], which: str) -> list[_Member]:
     """Ensemble members: each adapter's final weights ('last'), or all its checkpoints ('all', when it has any)."""
     out = []
     for a in adapters:
@@ -108,6 +108,16 @@ def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, l
                     f"expected labels among {labels}"
                 )
     return task, labels
+
+
+def examples(ds: Any, task: str, label_names: list[str]) -> tuple[list[Example], list[int] | None]:
+    """(examples, class ids or None) as featurization encodes them: texts; (prompt, response) pairs for instruction
+    records (f = the response's log-odds); class ids for classification."""
+    if task == "causal_lm" and set(INSTRUCTION_COLUMNS) <= set(ds.column_names):
+        return list(zip(ds["prompt"], ds["response"], strict=True)), None
+    label_ids = label_maps(label_names)["label2id"]
+    labels = [label_ids[x] for x in label_column(ds)] if task == "classification" else None
+    return list(ds["text"]), labels
 
 
 # featurization batch sizes when attribution.batch_size is null
@@ -163,17 +173,9 @@ def attribute(
         targets = targets.select(range(cfg.n_targets))
     device = resolve_device(cfg.device, "attribution")
     autocast = AUTOCAST[resolve_precision(cfg.precision, device, "attribution", without_bf16="fp32")]
-    members = _members(adapters, cfg.checkpoints)
-    label_ids = label_maps(label_names)["label2id"]
-
-    def encoded(ds: Any) -> tuple[list[Example], list[int] | None]:
-        if task == "causal_lm" and set(INSTRUCTION_COLUMNS) <= set(ds.column_names):
-            return list(zip(ds["prompt"], ds["response"], strict=True)), None  # f = the response's log-odds
-        labels = [label_ids[x] for x in label_column(ds)] if task == "classification" else None
-        return list(ds["text"]), labels
-
-    train_texts, train_labels = encoded(train)
-    target_texts, target_labels = encoded(targets)
+    members = ensemble_members(adapters, cfg.checkpoints)
+    train_texts, train_labels = examples(train, task, label_names)
+    target_texts, target_labels = examples(targets, task, label_names)
     timings: dict[str, float] = {}
 
     with atomic_dir(out_dir, overwrite=True) as tmp, Steps(resolve(progress)) as steps:
@@ -249,9 +251,7 @@ class _Job:
         texts, labels = self.train if which == "train" else self.targets
 
         def gen() -> Iterable[dict]:
-            for _, b in iter_batches(
-                self.tokenizer, texts, labels, self.task, self.cfg.max_length, self.batch_size
-            ):
+            for _, b in iter_batches(self.tokenizer, texts, labels, self.task, self.cfg.max_length, self.batch_size):
                 yield b
 
         return gen

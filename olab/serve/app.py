@@ -5,6 +5,7 @@ batching engine. Every refusal is a 4xx with OpenAI's error body naming what is 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ class Server:
         self.config = config or ServeConfig()
         self.registry = Registry(register_runs(run_dirs))
         self.engine = Engine(self.registry, max_batch=self.config.max_batch, max_wait_ms=self.config.max_wait_ms)
+        self.receipts = Receipts(self.registry, self.config) if self.config.receipts else None
         self.app = self._build()
 
     def _build(self) -> FastAPI:
@@ -97,9 +99,10 @@ class Server:
             res = await self._resident(req.model, "causal_lm")
             ids = self._prompt_ids(res.tokenizer, req.prompt)
             out: Generated = await self._run(self._gen_job(req, ids, res.model))
+            receipt = await self._receipt(req.model, {"kind": "completion"}, req.prompt, out.text)
             return CompletionResponse(
                 model=req.model, choices=[CompletionChoice(text=out.text, finish_reason=out.finish_reason)],
-                usage=_usage(len(ids), out.completion_tokens),
+                usage=_usage(len(ids), out.completion_tokens), receipt_id=receipt,
             )  # fmt: skip
 
         @app.post("/v1/chat/completions")
@@ -107,10 +110,12 @@ class Server:
             res = await self._resident(req.model, "causal_lm")
             ids = self._prompt_ids(res.tokenizer, chat_prompt(res.tokenizer, req.messages))
             out: Generated = await self._run(self._gen_job(req, ids, res.model))
+            asked = "\n".join(m.content for m in req.messages if m.role == "user")
+            receipt = await self._receipt(req.model, {"kind": "chat"}, asked, out.text)
             return ChatCompletionResponse(
                 model=req.model, choices=[ChatChoice(message=AssistantMessage(content=out.text),
                                                      finish_reason=out.finish_reason)],
-                usage=_usage(len(ids), out.completion_tokens),
+                usage=_usage(len(ids), out.completion_tokens), receipt_id=receipt,
             )  # fmt: skip
 
         @app.post("/v1/classify")
@@ -123,14 +128,29 @@ class Server:
             lengths = [len(self._prompt_ids(res.tokenizer, t, add_special_tokens=True)) for t in texts]
             probs = await self._run(Job(adapter=req.model, kind="classify", texts=texts))
             labels = list(self.registry.get(req.model).labels)
-            data = [
-                ClassifyData(index=i, label=labels[max(range(len(p)), key=p.__getitem__)], probs=p, labels=labels,
-                             num_classes=len(labels))
-                for i, p in enumerate(probs)
-            ]  # fmt: skip
+            data = []
+            for i, (text, p) in enumerate(zip(texts, probs, strict=True)):
+                best = max(range(len(p)), key=p.__getitem__)
+                receipt = await self._receipt(req.model, {"kind": "classify", "label": best}, text, labels[best])
+                data.append(ClassifyData(index=i, label=labels[best], probs=p, labels=labels, num_classes=len(labels),
+                                         receipt_id=receipt))  # fmt: skip
             return ClassifyResponse(model=req.model, data=data, usage=_usage(sum(lengths), 0))
 
+        @app.get("/v1/receipts/{receipt_id}")
+        async def receipt(receipt_id: str) -> dict[str, Any]:
+            found = self.receipts.store.get(receipt_id) if self.receipts else None
+            if found is None:
+                why = "" if self.receipts else " (this server keeps no receipts: start it with --receipts FILE)"
+                raise RequestError(404, f"no receipt {receipt_id!r}{why}", "receipt_id")
+            return found
+
         return app
+
+    async def _receipt(self, name: str, example: dict[str, Any], prompt: str, output: str) -> str | None:
+        """Sign and store the answer's receipt (durable before the response goes out); its id, or None."""
+        if self.receipts is None:
+            return None
+        return await asyncio.to_thread(self.receipts.issue, name, example, prompt, output)
 
     async def _resident(self, name: str, task: str) -> Any:
         served = self.registry.get(name)
@@ -169,6 +189,48 @@ class Server:
 
     def close(self) -> None:
         self.engine.close()
+        if self.receipts is not None:
+            self.receipts.store.close()
+
+
+class Receipts:
+    """Issues receipts: one AnswerScorer per served adapter (its training side prepared on first use), the signing
+    key from the environment, the append-only store."""
+
+    def __init__(self, registry: Registry, config: ServeConfig) -> None:
+        from olab.serve.receipts import signing_key
+        from olab.serve.store import open_store
+
+        self.registry, self.config = registry, config
+        self.account = signing_key()
+        self.store = open_store(config.receipts or "")
+        self._scorers: dict[str, Any] = {}
+        self._runs: dict[Path, Any] = {}
+        self._lock, self._scoring = threading.Lock(), threading.Lock()
+
+    def _prepared(self, name: str) -> tuple[Any, Any]:
+        from olab.pipeline import Run
+        from olab.serve.answers import AnswerScorer
+
+        served = self.registry.get(name)
+        with self._lock:
+            run = self._runs.get(served.run_dir) or self._runs.setdefault(served.run_dir, Run.open(served.run_dir))
+            if name not in self._scorers:
+                self._scorers[name] = AnswerScorer.prepare(run, served.member)
+            return run, self._scorers[name]
+
+    def issue(self, name: str, example: dict[str, Any], prompt: str, output: str) -> str:
+        from olab.serve import receipts
+
+        run, scorer = self._prepared(name)
+        with self._scoring:  # a scorer's featurizer records activations in hooks: one answer at a time
+            scores = scorer.scores(*receipts.example_of(example, prompt, output))[:, 0]
+        served = self.registry.get(name)
+        body = receipts.body(run=run, member=served.member, scores=scores, example=example, prompt=prompt,
+                             output=output, fee=self.config.fee, top_k=self.config.top_k)  # fmt: skip
+        receipt = receipts.sign(body, self.account, receipts.chain_id_of(run))
+        self.store.add({**receipt, "inputs": {"prompt": prompt, "output": output}})
+        return receipt["receipt_id"]
 
 
 def _with_kind(msg: tuple[str, str | None]) -> tuple[str, str, str | None]:

@@ -16,3 +16,9 @@ class ServeConfig(BaseModel):
     max_batch: int = Field(32, ge=1, description="most requests run in one mixed-adapter batch")
     max_wait_ms: float = Field(10.0, ge=0, description="how long the batcher waits for more requests")
     max_body_bytes: int = Field(1 << 20, ge=1, description="largest request body accepted")
+    receipts: str | None = Field(
+        None,
+        description="SQLite file of the receipt store; set, every answer gets a signed receipt (key: $OLAB_SERVE_KEY)",
+    )
+    top_k: int = Field(10, ge=1, description="training records a receipt names")
+    fee: int = Field(0, ge=0, description="fee charged per answer, in the reward token's base units")

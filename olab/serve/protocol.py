@@ -91,6 +91,7 @@ class _Answer(BaseModel):
     created: int = Field(default_factory=_now)
     model: str
     usage: Usage
+    receipt_id: str | None = Field(None, description="GET /v1/receipts/{receipt_id}: the answer's signed receipt")
 
 
 class CompletionChoice(_Choice):
@@ -124,6 +125,7 @@ class ClassifyData(BaseModel):
     probs: list[float] = Field(description="one probability per class, in class-id order (see labels)")
     labels: list[str]
     num_classes: int
+    receipt_id: str | None = None
 
 
 class ClassifyResponse(_Answer):

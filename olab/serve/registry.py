@@ -38,6 +38,8 @@ class ServedAdapter:
 
     name: str
     path: Path
+    run_dir: Path
+    member: int
     run_id: str
     committed_hash: str
     task: str
@@ -75,6 +77,8 @@ def register_runs(run_dirs: list[str | Path]) -> dict[str, ServedAdapter]:
             out[name] = ServedAdapter(
                 name=name,
                 path=path,
+                run_dir=run.dir,
+                member=i,
                 run_id=run.run_id,
                 committed_hash=committed,
                 task=provenance["task"],

@@ -3,16 +3,14 @@ differ in LoRA rank, members in seed; one classifier), made once per session wit
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
+from serve_helpers import LiveServer
 from tiny_run import TINY, deep_update
 
 # four members (seeds 0..3) per causal-LM run, the r=4 / r=8 runs differ in LoRA rank
@@ -48,41 +46,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "lm_r8": _run(cwd, "lm_r8", {"finetune": {"lora": {"r": 8}}}),
         "clf": _run(cwd, "clf", {"run": {"models": 1}, "finetune": {"task": "classification"}}),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    def __init__(self, run_dirs: list[Path], *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "olab.cli", "serve", *map(str, run_dirs), "--port", str(self.port), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"olab serve exited {self.proc.returncode}: {self.proc.stdout.read()}")
-            try:
-                requests.get(f"{self.url}/models", timeout=5).raise_for_status()
-                return
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        self.stop()
-        raise AssertionError("olab serve did not answer GET /v1/models within 300 s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,93 @@
+"""TRAK scores of a run's training records for a new answer, at the cost of one forward+backward per ensemble member
+and one matrix-vector product: the training side is prepared once per served adapter.
+
+For the adapter's members m (its final weights, or each checkpoint with `attribution.checkpoints: all`), exactly as
+the run's attribution computed them (same projection seed, damping, output function and encoding):
+
+    P_m = Φ_m (Φ_mᵀΦ_m + λ_m I)⁻¹                  (n × k, prepared once)
+    scores(answer) = mean_m[ P_m φ'_m ] ⊙ mean_m[Q_m]    (φ'_m: the answer's projected gradient under member m)
+
+which is the run's TRAK formula (olab.attribution.trak) with the answer as the one target: for a run of one adapter,
+the scores of its stored targets equal the run's score matrix.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from olab.adapters.data import Example, encode, iter_batches
+from olab.attribution.api import CPU_BATCH, ensemble_members, examples
+from olab.attribution.featurize import (
+    Featurizer,
+    gradient_blocks,
+    gradient_layout,
+    mark_adapter_trainable,
+)
+from olab.attribution.projection import make_projector
+from olab.attribution.trak import damped_inverse, write_features
+from olab.devices import AUTOCAST, resolve_device, resolve_precision
+
+
+@dataclass
+class _Prepared:
+    featurizer: Featurizer
+    weights: torch.Tensor  # P_m, n × k float32
+
+
+class AnswerScorer:
+    """`AnswerScorer.prepare(run, member)` once; then `scores(texts, labels)` per answer (n_train × len(texts))."""
+
+    def __init__(self, task: str, tokenizer: Any, max_length: int, members: list[_Prepared], mean_q: np.ndarray):
+        self.task = task
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.members = members
+        self.mean_q = torch.as_tensor(mean_q, dtype=torch.float64)
+
+    @classmethod
+    def prepare(cls, run: Any, member: int = 0, device: str = "cpu") -> AnswerScorer:
+        """Featurize the run's training records under adapter `member` (each of its ensemble members) and invert."""
+        cfg = run.config.attribution
+        adapter = run.adapters[member]
+        dev = resolve_device(device, "attribution")
+        autocast = AUTOCAST[resolve_precision(cfg.precision, dev, "attribution", without_bf16="fp32")]
+        texts, labels = examples(run.datanet.to_hf(), adapter.task, list(adapter.labels))
+        batch_size = cfg.batch_size or CPU_BATCH
+        prepared, qs, projector, tokenizer = [], [], None, None
+        with tempfile.TemporaryDirectory(prefix="olab-answers-") as work:
+            for i, m in enumerate(ensemble_members([adapter], cfg.checkpoints)):
+                model, tokenizer = m.load()
+                if projector is None and cfg.proj_dim:
+                    blocks = gradient_blocks(gradient_layout(mark_adapter_trainable(model)))
+                    projector = make_projector(cfg.projection, blocks, cfg.proj_dim, cfg.proj_seed, dev)
+                featurizer = Featurizer(model, adapter.task, projector, device=dev, autocast_dtype=autocast)
+                batches = (b for _, b in iter_batches(tokenizer, texts, labels, adapter.task, cfg.max_length,
+                                                      batch_size))  # fmt: skip
+                feats = write_features(
+                    featurizer.featurize, batches, len(texts), featurizer.dim, Path(work) / f"{i}.npy"
+                )
+                inv, _ = damped_inverse(feats.xtx, len(texts), cfg.damping)
+                phi = np.asarray(feats.array(), dtype=np.float64)
+                prepared.append(_Prepared(featurizer, torch.as_tensor(phi @ inv, dtype=torch.float32, device=dev)))
+                qs.append(feats.q)
+        return cls(adapter.task, tokenizer, cfg.max_length, prepared, np.mean(qs, axis=0))
+
+    def scores(self, texts: Sequence[Example], labels: Sequence[int] | None = None) -> np.ndarray:
+        """(n_train × len(texts)) TRAK scores of the training records for these answers (a causal LM's text, or a
+        (prompt, response) pair; a classifier's text with its predicted class id in `labels`)."""
+        batch = encode(
+            self.tokenizer, list(texts), None if labels is None else list(labels), self.task, self.max_length
+        )
+        acc = None
+        for m in self.members:
+            phi, _ = m.featurizer.featurize(batch)
+            block = (m.weights @ phi.T.to(m.weights.device, torch.float32)).double()
+            acc = block if acc is None else acc + block
+        return (acc / len(self.members) * self.mean_q[:, None].to(acc.device)).float().cpu().numpy()

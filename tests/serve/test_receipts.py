@@ -1,0 +1,102 @@
+"""Every answer of a server started with --receipts carries a receipt: stored (append-only SQLite, WAL) before the
+response, served at GET /v1/receipts/{id}, accepted by `olab receipt verify --run`; a changed score, record,
+contributor, proof, fee or signature makes verification fail and name the link."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+import requests
+from eth_account import Account
+from serve_helpers import LiveServer
+
+from olab.pipeline import Run
+from olab.serve import receipts
+
+KEY = "0x" + "5e" * 32
+SERVER = Account.from_key(KEY).address
+
+
+@pytest.fixture(scope="module")
+def receipt_server(runs: dict[str, Path]) -> Iterator[tuple[LiveServer, Path]]:
+    project = runs["clf"].parent.parent
+    live = LiveServer([runs["lm_r4"], runs["clf"]], "--receipts", str(project / "receipts.sqlite"), cwd=project,
+                      env={**os.environ, receipts.KEY_ENV: KEY})  # fmt: skip
+    yield live, project
+    live.stop()
+
+
+def _verify(path: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "olab.cli", "receipt", "verify", str(path), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+
+
+def test_answers_carry_signed_receipts_that_verify_and_tampering_is_named(receipt_server, runs, tmp_path) -> None:
+    live, project = receipt_server
+    client = openai.OpenAI(base_url=live.url, api_key="unused", max_retries=0)
+    lm, clf = f"{runs['lm_r4'].name}-m1", f"{runs['clf'].name}-m0"
+    completion = client.completions.create(model=lm, prompt="Markets today", max_tokens=4, temperature=0)
+    chat = client.chat.completions.create(model=lm, messages=[{"role": "user", "content": "Sports"}], max_tokens=4,
+                                          temperature=0)  # fmt: skip
+    classified = requests.post(f"{live.url}/classify", json={"model": clf, "input": "Stocks fall"}, timeout=600).json()
+    ids = [completion.receipt_id, chat.receipt_id, classified["data"][0]["receipt_id"]]
+    assert all(isinstance(i, str) and i.startswith("0x") for i in ids) and len(set(ids)) == 3
+
+    stored = {}
+    for rid in ids:
+        got = requests.get(f"{live.url}/receipts/{rid}", timeout=60).json()
+        assert got["receipt_id"] == rid and got["signer"] == SERVER and len(got["records"]) == 10
+        assert not got["shares_ppm"] or sum(got["shares_ppm"].values()) == 1_000_000
+        stored[rid] = got
+    assert stored[ids[0]]["inputs"] == {"prompt": "Markets today", "output": completion.choices[0].text}
+    r = requests.get(f"{live.url}/receipts/0x{'00' * 32}", timeout=60)
+    assert r.status_code == 404 and "no receipt" in r.json()["error"]["message"]
+
+    # the store holds every acknowledged receipt and refuses changes
+    db = sqlite3.connect(project / "receipts.sqlite")
+    assert {row[0] for row in db.execute("SELECT receipt_id FROM receipts")} == set(ids)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE receipts SET receipt = '{}'")
+    db.close()
+
+    # olab receipt verify accepts a true receipt, recomputing its scores from the run
+    clf_receipt = stored[ids[2]]
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(clf_receipt))
+    ok = _verify(good, project, "--run", str(runs["clf"]), "--signer", SERVER)
+    assert ok.returncode == 0 and "holds" in ok.stdout, ok.stderr
+
+    # a score the server changed and signed again: only recomputing the scores finds it
+    forged = json.loads(json.dumps(clf_receipt))
+    forged["records"][0]["score"] *= 1.5
+    run = Run.open(runs["clf"], datanet_path=project / Run.open(runs["clf"]).manifest.datanet.path)
+    forged["shares_ppm"] = receipts.shares_ppm(forged["records"], run.config.rewards)
+    forged = {**receipts.sign({k: v for k, v in forged.items() if k not in receipts.SIGNED}, Account.from_key(KEY),
+                              receipts.chain_id_of(run)), "inputs": forged["inputs"]}  # fmt: skip
+    bad = tmp_path / "forged.json"
+    bad.write_text(json.dumps(forged))
+    refused = _verify(bad, project, "--run", str(runs["clf"]), "--signer", SERVER)
+    assert refused.returncode == 1 and "scores: recomputed top records" in refused.stderr, refused.stderr
+
+    # each changed link is named (checked in-process: the same function the command calls)
+    def changed(edit) -> list[str]:
+        r = json.loads(json.dumps(clf_receipt))
+        edit(r)
+        return receipts.problems(r, run=run, signer=SERVER)
+
+    assert receipts.problems(clf_receipt, run=run, signer=SERVER) == []
+    assert any(p.startswith("receipt_id") for p in changed(lambda r: r["records"][1].update(score=9.0)))
+    assert any(p.startswith("record ") for p in changed(lambda r: r["records"][2].update(contributor=SERVER)))
+    assert any(p.startswith("record ") for p in changed(lambda r: r["records"][0]["proof"].reverse()))
+    assert any(p.startswith("receipt_id") for p in changed(lambda r: r.update(fee=10**18)))
+    flipped = "0x" + ("0" if clf_receipt["signature"][2] != "0" else "1") + clf_receipt["signature"][3:]
+    assert any(p.startswith("signature") for p in changed(lambda r: r.update(signature=flipped)))
+    assert any(p.startswith("signature") for p in receipts.problems(clf_receipt, signer=Account.create().address))
