@@ -116,9 +116,15 @@ class SignedBatch:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedBatch:
         """Read `to_json()`'s form (a ValidationError names the keys it lacks)."""
+        if not isinstance(data, Mapping):
+            raise ValidationError(
+                f"a signed batch is a SignedBatch or its to_json() mapping, not a {type(data).__name__}"
+            )
         missing = [k for k in FIELDS if k not in data]
         if missing:
             raise ValidationError(f"a signed batch needs the keys {missing} as well; it has {sorted(data)}")
+        if not isinstance(data["records"], list | tuple):
+            raise ValidationError(f"a signed batch's records must be a list, got {type(data['records']).__name__}")
         return cls(
             data["datanet"],
             data["chain_id"],

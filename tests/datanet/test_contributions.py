@@ -185,3 +185,32 @@ def test_a_rebuilt_version_registers_the_same_metadata_hash(tmp_path, make_confi
     assert again.manifest["created"] != first.manifest["created"]
     assert hash_json(again.manifest) != hash_json(first.manifest)
     assert again.metadata_hash == first.metadata_hash
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (42, "not a int"),
+        (None, "not a NoneType"),
+        ("x", "not a str"),
+        ({"x": 1}, "needs the keys"),
+        (
+            {
+                "datanet": "small",
+                "chain_id": 1,
+                "genesis_root": "0x" + "00" * 32,
+                "contributor": "0x" + "11" * 20,
+                "nonce": 1,
+                "records": 5,
+                "signature": "0x",
+            },
+            "records must be a list, got int",
+        ),
+    ],
+)
+def test_submit_with_a_bad_argument_is_one_validation_error(small: Datanet, bad, expected):
+    from olab.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=expected):
+        small.submit(bad)
+    assert small.versions == [1]
