@@ -1,12 +1,19 @@
 """Contributor rewards: attribution -> integer shares in parts-per-million -> a reward Merkle tree.
 
-The default policy follows OpenLedger's Proof of Attribution: only positive influence pays, and each
-contributor's share is proportional to it. Influence is netted per contributor first: a contributor's
-harmful records (negative influence, e.g. flipped labels) offset their helpful ones, and a contributor
-whose data is harmful on balance earns nothing. Shares are integers that sum to exactly 1,000,000
-(largest-remainder rounding over exact rationals, so the result does not depend on input order or
-on float summation order). The tree is an OpenZeppelin `StandardMerkleTree` with leaves
-`(address contributor, uint256 share_ppm)`, so `MerkleProof.sol` and OpenZeppelin's JS verify it.
+The default policy, `per_record`, pays credit per record so that it cannot be gamed by moving records
+between addresses: every record's positive influence is paid from the pool (a contributor's share is
+the sum over their records, rounded down), and every harmful record owes what its harm would have
+earned had it helped (`harm_ppm`, rounded up), paid from the deposit staked behind it. Both are sums over
+records, so one address holding a set of records earns at least what any split of them over several
+addresses earns, and adding a helpful record never lowers a payout. The rounding units left over
+(fewer than one per contributor) go to `POOL_REMAINDER`, an address nobody holds: they stay in the pool.
+
+The older contributor-level policies remain: `positive_influence` (OpenLedger's Proof of Attribution
+as first described: influence netted per contributor, clipped at zero; gameable by splitting) and
+`positive_records`. Their shares use largest-remainder rounding over exact rationals. Shares always sum to
+exactly 1,000,000, independent of input order or float summation order. The tree is an OpenZeppelin
+`StandardMerkleTree` with leaves `(address contributor, uint256 share_ppm)`, so `MerkleProof.sol` and
+OpenZeppelin's JS verify it.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from olab.merkle import StandardMerkleTree, verify_leaf
 PPM = 1_000_000
 LEAF_ENCODING = ["address", "uint256"]
 
-# which column of the attribution stage's contributor table each policy reads
+# which column of the attribution stage's contributor table each contributor-level policy reads
 POLICY_COLUMN = {"positive_influence": "total", "positive_records": "positive"}
+# per_record: rounding units nobody is owed go to this leaf; no key signs for it, so they stay in the pool
+POOL_REMAINDER = "0x0000000000000000000000000000000000000000"
 
 
 class FeeSplit(Section):
@@ -83,11 +92,14 @@ class FeeSplit(Section):
 class RewardsConfig(Section):
     """The `rewards` section of a run config."""
 
-    policy: Literal["positive_influence", "positive_records"] = Field(
-        "positive_influence",
+    policy: Literal["per_record", "positive_influence", "positive_records"] = Field(
+        "per_record",
         description=(
-            "positive_influence: only positive influence pays (OpenLedger's policy): shares proportional to each "
-            "contributor's net influence, max(total, 0), so harmful records offset helpful ones. "
+            "per_record: credit per record, additive over records so splitting an identity gains nothing: each "
+            "record's positive influence is paid from the pool (shares rounded down), each harmful record owes "
+            "harm_ppm (its harm in the same units, rounded up) from its deposit. "
+            "positive_influence: shares proportional to each contributor's net influence, max(total, 0) "
+            "(gameable: moving harmful records to a second address raises the total). "
             "positive_records: shares proportional to the sum of each record's positive influence; harm is ignored."
         ),
     )
@@ -124,6 +136,8 @@ class Rewards:
     tree: StandardMerkleTree
     policy: str
     names: dict[str, str] = field(default_factory=dict)  # address -> display name: metadata, not in the tree
+    # per_record: address -> {record_id: harm_ppm} of each harmful record (what its deposit owes); not in the tree
+    harm: dict[str, dict[str, int]] = field(default_factory=dict)
     run_id: str | None = None  # the run these rewards were written for (set when read from rewards.json)
 
     @classmethod
@@ -141,7 +155,18 @@ class Rewards:
             if isinstance(names, dict)
             else {}
         )
-        return replace(from_shares(shares, data.get("policy", "unknown")), run_id=data["run_id"], names=names)
+        harm = {to_checksum_address(a): dict(h) for a, h in data.get("harm_ppm", {}).items()}
+        return replace(
+            from_shares(shares, data.get("policy", "unknown")), run_id=data["run_id"], names=names, harm=harm
+        )
+
+    def harm_ppm(self, address: str) -> int:
+        """What an address's harmful records owe in total, in ppm of the contributors' pool (0 if none)."""
+        return sum(self.harm.get(_checksum(address, "address"), {}).values())
+
+    def net_ppm(self) -> dict[str, int]:
+        """{address: share_ppm - harm_ppm}: what each address nets once its deposits cover its harm."""
+        return {s.contributor: s.share_ppm - self.harm_ppm(s.contributor) for s in self.shares}
 
     def ranked(self) -> list[Share]:
         """Shares from largest to smallest; equal shares in address order."""
@@ -173,6 +198,8 @@ class Rewards:
             "shares": [{"contributor": s.contributor, "share_ppm": s.share_ppm, "proof": s.proof} for s in self.shares],
             # who each address is, for people reading the file; not part of the leaves the root commits to
             "names": {s.contributor: self.names[s.contributor] for s in self.shares if s.contributor in self.names},
+            # per_record: what each harmful record's deposit owes, in ppm of the pool; settled by slashing
+            "harm_ppm": {a: dict(sorted(h.items())) for a, h in sorted(self.harm.items())},
         }
 
     def write(self, path: str | Path, run_id: str) -> Path:
@@ -195,28 +222,113 @@ def from_shares(shares_ppm: Mapping[str, int], policy: str) -> Rewards:
 # --- computing shares ----------------------------------------------------------------------------
 
 
-def compute(influence: Mapping[str, float] | Any, cfg: RewardsConfig | None = None) -> Rewards:
-    """Turn per-contributor influence into ppm shares and their Merkle tree.
+def compute(influence: Mapping[str, Any] | Any, cfg: RewardsConfig | None = None) -> Rewards:
+    """Turn attribution into ppm shares (and, under `per_record`, each harmful record's harm) and their tree.
 
-    `influence` is either a mapping {address: influence} (the quantity the policy reads) or the
-    attribution stage's contributor table: a DataFrame with a `contributor` column and a `total`
-    (policy positive_influence) or `positive` (policy positive_records) column. Negative values
-    pay nothing; every contributor given is listed, with 0 if it earns nothing.
+    `influence` is one of: a record table (a DataFrame with one row per training record: `contributor`,
+    `influence`, optionally `record_id`); the attribution stage's contributor table (`contributor` and a
+    `total` or `positive` column; contributor-level policies only); or a mapping {address: value}, where
+    a value is one record's influence or a list of records' influences. Every contributor given is
+    listed, with 0 if it earns nothing.
     """
     cfg = cfg or RewardsConfig()
-    weights = _policy_weights(influence, cfg.policy)
-    pool = _contributor_fractions(weights, cfg)
     parts = (
         cfg.split.parts()
         if cfg.split
         else {"developer": Fraction(0), "stakers": Fraction(0), "contributors": Fraction(1)}
     )
-    payout = {addr: frac * parts["contributors"] for addr, frac in pool.items()}
+    if cfg.policy == "per_record":
+        return _per_record(_record_rows(influence), cfg, parts)
+    weights = _policy_weights(influence, cfg.policy)
+    pool = _contributor_fractions(weights, cfg)
+    payout = _with_roles({addr: frac * parts["contributors"] for addr, frac in pool.items()}, cfg, parts)
+    return from_shares(largest_remainder(payout), cfg.policy)
+
+
+def _with_roles(payout: dict[str, Fraction], cfg: RewardsConfig, parts: dict[str, Fraction]) -> dict[str, Fraction]:
+    """Add the developer's and stakers' fractions (a developer who also contributed keeps one leaf)."""
     for role in ("developer", "stakers"):
         if parts[role] > 0:
             addr = getattr(cfg.split, f"{role}_address")
-            payout[addr] = payout.get(addr, Fraction(0)) + parts[role]  # a developer who also contributed: one leaf
-    return from_shares(largest_remainder(payout), cfg.policy)
+            payout[addr] = payout.get(addr, Fraction(0)) + parts[role]
+    return payout
+
+
+def _per_record(rows: list[tuple[str, str, Fraction]], cfg: RewardsConfig, parts: dict[str, Fraction]) -> Rewards:
+    """Credit per record: shares floor(PPM * paid fraction), harm ceil(PPM * harm / positive total) per record."""
+    helped: dict[str, Fraction] = {}
+    for addr, _, v in rows:
+        helped[addr] = helped.get(addr, Fraction(0)) + max(v, Fraction(0))
+    total = sum(helped.values())
+    harm: dict[str, dict[str, int]] = {}
+    if total == 0:
+        if cfg.if_all_zero == "error":
+            raise ValidationError(
+                f"no record has positive influence under policy 'per_record' ({len(rows)} records of {len(helped)} "
+                "contributors, all <= 0); nothing to pay in proportion. Set rewards.if_all_zero: equal_split to pay "
+                "all contributors equally."
+            )
+        fractions = {a: Fraction(1, len(helped)) for a in helped}
+    else:
+        fractions = {a: h / total for a, h in helped.items()}
+        scale = parts["contributors"] * PPM / total
+        for addr, rid, v in rows:
+            if v < 0:
+                harm.setdefault(addr, {})[rid] = math.ceil(-v * scale)
+    if cfg.min_share_ppm > 0:  # dust is not redistributed (that would reward splitting): it stays in the pool
+        pool_ppm = parts["contributors"] * PPM
+        fractions = {a: (f if f * pool_ppm >= cfg.min_share_ppm else Fraction(0)) for a, f in fractions.items()}
+    payout = _with_roles({a: f * parts["contributors"] for a, f in fractions.items()}, cfg, parts)
+    shares = {a: math.floor(f * PPM) for a, f in payout.items()}
+    left = PPM - sum(shares.values())
+    if left:
+        shares[POOL_REMAINDER] = shares.get(POOL_REMAINDER, 0) + left
+    out = from_shares(shares, "per_record")
+    out.harm = harm
+    return out
+
+
+def _record_rows(influence: Mapping[str, Any] | Any) -> list[tuple[str, str, Fraction]]:
+    """[(checksummed contributor, record id, influence as an exact rational)] from a record table or mapping."""
+    if hasattr(influence, "columns"):
+        if "influence" not in influence.columns or "contributor" not in influence.columns:
+            raise ValidationError(
+                "policy 'per_record' needs one row per training record with columns contributor and influence "
+                f"(Attribution.by_record or record_table gives it); this table has {list(influence.columns)}"
+            )
+        ids = influence["record_id"].tolist() if "record_id" in influence.columns else range(len(influence))
+        raw = zip(influence["contributor"].tolist(), ids, influence["influence"].tolist(), strict=True)
+        pairs = [(c, str(r), v) for c, r, v in raw]
+    elif isinstance(influence, Mapping):
+        pairs = []
+        for c, v in influence.items():
+            values = list(v) if isinstance(v, list | tuple) else [v]
+            pairs += [(c, f"{str(c).lower()}#{k}", x) for k, x in enumerate(values)]
+    else:
+        raise ValidationError(
+            f"influence must be a record table (DataFrame with contributor and influence columns) or a mapping "
+            f"{{address: value or list of values}}, got {type(influence).__name__}"
+        )
+    if not pairs:
+        raise ValidationError("no contributors to reward: the influence table is empty")
+    rows, seen = [], set()
+    for c, rid, value in pairs:
+        addr = _checksum(c, "contributor")
+        if rid in seen:
+            raise ValidationError(f"record {rid} appears more than once in the influence table")
+        seen.add(rid)
+        rows.append((addr, rid, _finite(value, f"record {rid} of contributor {addr}")))
+    return rows
+
+
+def _finite(value: Any, what: str) -> Fraction:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"influence of {what} is {value!r}, not a number") from None
+    if not math.isfinite(v):
+        raise ValidationError(f"influence of {what} is {v}; expected a finite number")
+    return Fraction(v)
 
 
 def largest_remainder(fractions: Mapping[str, Fraction]) -> dict[str, int]:
@@ -238,6 +350,10 @@ def largest_remainder(fractions: Mapping[str, Fraction]) -> dict[str, int]:
 
 def _policy_weights(influence: Mapping[str, float] | Any, policy: str) -> dict[str, Fraction]:
     """{checksummed address: max(value, 0) as an exact rational} from a mapping or a contributor table."""
+    if hasattr(influence, "columns") and "influence" in influence.columns and "total" not in influence.columns:
+        # a record table: the contributor-level policies read its per-contributor sums
+        per = influence.assign(positive=influence["influence"].clip(lower=0), total=influence["influence"])
+        influence = per.groupby("contributor", sort=False, as_index=False)[["total", "positive"]].sum()
     if hasattr(influence, "columns"):  # a pandas DataFrame (the attribution stage's contributor table)
         column = POLICY_COLUMN[policy]
         missing = [c for c in ("contributor", column) if c not in influence.columns]
@@ -261,13 +377,8 @@ def _policy_weights(influence: Mapping[str, float] | Any, policy: str) -> dict[s
         addr = _checksum(raw, "contributor")
         if addr in weights:
             raise ValidationError(f"contributor {addr} appears more than once in the influence table")
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise ValidationError(f"influence of contributor {addr} is {value!r}, not a number") from None
-        if not math.isfinite(v):
-            raise ValidationError(f"influence of contributor {addr} is {v}; expected a finite number")
-        weights[addr] = Fraction(v) if v > 0 else Fraction(0)
+        v = _finite(value, f"contributor {addr}")
+        weights[addr] = v if v > 0 else Fraction(0)
     return weights
 
 
@@ -352,10 +463,26 @@ def verify_file(path: str | Path) -> list[str]:
     for addr, ppm, proof in parsed:
         if not verify_leaf(root, LEAF_ENCODING, [addr, ppm], proof):
             problems.append(f"contributor {addr}: proof of share_ppm={ppm} does not verify against root {root}")
+    problems += _harm_problems(data.get("harm_ppm", {}), {a for a, _, _ in parsed})
     if parsed and len(parsed) == len(shares):
         recomputed = StandardMerkleTree([[a, p] for a, p, _ in parsed], LEAF_ENCODING).root_hex
         if recomputed != str(root).lower():
             problems.append(f"root {root} is not the Merkle root of the listed shares ({recomputed})")
+    return problems
+
+
+def _harm_problems(harm: Any, listed: set[str]) -> list[str]:
+    """Problems with a rewards.json `harm_ppm` map {address: {record_id: positive int}}."""
+    if not isinstance(harm, dict):
+        return [f"harm_ppm must be an object {{address: {{record_id: ppm}}}}, not {type(harm).__name__}"]
+    problems = []
+    for who, records in harm.items():
+        if not is_address(who) or to_checksum_address(who) not in listed:
+            problems.append(f"harm_ppm names {who!r}, which has no share in the tree")
+        elif not isinstance(records, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in records.values()
+        ):
+            problems.append(f"harm_ppm of {who} must map record ids to positive integers (ppm)")
     return problems
 
 
@@ -370,6 +497,7 @@ def share_diff_ppm(a: Rewards | Mapping[str, int], b: Rewards | Mapping[str, int
 
 __all__ = [
     "LEAF_ENCODING",
+    "POOL_REMAINDER",
     "PPM",
     "FeeSplit",
     "Rewards",

@@ -56,7 +56,7 @@ def run_pieces(flips: bool = True, behaviours: dict[str, str] = BEHAVIOURS) -> d
         .assign(behaviour=lambda d: d["contributor"].map(behaviours))
     )
     scores = records.assign(score=rng.normal(size=n))[["record_id", "contributor", "score", "text"]]
-    r = rewards.compute(table)
+    r = rewards.compute(table, rewards.RewardsConfig(policy="positive_influence"))  # a contributor-level table
     manifest = {
         "run_id": "0x" + "12" * 32,
         "name": "quickstart",
@@ -266,7 +266,9 @@ def test_report_first_screen_shows_the_summary_and_every_contributor(tmp_path):
 def test_run_report_leaderboard_lists_fee_split_recipients(tmp_path):
     pieces = run_pieces()
     dev = to_checksum_address("0x" + "de" * 20)
-    cfg = rewards.RewardsConfig(split={"developer": 0.1, "contributors": 0.9, "developer_address": dev})
+    cfg = rewards.RewardsConfig(
+        policy="positive_influence", split={"developer": 0.1, "contributors": 0.9, "developer_address": dev}
+    )
     pieces["rewards"] = rewards.compute(pieces["contributors"], cfg)
     pieces["rewards"].names = cfg.split.recipients()
     page = run_report(tmp_path / "report.html", **pieces).read_text()

@@ -22,6 +22,7 @@ from olab.merkle import verify_leaf
 from olab.rewards import PPM, RewardsConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+NET = RewardsConfig(policy="positive_influence")  # the contributor-level policy these examples were written for
 
 
 def addr(i: int) -> str:
@@ -44,7 +45,7 @@ influence_maps = st.dictionaries(
 @settings(max_examples=150, deadline=None)
 @given(influence_maps, st.randoms(use_true_random=False))
 def test_shares_sum_exactly_and_follow_influence(influence, rnd):
-    cfg = RewardsConfig(if_all_zero="equal_split")
+    cfg = RewardsConfig(policy="positive_influence", if_all_zero="equal_split")
     r = rewards.compute(influence, cfg)
     got = r.as_dict()
     assert sum(got.values()) == PPM
@@ -75,7 +76,7 @@ def test_zero_and_negative_influence_get_zero_but_are_listed():
 def test_ties_go_to_the_lower_address_whatever_the_input_order():
     names = [addr(0xBEEF), addr(0xCAFE), addr(0xABC)]
     for order in (names, names[::-1], [names[1], names[2], names[0]]):
-        got = rewards.compute(dict.fromkeys(order, 2.5)).as_dict()
+        got = rewards.compute(dict.fromkeys(order, 2.5), NET).as_dict()
         assert got == {addr(0xABC): 333_334, addr(0xBEEF): 333_333, addr(0xCAFE): 333_333}
 
 
@@ -88,7 +89,7 @@ def test_contributor_table_and_policies():
             "total": [4.0, 0.0, 1.0],
         }
     )
-    net = rewards.compute(table)
+    net = rewards.compute(table, NET)
     assert net.as_dict() == {addr(1): 800_000, addr(3): 200_000, addr(2): 0}
     assert net.policy == "positive_influence"
     pos = rewards.compute(table, RewardsConfig(policy="positive_records")).as_dict()
@@ -108,7 +109,7 @@ def test_all_zero_influence_is_an_error_unless_equal_split_is_chosen():
     ("influence", "message"),
     [
         ({"0x1234": 1.0}, "'0x1234' is not an EVM address"),
-        ({addr(1): float("nan")}, f"influence of contributor {addr(1)} is nan"),
+        ({addr(1): float("nan")}, f"influence of record {addr(1).lower()}#0 of contributor {addr(1)} is nan"),
         ({addr(1): "lots"}, "is 'lots', not a number"),
         ({}, "influence table is empty"),
     ],
@@ -121,7 +122,7 @@ def test_bad_influence_names_what_is_wrong(influence, message):
 def test_duplicate_contributor_in_table_is_an_error():
     table = pd.DataFrame({"contributor": [addr(0xABC7), addr(0xABC7).lower()], "total": [1.0, 2.0]})
     with pytest.raises(ValidationError, match=f"{addr(0xABC7)} appears more than once"):
-        rewards.compute(table)
+        rewards.compute(table, NET)
 
 
 def test_fee_split_pays_developer_and_stakers_exactly():
@@ -181,20 +182,20 @@ def test_fee_split_validation_names_the_field(split, message):
 
 def test_min_share_ppm_drops_dust_and_shares_it_among_the_rest():
     influence = {addr(1): 1000.0, addr(2): 999.0, addr(3): 1.0}  # addr(3) would get 500 ppm
-    assert rewards.compute(influence).as_dict()[addr(3)] == 500
-    got = rewards.compute(influence, RewardsConfig(min_share_ppm=501)).as_dict()
+    assert rewards.compute(influence, NET).as_dict()[addr(3)] == 500
+    got = rewards.compute(influence, RewardsConfig(policy="positive_influence", min_share_ppm=501)).as_dict()
     assert got[addr(3)] == 0 and sum(got.values()) == PPM
     assert got[addr(1)] == 500_250 and got[addr(2)] == 499_750
     with pytest.raises(ConfigError, match="min_share_ppm=600000 is above every contributor's share"):
-        rewards.compute(influence, RewardsConfig(min_share_ppm=600_000))
+        rewards.compute(influence, RewardsConfig(policy="positive_influence", min_share_ppm=600_000))
 
 
 def test_write_load_and_verify_file(tmp_path):
-    r = rewards.compute({addr(i): float(i) for i in range(1, 8)})
+    r = rewards.compute({addr(i): float(i) for i in range(1, 8)}, NET)
     r.names = {addr(i): f"contributor {i}" for i in range(1, 8)}
     path = r.write(tmp_path / "rewards.json", run_id="run-123")
     data = json.loads(path.read_text())
-    assert list(data) == ["run_id", "root", "leaf_encoding", "policy", "shares", "names"]
+    assert list(data) == ["run_id", "root", "leaf_encoding", "policy", "shares", "names", "harm_ppm"]
     assert data["leaf_encoding"] == ["address", "uint256"] and data["root"] == r.root
     assert data["names"] == {s.contributor: f"contributor {int(s.contributor[-1])}" for s in r.shares}
     assert rewards.verify_file(path) == []
@@ -241,8 +242,8 @@ def test_verify_file_catches_a_wrong_sum_and_a_wrong_root(tmp_path):
 
 
 def test_share_lookup_and_diff():
-    a = rewards.compute({addr(1): 1.0, addr(2): 3.0})
-    b = rewards.compute({addr(1): 1.0, addr(2): 2.9, addr(3): 0.1})
+    a = rewards.compute({addr(1): 1.0, addr(2): 3.0}, NET)
+    b = rewards.compute({addr(1): 1.0, addr(2): 2.9, addr(3): 0.1}, NET)
     assert rewards.share_diff_ppm(a, a) == 0
     assert rewards.share_diff_ppm(a, b) == 25_000  # addr(2): 750000 -> 725000
     assert rewards.share_diff_ppm(a.as_dict(), {addr(1): 250_000}) == 750_000  # missing counts as 0

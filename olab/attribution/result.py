@@ -68,6 +68,21 @@ class Attribution:
             "opponents": [(int(i), float(col[i])) for i in lowest],
         }
 
+    def record_table(self, contributors: Sequence[str], record_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per training record: record_id, contributor, influence (its score summed over targets).
+
+        What `olab.rewards.compute` pays under its default `per_record` policy. Without `record_ids`
+        records are numbered by their training row.
+        """
+        if len(contributors) != self.n_train:
+            raise OlabError(
+                f"contributors has {len(contributors)} entries; expected one per training record ({self.n_train})"
+            )
+        ids = [str(i) for i in range(self.n_train)] if record_ids is None else [str(r) for r in record_ids]
+        if len(ids) != self.n_train:
+            raise OlabError(f"record_ids has {len(ids)} entries; expected one per training record ({self.n_train})")
+        return pd.DataFrame({"record_id": ids, "contributor": list(contributors), "influence": self.record_totals()})
+
     def record_totals(self, block_size: int = 65536) -> np.ndarray:
         """Each training record's influence summed over all targets (read in blocks of rows)."""
         return (
@@ -80,6 +95,25 @@ class Attribution:
             if self.n_train
             else np.zeros(0)
         )
+
+    def by_record(self, datanet: Any) -> pd.DataFrame:
+        """`record_table` over a Datanet's records: what `olab.rewards.compute` pays under `per_record`.
+
+        A record accepted as a near-copy (`near_duplicate_of` set) earns nothing itself: its influence is
+        added to its original's, so the credit (or the harm) of the pair belongs to the original's contributor.
+        """
+        table = datanet.table
+        ids = table.column("record_id").to_pylist()
+        records = self.record_table(table.column("contributor").to_pylist(), ids)
+        if "near_duplicate_of" in table.column_names:
+            influence = records["influence"].to_numpy(dtype=np.float64, copy=True)
+            row = {rid: i for i, rid in enumerate(ids)}
+            for i, original in enumerate(table.column("near_duplicate_of").to_pylist()):
+                if original:
+                    influence[row[original]] += influence[i]
+                    influence[i] = 0.0
+            records["influence"] = influence
+        return records
 
     def by_contributor(self, datanet: Any) -> pd.DataFrame:
         """`contributor_table` over a Datanet's records (the training rows, in order): the per-contributor

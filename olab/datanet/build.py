@@ -139,7 +139,7 @@ def _validate(
 ) -> tuple[dict[str, list[Any]], list[Rejection]]:
     validator = RecordValidator(cfg.validation, labels)
     out: dict[str, list[Any]] = {
-        k: [] for k in ("record_id", "contributor", "text", "label", "injected", "original_label")
+        k: [] for k in ("record_id", "contributor", "text", "label", "injected", "original_label", "near_duplicate_of")
     }
     rejections: list[Rejection] = []
     for i in tqdm(range(len(texts)), desc="validating records", unit="rec", disable=not progress, leave=False):
@@ -183,6 +183,7 @@ def _validate(
             ("label", labels_in[i]),
             ("injected", injected[i]),
             ("original_label", original[i]),
+            ("near_duplicate_of", validator.near_copies.get(record_id)),
         ):
             out[key].append(value)
     return out, rejections

@@ -178,6 +178,30 @@ class ContributorsConfig(Section):
         return self
 
 
+class NearDuplicateConfig(Section):
+    """Near-copies of accepted records (MinHash LSH over each record's words): what the owner does with them.
+
+    Defaults measured on the simulated spam (one word inserted, dropped, repeated or swapped): >= 99% of
+    near-copies caught, < 1% of clean AG News records flagged (tests/datanet/test_neardup.py prints both).
+    """
+
+    policy: Literal["credit_original", "reject", "off"] = Field(
+        "credit_original",
+        description=(
+            "credit_original: accept a near-copy with near_duplicate_of = the earliest accepted record of its "
+            "cluster, whose contributor gets the copy's credit; reject: reject it naming that original; off: no check."
+        ),
+    )
+    threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Estimated Jaccard similarity of two records' word sets at or above which one is a near-copy.",
+    )
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations: more, a finer similarity estimate.")
+    ngram: int = Field(1, ge=1, le=5, description="Word n-grams hashed besides the words themselves (1: words only).")
+
+
 class ValidationConfig(Section):
     """Record validation rules (each rejected record is logged with its rule and reason)."""
 
@@ -185,6 +209,9 @@ class ValidationConfig(Section):
     max_chars: int = Field(5000, ge=1, description="Longest accepted text, in characters.")
     reject_duplicates: bool = Field(
         True, description="Reject texts equal (after Unicode NFKC, case folding, whitespace collapsing) to another."
+    )
+    near_duplicates: NearDuplicateConfig = Field(
+        default_factory=NearDuplicateConfig, description="Near-copies of accepted records and the owner's policy."
     )
 
 

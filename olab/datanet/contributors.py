@@ -14,6 +14,7 @@ machines, so a simulated Datanet has the same Merkle root everywhere.
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 from collections.abc import Sequence
@@ -261,8 +262,9 @@ def _apply(
             raise ConfigError(
                 "contributors.behaviours: near_duplicate_spam needs records of other contributors to copy"
             )
+        earlier = others[: bisect.bisect_left(others, i)] or others  # copy what was already there, as a spammer would
         for _ in range(20):
-            src = rng.choice(others)
+            src = rng.choice(earlier)
             text = perturb(texts[src], rng)  # type: ignore[arg-type]
             if normalise_text(text) not in taken:
                 break

@@ -83,8 +83,18 @@ def check_batch(
     """Validate a batch against version `dn`: the new rows (with fresh record ids) and the rejections."""
     ids = dn.table.column("record_id").to_pylist()
     known = {normalise_text(t): rid for rid, t in zip(ids, dn.table.column("text").to_pylist(), strict=True)}
+    table = dn.table.select(["text", "label", "near_duplicate_of"]).to_pylist()
+    accepted = [
+        (rid, {"text": r["text"], "label": r["label"]}, r["near_duplicate_of"])
+        for rid, r in zip(ids, table, strict=True)
+    ]
     validator = RecordValidator(
-        dn.config.validation, dn.labels, allowed_fields=("text", "label"), known_texts=known, known_ids=ids
+        dn.config.validation,
+        dn.labels,
+        allowed_fields=("text", "label"),
+        known_texts=known,
+        known_ids=ids,
+        known_records=accepted,
     )
     number = dn.manifest.get("next_record_number", len(ids))
     rows: dict[str, list[Any]] = {c: [] for c in COLUMNS if c != "record_hash"}
@@ -100,6 +110,7 @@ def check_batch(
         number += 1
         row = {"record_id": record_id, "contributor": signer, "text": record["text"], "label": record["label"]}
         row |= {"injected": None, "original_label": None, "version_added": dn.version + 1, "batch_id": batch_id}
+        row["near_duplicate_of"] = validator.near_copies.get(record_id)
         for key, value in row.items():
             rows[key].append(value)
     return rows, rejections

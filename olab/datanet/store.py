@@ -29,7 +29,7 @@ from olab.datanet.records import LEAF_ENCODING, build_tree, record_hash, verify_
 from olab.datanet.sources import load_source
 from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage, parse_version_dir, version_dirname
 from olab.datanet.submissions import SubmissionLog, SubmitResult
-from olab.datanet.versions import COLUMNS, commit
+from olab.datanet.versions import COLUMNS, OPTIONAL_COLUMNS, SCHEMA, commit
 from olab.errors import DatanetError, DatanetVerificationError
 from olab.hashing import hash_json, sha256_bytes
 from olab.merkle import StandardMerkleTree
@@ -235,6 +235,9 @@ class Datanet:
             raise DatanetError(
                 f"{self.path}/{self._rel(RECORDS, version)} cannot be read as Parquet ({e}); the file is damaged"
             ) from e
+        for name in OPTIONAL_COLUMNS:
+            if name not in table.column_names:
+                table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
         missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
             raise DatanetError(f"{self.path}/{self._rel(RECORDS, version)} lacks the columns {missing}")
@@ -366,7 +369,8 @@ class Datanet:
             if got != want:
                 raise DatanetVerificationError(
                     f"{where}: {name} hashes to {got}, not the committed {want} (every record hash and the root match, "
-                    "so a field outside the commitment changed: injected, original_label, version_added or batch_id)"
+                    "so a field outside the commitment changed: injected, original_label, version_added, batch_id or "
+                    "near_duplicate_of)"
                 )
         return {"path": self.path, "version": self.version, "root": self.root, "records": len(ids), "ok": True}
 

@@ -2,7 +2,8 @@
 
 Rules (the `rule` of a `Rejection`): missing_field, mistyped_field, unexpected_field, empty_text,
 text_too_short, text_too_long, unknown_label, duplicate_id, duplicate (same normalised text as an
-accepted record, within the batch or across contributors and versions), bad_contributor (an import row
+accepted record, within the batch or across contributors and versions), near_duplicate (an edited copy
+of an accepted record, when the owner's policy rejects them; see `neardup`), bad_contributor (an import row
 whose contributor looks like an address but is malformed or mis-checksummed), and bad_signature (a whole
 batch whose signature does not recover its claimed contributor; see `contributions`).
 """
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from olab.datanet.config import ValidationConfig
+from olab.datanet.neardup import NearDuplicateIndex, content
 from olab.datanet.records import normalise_text
 
 RULES = (
@@ -27,6 +29,7 @@ RULES = (
     "duplicate_id",
     "duplicate",
     "bad_contributor",
+    "near_duplicate",
     "bad_signature",
 )
 REQUIRED = ("text", "label")
@@ -68,13 +71,23 @@ class RecordValidator:
         allowed_fields: Iterable[str] = ("text", "label", "id"),
         known_texts: Mapping[str, str] | None = None,
         known_ids: Iterable[str] = (),
+        known_records: Iterable[tuple[str, Mapping[str, Any], str | None]] = (),
     ):
+        """`known_records`: the accepted records (record_id, record, near_duplicate_of) in acceptance order,
+        against which near-copies are looked for."""
         self.cfg = cfg
         self.labels = list(labels)
         self._label_set = set(labels)
         self.allowed = set(allowed_fields)
         self.texts: dict[str, str] = dict(known_texts or {})  # normalised text -> record id that holds it
         self.ids: set[str] = set(known_ids)
+        near = cfg.near_duplicates
+        self.near = None if near.policy == "off" else NearDuplicateIndex(near.threshold, near.num_perm, near.ngram)
+        self.near_copies: dict[str, str] = {}  # record id -> the original of its near-copy cluster
+        for rid, record, original in known_records if self.near is not None else ():
+            self.near.add(rid, content(record))
+            if original:
+                self.near_copies[rid] = original
 
     def check(
         self,
@@ -89,6 +102,8 @@ class RecordValidator:
         `where` names the record in the reason (default "record <index>", its place in the batch).
         """
         reason = self._first_problem(record, record_id)
+        if reason is None and self.near is not None and record_id is not None:
+            reason = self._near_copy(record, record_id)
         if reason is not None:
             rule, text = reason
             shown = jsonable(dict(record)) if isinstance(record, Mapping) else {"value": jsonable(record)}
@@ -97,6 +112,24 @@ class RecordValidator:
             self.ids.add(record_id)
             if self.cfg.reject_duplicates:
                 self.texts[normalise_text(record["text"])] = record_id
+        return None
+
+    def _near_copy(self, record: Mapping[str, Any], record_id: str) -> tuple[str, str] | None:
+        """Reject a near-copy (policy reject) or note its original (credit_original), then index it."""
+        text = content(record)
+        sig = self.near.signature(text)
+        hit = self.near.find(text, sig)
+        if hit is not None:
+            original = self.near_copies.get(hit[0], hit[0])
+            threshold = self.cfg.near_duplicates.threshold
+            if self.cfg.near_duplicates.policy == "reject":
+                return (
+                    "near_duplicate",
+                    f"near-copy of record {original} (estimated word-set similarity {hit[1]:.2f} >= "
+                    f"validation.near_duplicates.threshold {threshold}); the earliest accepted record is the original",
+                )
+            self.near_copies[record_id] = original
+        self.near.add(record_id, text, sig)
         return None
 
     def _first_problem(self, record: Mapping[str, Any], record_id: str | None) -> tuple[str, str] | None:

@@ -33,9 +33,11 @@ SCHEMA = pa.schema(
         pa.field("original_label", pa.string()),
         pa.field("version_added", pa.int32(), nullable=False),
         pa.field("batch_id", pa.string()),
+        pa.field("near_duplicate_of", pa.string()),  # a near-copy's original record id (its credit goes there)
     ]
 )
 COLUMNS = SCHEMA.names
+OPTIONAL_COLUMNS = ("near_duplicate_of",)  # absent from Datanets written before it existed: read as nulls
 
 
 def hash_records(columns: dict[str, Sequence[Any]], *, progress: bool = False) -> list[str]:

@@ -145,8 +145,11 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
         attribution = Attribution.open(entry)
 
     with timer("rewards"):
-        shares = rewards_mod.compute(attribution.by_contributor(dn), cfg.rewards)
-        shares.names = display_names(dn.contributors, cfg.rewards.split.recipients() if cfg.rewards.split else {})
+        shares = rewards_mod.compute(attribution.by_record(dn), cfg.rewards)
+        roles = cfg.rewards.split.recipients() if cfg.rewards.split else {}
+        shares.names = display_names(
+            dn.contributors, {**roles, rewards_mod.POOL_REMAINDER: "rounding (stays in the pool)"}
+        )
 
     manifest: dict[str, Any] = {
         "olab_version": olab.__version__,

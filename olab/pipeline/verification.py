@@ -127,13 +127,18 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
         if stored.root != m.rewards.root:
             problems.append(f"rewards.json root {stored.root} != manifest's {m.rewards.root}")
         if dn is not None and attribution is not None:
-            expected = rewards_mod.compute(attribution.by_contributor(dn), run.config.rewards)
+            expected = rewards_mod.compute(attribution.by_record(dn), run.config.rewards)
             if expected.root != stored.root:
                 diff = rewards_mod.share_diff_ppm(expected, stored)
                 problems.append(
                     f"shares in rewards.json do not follow from the scores (root {stored.root}, recomputed "
                     f"{expected.root}; largest share difference {diff} ppm)"
                 )
+            elif expected.harm != stored.harm:
+                wrong = sorted(
+                    a for a in expected.harm.keys() | stored.harm.keys() if expected.harm.get(a) != stored.harm.get(a)
+                )
+                problems.append(f"harm_ppm in rewards.json does not follow from the scores for {', '.join(wrong)}")
         return problems, None
 
     _check(report, "rewards", rewards_link)

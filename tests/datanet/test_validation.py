@@ -149,7 +149,12 @@ def test_build_rejects_mistyped_text_column(tmp_path: Path, make_config):
 
 
 def test_every_rule_is_tested():
-    tested = set(BAD) | {"duplicate_id", "bad_signature", "bad_contributor"}
+    tested = set(BAD) | {
+        "duplicate_id",
+        "bad_signature",
+        "bad_contributor",
+        "near_duplicate",
+    }  # near_duplicate: test_neardup.py
     assert tested == set(RULES)
 
 

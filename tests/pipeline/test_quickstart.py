@@ -47,16 +47,20 @@ def test_the_run_reopens_as_one_object_with_every_artifact(quickstart: Run) -> N
     assert run.verify().ok
 
 
-def test_label_noise_contributor_gets_the_smallest_share(quickstart: Run) -> None:
+def test_copies_off_topic_and_flipped_labels_earn_less_than_every_clean_contributor(quickstart: Run) -> None:
+    """Net payout (pool share minus the harm its deposits owe): the near-copy spammer and the off-topic
+    contributor earn less than every clean contributor, and the label-noise contributor least of all."""
     behaviours = contributor_behaviours(quickstart)
-    shares = {
-        s["contributor"]: s["share_ppm"]
-        for s in json.loads((quickstart.run_dir / "rewards.json").read_text())["shares"]
-    }
-    assert sum(shares.values()) == 1_000_000
+    paid = quickstart.opened.rewards
+    assert sum(paid.as_dict().values()) == 1_000_000 and paid.policy == "per_record"
+    net = {a: v for a, v in paid.net_ppm().items() if a in behaviours}
+    print("quickstart net ppm:", {behaviours[a]: v for a, v in sorted(net.items(), key=lambda t: -t[1])})
+    clean = min(v for a, v in net.items() if behaviours[a] == "clean")
+    for kind in ("near_duplicate_spam", "off_topic"):
+        who = next(a for a, b in behaviours.items() if b == kind)
+        assert net[who] < clean, (kind, net, behaviours)
     noisy = next(a for a, b in behaviours.items() if b == "label_noise")
-    others = [v for a, v in shares.items() if a != noisy]
-    assert shares[noisy] < min(others), (shares, behaviours)
+    assert net[noisy] < min(v for a, v in net.items() if a != noisy), (net, behaviours)
 
 
 def test_verify_in_a_new_process_succeeds(quickstart: Run) -> None:
