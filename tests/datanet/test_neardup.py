@@ -84,7 +84,7 @@ def test_reject_policy_names_the_original_across_versions(tmp_path):
     spammer = Account.create()
     fresh = "A wholly new sentence about tides, moons and the price of fish in a small harbour town."
     records = [{"text": copy, "label": first["label"]}, {"text": fresh, "label": first["label"]}]
-    result = dn.submit(sign_batch(spammer, dn.name, 161201, records, nonce=1))
+    result = dn.submit(sign_batch(spammer, dn, records, nonce=1))
     assert result.status == "accepted" and len(result.accepted) == 1
     (rejection,) = result.rejections
     assert rejection["rule"] == "near_duplicate"
