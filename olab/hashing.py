@@ -38,8 +38,10 @@ def hash_json(obj: Any) -> str:
     return sha256_bytes(canonical_json(obj))
 
 
-# a dataset's content: text and label (classification), prompt and response (instruction records)
-DATASET_COLUMNS = ("text", "label", "prompt", "response")
+# a dataset's content: text and label (classification), prompt and response (instruction records), and a run's
+# reference answers when its target labels are the adapter's generated answers (targets.generate)
+INSTRUCTION_COLUMNS = ("prompt", "response")  # a dataset with both holds instruction records
+DATASET_COLUMNS = ("text", "label", *INSTRUCTION_COLUMNS, "reference")
 
 
 def dataset_hash(ds: Any) -> str:

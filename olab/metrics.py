@@ -245,6 +245,21 @@ def roc_auc(scores: object, labels: object) -> float:
     return float(u / (n_pos * n_neg))
 
 
+def roc_auc_interval(scores: np.ndarray, flagged: np.ndarray, bootstrap: int, seed: int = 0) -> dict[str, float]:
+    """ROC AUC of `scores` flagging `flagged` records, with a 95% percentile bootstrap interval over records
+    (resamples holding one class only are skipped)."""
+    scores, flagged = np.asarray(scores), np.asarray(flagged, dtype=bool)
+    auc = roc_auc(scores, flagged)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(bootstrap):
+        idx = rng.integers(0, len(scores), len(scores))
+        if flagged[idx].any() and not flagged[idx].all():
+            draws.append(roc_auc(scores[idx], flagged[idx]))
+    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (auc, auc)
+    return {"auc": auc, "ci_low": float(low), "ci_high": float(high)}
+
+
 def adapter_outputs(
     adapter: Any, texts: Sequence[str], labels: Sequence[str], *, max_length: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:

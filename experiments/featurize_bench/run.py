@@ -2,6 +2,10 @@
 
     .venv/bin/python experiments/featurize_bench/run.py                  # MiniLM + LoRA r=8, seq 128, k=2048
     .venv/bin/python experiments/featurize_bench/run.py --examples 32 --rounds 2 --device cuda
+    .venv/bin/python experiments/featurize_bench/run.py --model smollm2 --examples 32 --batch-size 8 --bf16
+
+--model smollm2: SmolLM2-135M-Instruct (alias smollm2-135m-instruct) with LoRA r on q/k/v/o_proj, on
+synthetic instruction records (chat-formatted, about 45 tokens, loss and output on the response tokens).
 
 All three run the same model on the same batches (AG News texts padded/truncated to exactly --seq
 tokens). `fwd+bwd` is one training step's work without the optimiser: forward, cross-entropy, backward
@@ -75,9 +79,38 @@ def make_batches(n: int, batch_size: int, seq: int) -> list[dict[str, torch.Tens
     return out
 
 
-def fwd_bwd_step(model: torch.nn.Module, device: torch.device):
+def smollm2_lora(r: int, seed: int) -> tuple[torch.nn.Module, object]:
+    """SmolLM2-135M-Instruct with LoRA on q/k/v/o_proj (the Llama default); B non-zero as after training."""
+    from peft import LoraConfig, get_peft_model
+
+    from olab.adapters.models import load_base_model
+    from olab.adapters.train import LLAMA_ATTENTION
+
+    base, tok = load_base_model("smollm2-135m-instruct", "causal_lm")
+    torch.manual_seed(seed)
+    model = get_peft_model(base, LoraConfig(r=r, lora_alpha=2 * r, target_modules=LLAMA_ATTENTION))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+    return model.eval(), tok
+
+
+def instruction_batches(tok: object, n: int, batch_size: int, seq: int) -> list[dict[str, torch.Tensor]]:
+    from olab.adapters.data import encode
+    from olab.datanet.synth_instructions import generate
+
+    ds = generate(n, seed=0)
+    pairs = list(zip(ds["prompt"], ds["response"], strict=True))
+    return [encode(tok, pairs[i : i + batch_size], None, "causal_lm", seq) for i in range(0, n, batch_size)]
+
+
+def fwd_bwd_step(model: torch.nn.Module, device: torch.device, task: str = "classification"):
     def step(b: dict[str, torch.Tensor]) -> None:
         model.zero_grad(set_to_none=True)
+        if task == "causal_lm":  # the training loss: next-token cross-entropy on the labelled tokens
+            model(**{k: v.to(device) for k, v in b.items()}).loss.backward()
+            return
         logits = model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device)).logits
         F.cross_entropy(logits.float(), b["labels"].to(device)).backward()
         if device.type == "cuda":
@@ -86,11 +119,12 @@ def fwd_bwd_step(model: torch.nn.Module, device: torch.device):
     return step
 
 
-def olab_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, autocast, projection: str = "auto"):
+def olab_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, autocast, projection: str = "auto",
+              task: str = "classification"):  # fmt: skip
     t0 = time.perf_counter()
     projector = make_projector(projection, gradient_blocks(gradient_layout(model)), k, seed, device)
     setup_s = time.perf_counter() - t0
-    featurizer = Featurizer(model, "classification", projector, device=device, autocast_dtype=autocast)
+    featurizer = Featurizer(model, task, projector, device=device, autocast_dtype=autocast)
 
     def step(b: dict[str, torch.Tensor]) -> None:
         feats, q = featurizer.featurize(b)
@@ -99,12 +133,13 @@ def olab_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, a
     return step, setup_s, featurizer.grad_dim
 
 
-def traker_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, total: int, work: Path):
+def traker_step(model: torch.nn.Module, k: int, seed: int, device: torch.device, total: int, work: Path,
+                task: str = "classification"):  # fmt: skip
     from trak import TRAKer
 
     dev = "cpu" if device.type == "cpu" else str(device)
     traker = TRAKer(
-        model=model, task=make_output_function("classification", True), train_set_size=total,
+        model=model, task=make_output_function(task, True), train_set_size=total,
         save_dir=str(work / "traker"), load_from_save_dir=True, device=dev, proj_dim=k, use_half_precision=False,
         projector_seed=seed, grad_wrt=[n for n, p in model.named_parameters() if p.requires_grad],
         logging_level=logging.WARNING,
@@ -112,7 +147,7 @@ def traker_step(model: torch.nn.Module, k: int, seed: int, device: torch.device,
     traker.load_checkpoint(model.state_dict(), model_id=0)
 
     def step(b: dict[str, torch.Tensor]) -> None:
-        tb = to_traker_batch(b, "classification", True, dev)
+        tb = to_traker_batch(b, task, True, dev)
         traker.featurize(batch=tb, num_samples=tb[0].shape[0])
 
     return step
@@ -148,6 +183,9 @@ def projection_paths(batch: int, seq: int, d: int, r: int, k: int, repeats: int 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="minilm", choices=["minilm", "smollm2"],
+                        help="minilm: all-MiniLM-L6-v2 classifier on AG News; smollm2: SmolLM2-135M-Instruct on "
+                        "instruction records (causal_lm)")  # fmt: skip
     parser.add_argument("--examples", type=int, default=64, help="Examples per timed pass.")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seq", type=int, default=128, help="Tokens per example (padded/truncated to exactly this).")
@@ -158,7 +196,11 @@ def main() -> None:
         "--projection", default="auto", choices=["auto", "dense", "kronecker"], help="olab's projection (as config)."
     )
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--bf16", action="store_true", help="olab and fwd+bwd under bf16 autocast (GPU).")
+    parser.add_argument("--bf16", action="store_true", help="olab and fwd+bwd under bf16 autocast.")
+    parser.add_argument(
+        "--compare-bf16", action="store_true",
+        help="Also time fwd+bwd and olab under bf16 autocast in the same rounds (is bf16 faster on this device?).",
+    )  # fmt: skip
     parser.add_argument("--skip-traker", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default).")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -168,11 +210,20 @@ def main() -> None:
     device = resolve_device(args.device, "featurize_bench")
     autocast = torch.bfloat16 if args.bf16 else None
 
-    model = minilm_lora(args.rank, seed=0).to(device)
-    batches = make_batches(args.examples, args.batch_size, args.seq)
+    task = "causal_lm" if args.model == "smollm2" else "classification"
+    if args.model == "smollm2":
+        model, tok = smollm2_lora(args.rank, seed=0)
+        model = model.to(device)
+        batches = instruction_batches(tok, args.examples, args.batch_size, args.seq)
+    else:
+        model = minilm_lora(args.rank, seed=0).to(device)
+        batches = make_batches(args.examples, args.batch_size, args.seq)
+    print(
+        f"{args.model}: {len(batches)} batches of {args.batch_size}, up to {max(b['input_ids'].shape[1] for b in batches)} tokens"
+    )
     work = Path(tempfile.mkdtemp(prefix="featurize-bench-"))
-    olab, setup_s, grad_dim = olab_step(model, args.k, 0, device, autocast, args.projection)
-    fb = fwd_bwd_step(model, device)
+    olab, setup_s, grad_dim = olab_step(model, args.k, 0, device, autocast, args.projection, task)
+    fb = fwd_bwd_step(model, device, task)
     if autocast is not None:
         plain = fb
 
@@ -181,9 +232,17 @@ def main() -> None:
                 plain(b)
 
     methods = {"fwd+bwd": fb, "olab": olab}
+    if args.compare_bf16 and autocast is None:
+
+        def fb_bf16(b, plain=fb):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                plain(b)
+
+        methods["fwd+bwd bf16"] = fb_bf16
+        methods["olab bf16"] = olab_step(model, args.k, 0, device, torch.bfloat16, args.projection, task)[0]
     if not args.skip_traker:
         total = args.examples * (args.rounds + 1)
-        methods["traker"] = traker_step(model, args.k, 0, device, total, work)
+        methods["traker"] = traker_step(model, args.k, 0, device, total, work, task)
     for step in methods.values():  # warm-up pass (allocations, traker's first projector blocks)
         step(batches[0])
     times: dict[str, list[float]] = {m: [] for m in methods}
@@ -226,6 +285,12 @@ def main() -> None:
         "projection_paths_s": paths,
     }  # fmt: skip
     ratios = {"olab/fwd+bwd": rate["olab"] / rate["fwd+bwd"]}
+    if "olab bf16" in rate:
+        ratios |= {
+            "bf16/fp32 fwd+bwd": rate["fwd+bwd bf16"] / rate["fwd+bwd"],
+            "bf16/fp32 olab": rate["olab bf16"] / rate["olab"],
+            "olab/fwd+bwd bf16": rate["olab bf16"] / rate["fwd+bwd bf16"],
+        }
     if "traker" in rate:
         ratios = {"olab/traker": rate["olab"] / rate["traker"], **ratios}
     result["ratios"] = ratios

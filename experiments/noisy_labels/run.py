@@ -27,7 +27,7 @@ from olab.config import Section, config_hash, deep_merge, load, parse_overrides,
 from olab.errors import ConfigError
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text
-from olab.metrics import adapter_outputs, roc_auc
+from olab.metrics import adapter_outputs, roc_auc, roc_auc_interval
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "experiments" / "noisy_labels_agnews.yaml"
@@ -138,19 +138,6 @@ def train_members(cfg: NoisyLabelsExperiment, train, labels: list[str], out: Pat
     return members
 
 
-def auc_with_interval(scores: np.ndarray, flipped: np.ndarray, bootstrap: int, seed: int = 0) -> dict:
-    """ROC AUC of `scores` flagging `flipped`, with a percentile bootstrap interval over records."""
-    auc = roc_auc(scores, flipped)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(bootstrap):
-        idx = rng.integers(0, len(scores), len(scores))
-        if flipped[idx].any() and not flipped[idx].all():
-            draws.append(roc_auc(scores[idx], flipped[idx]))
-    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (auc, auc)
-    return {"auc": auc, "ci_low": float(low), "ci_high": float(high)}
-
-
 def run(cfg: NoisyLabelsExperiment, out: Path) -> dict:
     """The whole experiment; returns the results dict also written to out/results.json."""
     out.mkdir(parents=True, exist_ok=True)
@@ -180,9 +167,9 @@ def run(cfg: NoisyLabelsExperiment, out: Path) -> dict:
         "n_flipped": int(flipped.sum()),
         "contributors": cfg.noise.contributors,
         "members": cfg.members,
-        "self_influence": auc_with_interval(self_influence, flipped, cfg.bootstrap),
+        "self_influence": roc_auc_interval(self_influence, flipped, cfg.bootstrap),
         "self_influence_within_noisy_contributor": roc_auc(self_influence[own], flipped[own]),
-        "loss_baseline": auc_with_interval(loss, flipped, cfg.bootstrap),
+        "loss_baseline": roc_auc_interval(loss, flipped, cfg.bootstrap),
         "train_accuracy_on_given_labels": float(fits.mean()),
         "flipped_records_fit": float(fits[flipped].mean()),
         "noisy_contributor_rank_by_total_influence": order.index(noisy_name) + 1,

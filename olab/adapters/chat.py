@@ -16,11 +16,15 @@ from typing import Any
 
 import torch
 
-from olab.hashing import DATASET_COLUMNS
+from olab.hashing import INSTRUCTION_COLUMNS
 
 IGNORE_INDEX = -100
-INSTRUCTION_COLUMNS = DATASET_COLUMNS[2:]  # ("prompt", "response"): a dataset with both holds instruction records
 Pair = tuple[str, str]
+
+
+def instruction_view(ds: Any) -> Any:
+    """A Datanet-shaped dataset (prompt stored as `text`, response as `label`) with columns prompt and response."""
+    return ds.rename_columns(dict(zip(("text", "label"), INSTRUCTION_COLUMNS, strict=True)))
 
 
 def chat_parts(tokenizer: Any, prompt: str, response: str) -> Pair:

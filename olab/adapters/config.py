@@ -21,9 +21,9 @@ class LoraSection(Section):
     target_modules: list[str] | Literal["all-linear"] = Field(
         ["query", "value"],
         description=(
-            "Names (suffixes) of the linear layers that get a LoRA update. Left unset, the architecture decides: "
-            "['query', 'value'] for BERT-style encoders such as all-MiniLM-L6-v2, ['q_proj', 'k_proj', 'v_proj', "
-            "'o_proj'] for Llama-family models (Llama, SmolLM2, Mistral, Qwen, Gemma), ['c_attn'] for GPT-2. "
+            "Names (suffixes) of the linear layers that get a LoRA update. The default fits BERT-style encoders "
+            "such as all-MiniLM-L6-v2 and, on Llama-family models (Llama, SmolLM2, Mistral, Qwen, Gemma), stands "
+            "for their attention projections ['q_proj', 'k_proj', 'v_proj', 'o_proj']; GPT-2 uses ['c_attn']. "
             "'all-linear' adapts every linear layer except the output head."
         ),
     )

@@ -26,7 +26,7 @@ from olab.adapters.adapter import (
     checkpoint_name,
     checkpoint_step,
 )
-from olab.adapters.chat import INSTRUCTION_COLUMNS, answer_budget, exact_match, generate
+from olab.adapters.chat import INSTRUCTION_COLUMNS, answer_budget, exact_match, generate, instruction_view
 from olab.adapters.config import FinetuneConfig
 from olab.adapters.data import Example, iter_batches
 from olab.adapters.hub import model_card, write_hub_files
@@ -138,19 +138,19 @@ def checkpoint_steps(total_steps: int, count: int) -> list[int]:
 # ---------------------------------------------------------------- model, loop, evaluation
 
 LLAMA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
-# default LoRA targets per `config.model_type` when finetune.lora.target_modules is not given
+# LoRA targets per `config.model_type` when finetune.lora.target_modules is left at its default
 ARCH_TARGET_MODULES = {
     **dict.fromkeys(("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3"), LLAMA_ATTENTION),
-    "gpt2": ["c_attn"],
 }
 
 
 def target_modules(model: Any, cfg: FinetuneConfig) -> list[str] | str:
-    """cfg.lora.target_modules when set; left at its default, the architecture's own attention projections
-    (Llama-family models: q/k/v/o_proj, GPT-2: c_attn), else the default (BERT's query/value)."""
-    if "target_modules" in cfg.lora.model_fields_set:
-        return cfg.lora.target_modules
-    return ARCH_TARGET_MODULES.get(getattr(model.config, "model_type", ""), cfg.lora.target_modules)
+    """cfg.lora.target_modules, except that the default (BERT's ['query', 'value']) means a Llama-family model's
+    own attention projections, q/k/v/o_proj (a recorded config holds the default's value, so the value decides)."""
+    default = type(cfg.lora).model_fields["target_modules"].default
+    if cfg.lora.target_modules == default:
+        return ARCH_TARGET_MODULES.get(getattr(model.config, "model_type", ""), default)
+    return cfg.lora.target_modules
 
 
 def _attach_lora(model: Any, cfg: FinetuneConfig) -> Any:
@@ -339,17 +339,20 @@ def finetune(
     """
     from olab.datanet import Datanet
 
+    if cfg is None:
+        cfg = FinetuneConfig()
+    cfg = cfg if isinstance(cfg, FinetuneConfig) else validate(FinetuneConfig, dict(cfg), "finetune config")
     if isinstance(train, Datanet):
-        labels = train.labels if labels is None else labels
         origin = {"datanet": {"name": train.name, "version": train.version, "root": train.root}}
-        provenance, train = origin | (provenance or {}), train.to_hf()
+        provenance = origin | (provenance or {})
+        if cfg.task == "causal_lm":  # an instruction Datanet: prompts in the text slot, responses in the label slot
+            labels, train = [] if labels is None else labels, instruction_view(train.to_hf())
+        else:
+            labels, train = train.labels if labels is None else labels, train.to_hf()
     if labels is None:
         raise ConfigError("finetune: pass `labels` (the label names in id order; [] for causal_lm) or an olab.Datanet")
     if out_dir is None:
         raise ConfigError("finetune: pass `out_dir`, the directory the adapter is written to")
-    if cfg is None:
-        cfg = FinetuneConfig()
-    cfg = cfg if isinstance(cfg, FinetuneConfig) else validate(FinetuneConfig, dict(cfg), "finetune config")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise OlabError(f"{out_dir} already exists and is not empty; choose another out_dir or pass overwrite=True")

@@ -192,15 +192,20 @@ def parse_manifest(data: Any, source: str | Path = "manifest.json") -> Manifest:
         raise VerificationError(format_validation_error(e, str(source))) from None
 
 
+# a run's stored target columns; `reference` holds the reference answers when `label` holds generated ones
+TARGET_COLUMNS = ("text", "label", "reference")
+
+
 def write_targets(ds: Any, path: Path) -> None:
-    """Store the targets (text, label) as Parquet, by temp+rename."""
+    """Store the targets (text, label, and `reference` when the labels are generated answers) as Parquet,
+    by temp+rename."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from olab.io import atomic_write_bytes
 
     buffer = pa.BufferOutputStream()
-    pq.write_table(pa.table({"text": list(ds["text"]), "label": list(ds["label"])}), buffer)
+    pq.write_table(pa.table({c: list(ds[c]) for c in TARGET_COLUMNS if c in ds.column_names}), buffer)
     atomic_write_bytes(path, buffer.getvalue().to_pybytes())
 
 

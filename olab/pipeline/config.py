@@ -32,6 +32,12 @@ class TargetsConfig(Section):
     columns: ColumnsConfig = Field(
         default_factory=ColumnsConfig, description="Which columns hold the text and the label."
     )
+    generate: bool = Field(
+        False,
+        description="(causal_lm) Explain the adapter's own greedy answers to the targets' prompts instead of their "
+        "reference responses; the report then shows the generated answers.",
+    )
+    max_new_tokens: int = Field(32, ge=1, description="(generate) Longest generated answer, in tokens.")
 
 
 class RunConfig(Section):

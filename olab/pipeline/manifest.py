@@ -81,6 +81,7 @@ class TargetsRef(_Part):
     hash: str
     count: int
     path: str | None = None  # runs written before targets were stored in the run directory have none
+    generated: bool = False  # labels are the adapter's greedy answers (targets.generate); references in `reference`
 
 
 class BaseModelRef(_Part):

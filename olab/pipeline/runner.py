@@ -19,13 +19,14 @@ from typing import Any
 import olab
 from olab import rewards as rewards_mod
 from olab.adapters import Adapter, finetune
+from olab.adapters.chat import generate, instruction_view
 from olab.adapters.models import base_weight_hash, resolve_base_model
 from olab.attribution import Attribution, attribute
 from olab.datanet import Datanet
 from olab.datanet.sources import load_source
 from olab.errors import ConfigError, DatanetError
 from olab.hashing import dataset_hash, hash_json
-from olab.io import atomic_dir, atomic_write_json, writable_dir
+from olab.io import atomic_dir, atomic_write_json, read_json, writable_dir
 from olab.names import display_names
 from olab.pipeline.artifact import Run, parse_manifest, write_targets
 from olab.pipeline.cache import cached, copy_entry
@@ -67,7 +68,9 @@ def check_inputs(cfg: RunConfig, dn: Datanet, targets: Any) -> None:
             f"targets: rows {unlabelled[:5]}{' ...' if len(unlabelled) > 5 else ''} have no label (empty, null or "
             "NaN); every target needs one of the Datanet's labels"
         )
-    unseen = sorted(set(targets["label"]) - set(dn.labels))
+    if cfg.targets.generate and cfg.finetune.task != "causal_lm":
+        raise ConfigError("targets.generate: true needs finetune.task 'causal_lm' (a classifier generates no answers)")
+    unseen = sorted(set(targets["label"]) - set(dn.labels)) if cfg.finetune.task == "classification" else []
     if unseen:
         raise ConfigError(
             f"targets: labels {unseen} do not occur in the Datanet, whose labels are {dn.labels}; "
@@ -75,6 +78,26 @@ def check_inputs(cfg: RunConfig, dn: Datanet, targets: Any) -> None:
         )
     resolve_base_model(cfg.finetune.base_model)
     writable_dir(Path(cfg.run.runs_dir), "run.runs_dir")
+
+
+ANSWERS_FILE = "answers.json"
+
+
+def generated_targets(cfg: RunConfig, adapter: Adapter, targets: Any, cache: Path) -> tuple[Any, bool]:
+    """The targets with each response replaced by the adapter's greedy answer (cached by adapter and prompts); the
+    reference answers move to the `reference` column."""
+    prompts = list(targets["text"])
+
+    def build(tmp: Path) -> None:
+        model, tokenizer = adapter.load()
+        answers = generate(model, tokenizer, prompts, max_new_tokens=cfg.targets.max_new_tokens,
+                           batch_size=cfg.finetune.eval_batch_size, max_length=cfg.finetune.max_length)  # fmt: skip
+        atomic_write_json(tmp / ANSWERS_FILE, answers)
+
+    inputs = {"adapter": adapter.hash, "prompts": hash_json(prompts), "max_new_tokens": cfg.targets.max_new_tokens}
+    entry, hit = cached(cache, "generate", inputs, build)
+    answers = read_json(entry / ANSWERS_FILE)
+    return targets.rename_column("label", "reference").add_column("label", answers), hit
 
 
 def run(
@@ -112,8 +135,13 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
             dn.verify()
         train = dn.to_hf()
         targets = targets if targets is not None else load_source(cfg.targets.source, cfg.targets.columns)
+        if "reference" in targets.column_names:  # a recorded run's generated answers: start again from the references
+            targets = targets.remove_columns("label").rename_column("reference", "label")
         check_inputs(cfg, dn, targets)
         targets_digest = dataset_hash(targets)
+        # a causal LM trains on instruction records: the Datanet's text is the prompt, its label the response
+        llm = cfg.finetune.task == "causal_lm"
+        train_set, target_set = (instruction_view(train), instruction_view(targets)) if llm else (train, targets)
 
     with timer("finetune") as st:
         adapters, reused = [], []
@@ -122,12 +150,18 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
             inputs = {"config": fcfg.model_dump(mode="json"), "datanet_root": dn.root, "targets": targets_digest}
 
             def build(tmp: Path, fcfg: Any = fcfg) -> None:
-                finetune(dn, cfg=fcfg, out_dir=tmp, eval=targets, progress=sink)
+                finetune(dn, cfg=fcfg, out_dir=tmp, eval=target_set, progress=sink)
 
             entry, hit = cached(cache, "finetune", inputs, build)
             adapters.append(Adapter.open(entry))
             reused.append(hit)
         st["reused"] = all(reused)
+
+    if cfg.targets.generate:
+        with timer("generate") as st:
+            targets, st["reused"] = generated_targets(cfg, adapters[0], targets, cache)
+            target_set = instruction_view(targets)
+            targets_digest = dataset_hash(targets)
 
     with timer("attribution") as st:
         inputs = {
@@ -140,7 +174,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
             cache,
             "attribution",
             inputs,
-            lambda tmp: attribute(adapters, train, targets, cfg.attribution, tmp, progress=sink),
+            lambda tmp: attribute(adapters, train_set, target_set, cfg.attribution, tmp, progress=sink),
         )
         attribution = Attribution.open(entry)
 
@@ -163,7 +197,12 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
             "root": dn.root,
             "record_count": dn.manifest["record_count"],
         },
-        "targets": {"hash": targets_digest, "count": len(targets), "path": RunLayout(Path(".")).targets.name},
+        "targets": {
+            "hash": targets_digest,
+            "count": len(targets),
+            "path": RunLayout(Path(".")).targets.name,
+            "generated": cfg.targets.generate,
+        },
         "base_model": {
             "id": cfg.finetune.base_model,
             "weight_hash": base_weight_hash(cfg.finetune.base_model),

@@ -114,6 +114,7 @@ BAD = {
     ),
     "targets with unseen labels": (
         {
+            "finetune": {"task": "classification"},  # a causal LM's target labels are reference answers: any string
             "targets": {
                 "source": {
                     "kind": "files",

@@ -1,0 +1,107 @@
+"""Generative noisy-answer detection: do self-influence and training loss flag the wrong answers?
+
+Runs the language-model quickstart (`olab.run` on configs/quickstart_llm.yaml; every stage is cached in
+runs/.cache, so after `olab run configs/quickstart_llm.yaml` in the same folder nothing is recomputed),
+then scores each training record two ways and reports the ROC AUC of each as a detector of the records
+whose answers the wrong-answer contributor replaced (the Datanet's ground truth, `injected == label_flip`),
+with a 95% bootstrap interval, side by side:
+
+- self-influence: TRAK's effect of the record on its own output (attribution's self_influence.npy);
+- training loss: the adapter's mean per-token loss on the record's response given its prompt.
+
+It also prints the contributors' reward shares (the wrong-answer contributor should be last).
+
+    .venv/bin/python experiments/noisy_answers/run.py                                  # the quickstart's setup
+    .venv/bin/python experiments/noisy_answers/run.py --set datanet.source.n=40 --set targets.source.n=4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import olab
+from olab.adapters import Adapter
+from olab.adapters.chat import instruction_view
+from olab.adapters.data import iter_batches
+from olab.attribution import Attribution
+from olab.attribution.outputs import IGNORE_INDEX, sequence_logprob
+from olab.config import parse_overrides
+from olab.datanet import Datanet
+from olab.io import atomic_write_json, atomic_write_text
+from olab.metrics import roc_auc_interval
+from olab.pipeline.manifest import RunLayout
+
+REPO = Path(__file__).resolve().parents[2]
+WRONG = "label_flip"  # the Datanet's ground-truth tag of a label_noise (wrong-answer) record
+
+
+def response_loss(adapter: Adapter, pairs: list[tuple[str, str]], max_length: int, batch_size: int = 16) -> np.ndarray:
+    """Mean per-token loss of each response given its prompt under the adapter (the training objective)."""
+    model, tokenizer = adapter.load(device="cpu")
+    out = np.empty(len(pairs))
+    with torch.no_grad():
+        for idx, batch in iter_batches(tokenizer, pairs, None, "causal_lm", max_length, batch_size):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            tokens = (batch["labels"][:, 1:] != IGNORE_INDEX).sum(dim=1).clamp(min=1)
+            out[idx] = (-sequence_logprob(logits, batch["labels"]) / tokens).double().numpy()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "quickstart_llm.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Config override.")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples of records.")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
+    args = parser.parse_args()
+
+    result = olab.run(args.config, overrides=parse_overrides(args.set), progress=True)
+    manifest = result.manifest
+    dn = Datanet.open(manifest["datanet"]["path"], version=manifest["datanet"]["version"])
+    wrong = np.array([x == WRONG for x in dn.table.column("injected").to_pylist()])
+    if not wrong.any():
+        sys.exit("the Datanet has no wrong-answer records: give a contributor kind label_noise with rate > 0")
+    attribution = Attribution.open(result.dir / manifest["attribution"]["path"])
+    adapter = Adapter.open(RunLayout(result.dir).adapter(0))
+    train = instruction_view(dn.to_hf())
+    pairs = list(zip(train["prompt"], train["response"], strict=True))
+    loss = response_loss(adapter, pairs, adapter.provenance["config"]["max_length"])
+
+    results = {
+        "run_dir": str(result.dir),
+        "records": len(wrong),
+        "wrong_answers": int(wrong.sum()),
+        "self_influence": roc_auc_interval(attribution.self_influence, wrong, args.bootstrap),
+        "training_loss": roc_auc_interval(loss, wrong, args.bootstrap),
+        "shares_ppm": {s.contributor: s.share_ppm for s in result.rewards.shares},
+        "behaviours": {c["address"]: c["behaviour"] for c in dn.contributors},
+        "timings_s": manifest["timings"],
+    }
+    si, tl = results["self_influence"], results["training_loss"]
+    table = "\n".join([
+        f"# Wrong-answer detection ({results['wrong_answers']} wrong of {results['records']} records)",
+        "",
+        "| score | ROC AUC | 95% bootstrap interval |",
+        "| --- | --- | --- |",
+        f"| self-influence | {si['auc']:.4f} | [{si['ci_low']:.4f}, {si['ci_high']:.4f}] |",
+        f"| training loss | {tl['auc']:.4f} | [{tl['ci_low']:.4f}, {tl['ci_high']:.4f}] |",
+        "",
+        "| contributor | behaviour | share (ppm) |",
+        "| --- | --- | --- |",
+        *(f"| {a} | {results['behaviours'].get(a)} | {v} |" for a, v in results["shares_ppm"].items()),
+    ])  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "results.json", results)
+    atomic_write_text(args.out / "results.md", table + "\n")
+    print(table)
+    print(json.dumps({"self_influence_auc": si["auc"], "training_loss_auc": tl["auc"]}))
+
+
+if __name__ == "__main__":
+    main()
