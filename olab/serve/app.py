@@ -198,23 +198,26 @@ class Receipts:
     key from the environment, the append-only store."""
 
     def __init__(self, registry: Registry, config: ServeConfig) -> None:
+        from olab.pipeline import Run
         from olab.serve.receipts import signing_key
         from olab.serve.store import open_store
 
         self.registry, self.config = registry, config
         self.account = signing_key()
+        # every run's Datanet opens now (receipts prove records against it), not at the first answer
+        self._runs = {a.run_dir: Run.open(a.run_dir) for a in registry.adapters.values()}
+        for run in self._runs.values():
+            run.datanet  # noqa: B018
         self.store = open_store(config.receipts or "")
         self._scorers: dict[str, Any] = {}
-        self._runs: dict[Path, Any] = {}
         self._lock, self._scoring = threading.Lock(), threading.Lock()
 
     def _prepared(self, name: str) -> tuple[Any, Any]:
-        from olab.pipeline import Run
         from olab.serve.answers import AnswerScorer
 
         served = self.registry.get(name)
         with self._lock:
-            run = self._runs.get(served.run_dir) or self._runs.setdefault(served.run_dir, Run.open(served.run_dir))
+            run = self._runs[served.run_dir]
             if name not in self._scorers:
                 self._scorers[name] = AnswerScorer.prepare(run, served.member)
             return run, self._scorers[name]

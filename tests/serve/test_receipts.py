@@ -100,3 +100,16 @@ def test_answers_carry_signed_receipts_that_verify_and_tampering_is_named(receip
     flipped = "0x" + ("0" if clf_receipt["signature"][2] != "0" else "1") + clf_receipt["signature"][3:]
     assert any(p.startswith("signature") for p in changed(lambda r: r.update(signature=flipped)))
     assert any(p.startswith("signature") for p in receipts.problems(clf_receipt, signer=Account.create().address))
+
+
+def test_receipts_need_the_signing_key_and_each_runs_datanet(runs, tmp_path) -> None:
+    command = [sys.executable, "-m", "olab.cli", "serve", str(runs["clf"]), "--receipts", str(tmp_path / "r.sqlite")]
+    env = {k: v for k, v in os.environ.items() if k != receipts.KEY_ENV}
+    no_key = subprocess.run(command, cwd=runs["clf"].parent.parent, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert no_key.returncode == 2 and receipts.KEY_ENV in no_key.stderr and "Traceback" not in no_key.stderr
+    assert KEY[4:] not in no_key.stderr + no_key.stdout
+    # started away from the project, the run's Datanet (recorded relative to it) is not found: refused at start
+    away = subprocess.run(command, cwd=tmp_path, env={**env, receipts.KEY_ENV: KEY}, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert away.returncode == 2 and "Traceback" not in away.stderr and "error: " in away.stderr, away.stderr
