@@ -34,7 +34,8 @@ def test_quickstart_writes_the_run_directory(quickstart: Run) -> None:
     assert m.chain.transactions["publish_run"]["tx_hash"].startswith("0x")
 
 
-def test_the_run_reopens_as_one_object_with_every_artifact(quickstart: Run) -> None:
+def test_the_run_reopens_as_one_object_with_every_artifact(quickstart: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(quickstart.cwd)  # the chain state, like the Datanet, is where the run was made
     run = quickstart.opened
     m = run.manifest
     assert [a.hash for a in run.adapters] == m.adapter.models and run.datanet.root == m.datanet.root
@@ -89,7 +90,7 @@ def _verify_fails(run: Run, link: str) -> str:
 
 def test_tampered_datanet_record_breaks_the_datanet_link(quickstart: Run, tmp_path: Path) -> None:
     run = quickstart.copy(tmp_path / "tampered")
-    parquet = run.opened.datanet.path / f"v{run.opened.datanet.version:04d}" / "records.parquet"
+    parquet = Path(run.opened.datanet.path) / f"v{run.opened.datanet.version:04d}" / "records.parquet"
     table = pq.read_table(parquet)
     texts = table.column("text").to_pylist()
     texts[7] = texts[7][:-1] + ("X" if texts[7][-1] != "X" else "Y")
