@@ -25,6 +25,7 @@ from olab.adapters.models import label_maps
 from olab.attribution.config import AttributionConfig
 from olab.attribution.featurize import (
     Featurizer,
+    check_exact,
     fit_batch_size,
     gradient_blocks,
     gradient_layout,
@@ -33,16 +34,16 @@ from olab.attribution.featurize import (
 from olab.attribution.outputs import OUTPUT_FUNCTION
 from olab.attribution.projection import Projector, make_projector
 from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
+from olab.attribution.shards import shard_rows
 from olab.attribution.trak import Member, NpyRows, score, write_features
 from olab.config import validate
 from olab.devices import AUTOCAST, resolve_device, resolve_precision
-from olab.errors import ConfigError, OlabError
+from olab.errors import OlabError
 from olab.hashing import dataset_hash, sha256_dir, sha256_file
 from olab.io import atomic_dir, atomic_write_json
 from olab.progress import Progress, Steps, resolve
 
-# exact TRAK (no projection) keeps a P × P float64 matrix: refuse adapters larger than this
-MAX_EXACT_DIM = 16384
+OLAB_SELF_INFLUENCE = "effect on the record's own loss: mean over members of φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ, times (mean Q_i)²"
 
 
 @dataclass
@@ -192,6 +193,7 @@ def attribute(
             steps=steps,
             timings=timings,
             batch_size=default_batch_size(cfg, device),
+            shard_storage=cfg.shard_storage or str(Path(out_dir).parent / f".{Path(out_dir).name}.shards"),
         )
         job.work.mkdir()
         info = job.run_olab() if cfg.engine == "olab" else job.run_traker()
@@ -242,6 +244,7 @@ class _Job:
     steps: Steps
     timings: dict[str, float]
     batch_size: int | None  # None until fitted to the GPU (olab engine on CUDA)
+    shard_storage: str  # where executor 'ray' keeps feature shards (fsspec URL or local path)
     tokenizer: Any = None
 
     def batches(self, which: str) -> Callable[[], Iterable[dict]]:
@@ -281,6 +284,10 @@ class _Job:
         return fitted
 
     def run_olab(self) -> dict[str, Any]:
+        if self.cfg.executor == "ray":
+            from olab.attribution.ray_executor import run_on_ray
+
+            return {**run_on_ray(self), "self_influence_definition": OLAB_SELF_INFLUENCE}
         cfg, n_train, n_targets = self.cfg, len(self.train[0]), len(self.targets[0])
         projector: Projector | None = None
         scored: list[Member] = []
@@ -293,20 +300,18 @@ class _Job:
             featurizer = Featurizer(model, self.task, projector, device=self.device, autocast_dtype=self.autocast)
             if self.batch_size is None:
                 self.batch_size = self.probe_batch_size(featurizer)
+            rows_per_shard = shard_rows(cfg.shard_size, self.batch_size)
             k, grad_dim = featurizer.dim, featurizer.grad_dim
-            if projector is None and grad_dim > MAX_EXACT_DIM:
-                raise ConfigError(
-                    f"attribution.proj_dim=0 (exact) needs a {grad_dim:,}² matrix for this adapter; exact TRAK is "
-                    f"limited to {MAX_EXACT_DIM:,} parameters: set proj_dim (e.g. 2048)"
-                )
+            if projector is None:
+                check_exact(grad_dim)
             tag = f"[{i + 1}/{len(self.members)}]"
             train_f = write_features(
                 featurizer.featurize, self.batches("train")(), n_train, k, self.work / f"train_{i}.npy",
-                on_batch=self.steps.next(f"featurize train {tag}", n_train),
+                on_batch=self.steps.next(f"featurize train {tag}", n_train), shard_rows=rows_per_shard,
             )  # fmt: skip
             target_f = write_features(
                 featurizer.featurize, self.batches("targets")(), n_targets, k, self.work / f"targets_{i}.npy",
-                on_batch=self.steps.next(f"featurize targets {tag}", n_targets),
+                on_batch=self.steps.next(f"featurize targets {tag}", n_targets), shard_rows=rows_per_shard,
             )  # fmt: skip
             scored.append(Member(train_f, target_f))
             del model, featurizer
@@ -322,8 +327,8 @@ class _Job:
             "grad_dim": grad_dim,
             "feature_dim": k,
             "damping_lambda": lams,
-            "self_influence_definition": "effect on the record's own loss: mean over members of φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ, "
-            "times (mean Q_i)²",
+            "self_influence_definition": OLAB_SELF_INFLUENCE,
+            "executor": {"kind": "local", "shard_rows": rows_per_shard},
         }
 
     def run_traker(self) -> dict[str, Any]:

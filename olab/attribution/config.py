@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from olab.config import Section
 
@@ -69,3 +69,37 @@ class AttributionConfig(Section):
     n_targets: int | None = Field(
         None, gt=0, description="Use at most this many targets (the first ones); null uses all."
     )
+    executor: Literal["local", "ray"] = Field(
+        "local",
+        description="'local': featurize and score in this process; 'ray' (engine olab only, `pip install "
+        "olab[ray]`): featurization shards and scoring blocks run on a pool of Ray actors, features go to "
+        "shard_storage. Both give bit-identical scores on CPU, whatever the number of workers.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster to join ('auto', 'host:6379' or 'ray://host:10001'); null joins the Ray already "
+        "initialised in this process, else starts a one-machine Ray with num_workers CPUs.",
+    )
+    num_workers: int = Field(2, gt=0, description="Ray actors (each holds one model) featurizing and scoring.")
+    cpus_per_worker: int = Field(1, gt=0, description="CPUs (and torch threads) each Ray actor reserves.")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs each Ray actor reserves (fractions share one GPU).")
+    shard_size: int = Field(
+        256,
+        gt=0,
+        description="Examples per featurization shard (rounded up to a multiple of batch_size): the unit of "
+        "work a Ray actor does, stores, and redoes after a failure. Local runs sum ΦᵀΦ over the same shards.",
+    )
+    shard_storage: str | None = Field(
+        None,
+        description="fsspec URL under which Ray workers write feature shards (e.g. s3://bucket/olab-shards); it must "
+        "be reachable from every node. null: a folder beside the output. An interrupted job resumes from the "
+        "shards found there.",
+    )
+
+    @model_validator(mode="after")
+    def _ray_runs_olab(self) -> AttributionConfig:
+        if self.executor == "ray" and self.engine != "olab":
+            raise ValueError(
+                f"executor 'ray' runs engine 'olab' only (got engine {self.engine!r}): set engine: olab, or executor: local"
+            )
+        return self

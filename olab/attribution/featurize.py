@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from olab.attribution.outputs import output_and_q
 from olab.attribution.projection import Projector
-from olab.errors import OlabError
+from olab.errors import ConfigError, OlabError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -185,6 +185,19 @@ class Featurizer:
         grads, q = self.per_example_grads(batch)
         feats = self.projector.project(grads) if self.projector is not None else grads
         return feats, q
+
+
+# exact TRAK (no projection) keeps a P × P float64 matrix: refuse adapters larger than this
+MAX_EXACT_DIM = 16384
+
+
+def check_exact(grad_dim: int) -> None:
+    """Refuse exact (unprojected) TRAK for an adapter whose P × P matrix would not fit, saying what to set."""
+    if grad_dim > MAX_EXACT_DIM:
+        raise ConfigError(
+            f"attribution.proj_dim=0 (exact) needs a {grad_dim:,}² matrix for this adapter; exact TRAK is "
+            f"limited to {MAX_EXACT_DIM:,} parameters: set proj_dim (e.g. 2048)"
+        )
 
 
 def fit_batch_size(run: Callable[[int], object], start: int) -> int:

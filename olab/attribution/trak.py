@@ -91,28 +91,50 @@ def write_features(
     k: int,
     path: str | Path,
     on_batch: Callable[[int], None] | None = None,
+    shard_rows: int | None = None,
 ) -> Features:
-    """Featurize `batches` (n examples in all) into a (n × k) float32 .npy at `path`, accumulating ΦᵀΦ."""
+    """Featurize `batches` (n examples in all) into a (n × k) float32 .npy at `path`, accumulating ΦᵀΦ.
+
+    ΦᵀΦ is summed batch by batch within each shard of `shard_rows` rows, then shard by shard in order
+    (`fold_grams`): the arithmetic the Ray executor does with shards featurized on different workers, so both
+    give bit-identical matrices. `shard_rows` must be a multiple of the batch size (None: one shard).
+    """
     out = NpyRows(path, shape=(n, k))
     q = np.empty(n, dtype=np.float32)
-    xtx: Tensor | None = None
+    grams: list[np.ndarray] = []
+    part: Tensor | None = None
     row = 0
     for batch in batches:
         feats, qb = featurize(batch)
         b = feats.shape[0]
         if row + b > n:
             raise OlabError(f"featurizing produced more than the expected {n} rows")
-        f64 = feats.detach().double()
-        xtx = f64.T @ f64 if xtx is None else xtx.add_(f64.T @ f64)
+        part = add_gram(part, feats)
         out.write(row, feats.detach().cpu().numpy())
         q[row : row + b] = qb.detach().cpu().numpy()
         row += b
+        if part is not None and (row == n or (shard_rows and row % shard_rows == 0)):
+            grams.append(part.cpu().numpy())
+            part = None
         if on_batch is not None:
             on_batch(b)
     if row != n:
         raise OlabError(f"featurizing produced {row} rows, expected {n}")
-    gram = xtx.cpu().numpy() if xtx is not None else np.zeros((k, k))
-    return Features(path=Path(path), q=q, xtx=gram)
+    return Features(path=Path(path), q=q, xtx=fold_grams(grams, k))
+
+
+def add_gram(part: Tensor | None, feats: Tensor) -> Tensor:
+    """`part` + ΦᵀΦ of one batch's features, in float64 (the one way every executor accumulates it)."""
+    f64 = feats.detach().double()
+    return f64.T @ f64 if part is None else part.add_(f64.T @ f64)
+
+
+def fold_grams(grams: Iterable[np.ndarray], k: int) -> np.ndarray:
+    """Σ of the shards' ΦᵀΦ in shard order (float64 addition is not associative: the order is fixed)."""
+    total: np.ndarray | None = None
+    for g in grams:
+        total = g.copy() if total is None else np.add(total, g, out=total)
+    return total if total is not None else np.zeros((k, k))
 
 
 def ridge(trace: float, n: int, k: int, damping: float) -> float:
@@ -152,6 +174,59 @@ class Member:
     targets: Features
 
 
+@dataclass
+class Scorer:
+    """What blocked scoring needs besides the training rows: per member (ΦᵀΦ + λI)⁻¹ Φ'ᵀ and (ΦᵀΦ + λI)⁻¹
+    (float32), the ensemble's mean Q and each λ. Plain arrays, so a Ray worker can score blocks too."""
+
+    weights: list[np.ndarray]
+    invs: list[np.ndarray]
+    mean_q: np.ndarray
+    lams: list[float]
+
+    @classmethod
+    def prepare(cls, members: list[Member], damping: float) -> Scorer:
+        if not members:
+            raise OlabError("no ensemble members to score")
+        n = members[0].train.q.shape[0]
+        weights, invs, lams = [], [], []
+        for m in members:
+            inv, lam = damped_inverse(m.train.xtx, n, damping)
+            targets = np.asarray(m.targets.array(), dtype=np.float64)
+            weights.append(torch.as_tensor(inv @ targets.T, dtype=torch.float32).numpy())  # (k × n_targets)
+            invs.append(torch.as_tensor(inv, dtype=torch.float32).numpy())
+            lams.append(lam)
+        mean_q = np.mean([m.train.q for m in members], axis=0).astype(np.float64)
+        return cls(weights, invs, mean_q, lams)
+
+    def block(
+        self, readers: list[NpyRows], start: int, stop: int, device: torch.device
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores float32, self-influence float64) of training rows start..stop, read through `readers`."""
+        tensors = self._on(device)
+        acc = None
+        self_acc = torch.zeros(stop - start, dtype=torch.float64, device=device)
+        for rows, (weights, inv) in zip(readers, tensors, strict=True):
+            phi = torch.from_numpy(rows.read(start, stop)).to(device)
+            block = (phi @ weights).double()
+            acc = block if acc is None else acc.add_(block)
+            self_acc += ((phi @ inv) * phi).sum(dim=1).double()
+        q_block = torch.as_tensor(self.mean_q[start:stop], device=device)
+        scale = q_block / len(tensors)
+        return (acc * scale[:, None]).float().cpu().numpy(), (self_acc * scale * q_block).cpu().numpy()
+
+    def _on(self, device: torch.device) -> list[tuple[Tensor, Tensor]]:
+        cached = self.__dict__.get("_tensors")
+        if cached is None or cached[0] != device:
+            pairs = [(torch.tensor(w, device=device), torch.tensor(i, device=device))
+                     for w, i in zip(self.weights, self.invs, strict=True)]  # fmt: skip
+            self.__dict__["_tensors"] = cached = (device, pairs)
+        return cached[1]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_tensors"}
+
+
 def score(
     members: list[Member],
     damping: float,
@@ -164,38 +239,16 @@ def score(
 
     Self-influence is each record's effect on its own loss (module docstring).
     """
-    if not members:
-        raise OlabError("no ensemble members to score")
+    scorer = Scorer.prepare(members, damping)
     device = torch.device(device)
-    n = members[0].train.q.shape[0]
-    mean_q = np.mean([m.train.q for m in members], axis=0).astype(np.float64)
-    prepared, lams = [], []
-    for m in members:
-        inv, lam = damped_inverse(m.train.xtx, n, damping)
-        lams.append(lam)
-        targets = np.asarray(m.targets.array(), dtype=np.float64)
-        weights = inv @ targets.T  # (k × n_targets): (ΦᵀΦ + λI)⁻¹ Φ'ᵀ
-        prepared.append(
-            (
-                m.train.rows(),
-                torch.as_tensor(weights, dtype=torch.float32, device=device),
-                torch.as_tensor(inv, dtype=torch.float32, device=device),
-            )
-        )
+    readers = [m.train.rows() for m in members]
+    n = scorer.mean_q.shape[0]
     self_influence = np.empty(n, dtype=np.float64)
     for start in range(0, n, block_size):
         stop = min(n, start + block_size)
-        acc = None
-        self_acc = torch.zeros(stop - start, dtype=torch.float64, device=device)
-        for train, weights, inv in prepared:
-            phi = torch.from_numpy(train.read(start, stop)).to(device)
-            block = (phi @ weights).double()
-            acc = block if acc is None else acc.add_(block)
-            self_acc += ((phi @ inv) * phi).sum(dim=1).double()
-        q_block = torch.as_tensor(mean_q[start:stop], device=device)
-        scale = q_block / len(prepared)
-        put_rows(scores_out, start, (acc * scale[:, None]).float().cpu().numpy())
-        self_influence[start:stop] = (self_acc * scale * q_block).cpu().numpy()
+        block, self_block = scorer.block(readers, start, stop, device)
+        put_rows(scores_out, start, block)
+        self_influence[start:stop] = self_block
         if on_block is not None:
             on_block(stop - start)
-    return self_influence, lams
+    return self_influence, scorer.lams
