@@ -233,11 +233,22 @@ def mask_hash(mask: np.ndarray) -> str:
 
 
 def retrain_all(
-    cfg: LDSExperiment, train, targets, labels: list[str], masks: np.ndarray, out: Path, workers: int, threads: int
+    cfg: LDSExperiment,
+    train,
+    targets,
+    labels: list[str],
+    masks: np.ndarray,
+    out: Path,
+    workers: int,
+    threads: int,
+    ray_address: str | None = None,
+    executor: str = "local",
 ) -> tuple[list[Adapter], np.ndarray, float]:
     """Every fine-tune the experiment needs (ensemble members, then subsets), skipping those cached on disk.
 
-    With workers > 1 they run in that many processes (each with `threads` torch threads).
+    With workers > 1 they run in that many processes (each with `threads` torch threads); with executor 'ray'
+    they are Ray tasks of `threads` CPUs each, on a one-machine Ray of `workers` × `threads` CPUs or the
+    cluster at `ray_address`.
     Returns (ensemble adapters, (m, n_targets) subset margins, mean target accuracy of the subset models).
     """
     count = max(m.members for m in cfg.methods)
@@ -249,7 +260,9 @@ def retrain_all(
             jobs.append((retrain_subset, (cfg, train, targets, labels, mask, j, path)))
     if jobs:
         print(f"[lds] {len(jobs)} fine-tunes to run ({workers} worker(s))", flush=True)
-    if workers == 1:
+    if executor == "ray" and jobs:
+        run_on_ray(jobs, workers, threads, ray_address)
+    elif workers == 1:
         for fn, args in jobs:
             fn(*args)
     elif jobs:
@@ -263,6 +276,27 @@ def retrain_all(
     cached = [read_json(subset_path(cfg, j, out)) for j in range(len(masks))]
     outputs = np.array([c["margins"] for c in cached], dtype=np.float64)
     return members, outputs, float(np.mean([c["accuracy"] for c in cached]))
+
+
+def _job(fn, args: tuple, threads: int) -> None:
+    torch.set_num_threads(threads)
+    fn(*args)
+
+
+def run_on_ray(jobs: list, workers: int, threads: int, address: str | None) -> None:
+    """Each fine-tune as a Ray task of `threads` CPUs. Ray reruns a task whose worker died (max_retries); a rerun
+    rewrites the same cached file, and an interrupted experiment resumes from the files already written."""
+    from olab.attribution.ray_executor import connect
+
+    ray, owned = connect(address, workers * threads)
+    if __name__ != "__main__":  # loaded as a module the workers cannot import (tests): ship this file's code
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    task = ray.remote(num_cpus=threads, max_retries=3)(_job)
+    try:
+        ray.get([task.remote(fn, args, threads) for fn, args in jobs])
+    finally:
+        if owned:
+            ray.shutdown()
 
 
 # ---------------------------------------------------------------- attribution methods
@@ -342,13 +376,27 @@ def write_report(rows: list[dict], header: dict, out: Path) -> str:
     return table
 
 
-def run(cfg: LDSExperiment, out: Path, *, workers: int = 1, threads: int = 1) -> dict:
+def run(
+    cfg: LDSExperiment,
+    out: Path,
+    *,
+    workers: int = 1,
+    threads: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> dict:
     """The whole experiment; returns the results dict also written to out/results.json."""
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     train, targets, labels = load_data(cfg.data)
     masks = random_subsets(len(train), cfg.subsets.m, cfg.subsets.fraction, cfg.subsets.seed)
-    members, outputs, subset_accuracy = retrain_all(cfg, train, targets, labels, masks, out, workers, threads)
+    started = time.perf_counter()
+    members, outputs, subset_accuracy = retrain_all(
+        cfg, train, targets, labels, masks, out, workers, threads, ray_address, executor
+    )
+    print(
+        f"[lds] fine-tunes done in {time.perf_counter() - started:.0f}s ({executor}, {workers} worker(s))", flush=True
+    )
     rows, results = [], {}
     for method in cfg.methods:
         print(f"[lds] attributing with {method.name}", flush=True)
@@ -381,12 +429,18 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=1, help="torch CPU threads (1 suits a shared machine: more threads contend)."
     )
     parser.add_argument("--workers", type=int, default=1, help="Processes that run the fine-tunes in parallel.")
+    parser.add_argument(
+        "--executor", choices=["local", "ray"], default="local",
+        help="'ray': the fine-tunes are Ray tasks (pip install 'olab[ray]'), on --ray-address or a one-machine Ray.",
+    )  # fmt: skip
+    parser.add_argument("--ray-address", default=None, help="Ray cluster for --executor ray ('auto', 'host:6379').")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     overrides = deep_merge(QUICK if args.quick else {}, parse_overrides(args.overrides))
     cfg = load(LDSExperiment, args.config, overrides) if args.config else validate(LDSExperiment, overrides)
     with contextlib.suppress(BrokenPipeError):
-        run(cfg, args.out, workers=args.workers, threads=args.threads)
+        run(cfg, args.out, workers=args.workers, threads=args.threads, executor=args.executor,
+            ray_address=args.ray_address)  # fmt: skip
     return 0
 
 

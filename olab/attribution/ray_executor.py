@@ -73,23 +73,26 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def connect(cfg: Any) -> tuple[Any, bool]:
-    """(the ray module, whether this call started Ray and should shut it down)."""
+def connect(address: str | None, num_cpus: int) -> tuple[Any, bool]:
+    """(the ray module, whether this call started or joined Ray, so should shut it down or leave afterwards).
+
+    `address` None: the Ray already initialised in this process, else a new one-machine Ray with `num_cpus`.
+    """
     ray = _import_ray()
     if ray.is_initialized():
         return ray, False
-    if cfg.ray_address is None:
-        ray.init(num_cpus=cfg.num_workers * cfg.cpus_per_worker, include_dashboard=False, log_to_driver=False)
+    if address is None:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         return ray, True
-    _check_reachable(cfg.ray_address)
+    _check_reachable(address)
     try:
-        ray.init(address=cfg.ray_address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError) as err:
         raise OlabError(
-            f"no Ray cluster is reachable at attribution.ray_address={cfg.ray_address!r} ({err}); start one with "
+            f"no Ray cluster is reachable at attribution.ray_address={address!r} ({err}); start one with "
             "`ray start --head`, or set ray_address: null to start Ray on this machine"
         ) from None
-    return ray, False
+    return ray, True
 
 
 @dataclass
@@ -228,7 +231,7 @@ def run_on_ray(job: Any) -> dict[str, Any]:
     found = store.done()
     tasks = [t for t in every if shard_name(*t) not in found]
 
-    ray, started = connect(cfg)
+    ray, started = connect(cfg.ray_address, cfg.num_workers * cfg.cpus_per_worker)
     worker = ray.remote(FeatureWorker).options(
         num_cpus=cfg.cpus_per_worker, num_gpus=cfg.gpus_per_worker, max_restarts=-1, max_task_retries=0
     )

@@ -9,6 +9,7 @@ finds its finished shards and a changed input starts afresh.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import uuid
@@ -83,8 +84,13 @@ class ShardStore:
         return np.frombuffer(raw, dtype=np.float32).reshape(stop - start, k).copy()
 
     def remove(self) -> None:
+        """Delete this job's shards, and the folder holding jobs if nothing else is left in it."""
         if self.fs.exists(self.root):
             self.fs.rm(self.root, recursive=True)
+        parent = self.root.rsplit("/", 1)[0]
+        with contextlib.suppress(OSError):
+            if self.fs.isdir(parent) and not self.fs.ls(parent):
+                self.fs.rmdir(parent)
 
 
 @dataclass
