@@ -66,6 +66,14 @@ def test_quick_run_end_to_end_then_resumes_from_cache(tmp_path, capsys):
     second = json.loads((out / "results.json").read_text())
     assert [r["per_target"] for r in second["methods"]] == [r["per_target"] for r in first["methods"]]
 
+    # the retrains as Ray tasks on two workers (a one-machine Ray): the same margins, hence the same LDS
+    pytest.importorskip("ray")
+    on_ray = tmp_path / "lds-ray"
+    assert lds_run.main(["--quick", "--out", str(on_ray), "--threads", "1", "--executor", "ray", "--workers", "2"]) == 0
+    assert "fine-tunes done in" in capsys.readouterr().out
+    third = json.loads((on_ray / "results.json").read_text())
+    assert [r["per_target"] for r in third["methods"]] == [r["per_target"] for r in first["methods"]]
+
 
 lds_compare = load_script("lds_compare", "experiments/lds/compare.py")
 

@@ -66,6 +66,11 @@ def test_shell_line_is_valid(line: str):
             assert all(re.search(rf"^{t}:", makefile, re.M) for t in rest), line
         elif first.endswith(("/python", "/jupyter", "/marimo")):
             assert all((REPO / p).exists() for p in rest if "/" in p and not p.startswith("-")), line
+        elif first == "ray":  # Ray's CLI (olab[ray]): the subcommand exists
+            ray = Path(sys.executable).parent / "ray"
+            if not ray.exists():
+                pytest.skip("Ray is not installed (pip install 'olab[ray]')")
+            assert subprocess.run([ray, rest[0], "--help"], capture_output=True).returncode == 0, line
         else:
             assert first in {"export", "source"}, f"unclassified README command: {line}"
         return

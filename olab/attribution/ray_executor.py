@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,6 +180,19 @@ class _ShardFeatures:
         return self.reader.array()
 
 
+def _await_restart(ray: Any, actor: Any, timeout: float = 600.0) -> None:
+    """Block until Ray has restarted a dead actor (calls made while it restarts fail as 'unavailable')."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ray.get(actor.pid.remote(), timeout=60)
+            return
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            if time.monotonic() > deadline:
+                raise OlabError(f"a Ray worker died and was not restarted within {timeout:.0f}s") from None
+            time.sleep(0.5)
+
+
 def _run_pool(ray: Any, actors: list[Any], tasks: list[Any], submit: Callable, on_result: Callable) -> list[Any]:
     """Run `tasks` on `actors`, one in flight per actor. A task whose actor died is resubmitted to the same actor,
     which Ray restarts; returns the resubmitted tasks. A task that raised fails the job with its error."""
@@ -197,6 +211,7 @@ def _run_pool(ray: Any, actors: list[Any], tasks: list[Any], submit: Callable, o
                 raise OlabError(
                     f"Ray task {task} failed {MAX_ATTEMPTS} times, its worker died each time: {err}"
                 ) from None
+            _await_restart(ray, actor)
             redone.append(task)
             queue.appendleft(task)
         except ray.exceptions.RayTaskError as err:

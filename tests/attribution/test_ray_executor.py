@@ -36,26 +36,33 @@ attribute(Adapter.open(spec["adapter"]), Dataset.from_dict(spec["train"]), Datas
 """
 
 
+def add_node(cluster, **kwargs) -> None:
+    """Start one node; a second and third try if it fails. Ray's raylet gives its agent process a fixed 15 s to
+    start (ray-project/ray#65983), which a heavily loaded machine can miss."""
+    for attempt in range(3):
+        try:
+            cluster.add_node(**kwargs)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    """A head (no CPUs: it schedules nothing) and two 1-CPU worker nodes, shut down after the module.
-
-    Ray's raylet gives its agent process a fixed 15 s to start (ray-project/ray#65983); on a machine loaded
-    enough to miss that, a node fails to start, so the cluster gets a second try.
-    """
+    """A head (no CPUs: it schedules nothing) and two 1-CPU worker nodes, shut down after the module."""
     cluster_utils = pytest.importorskip("ray.cluster_utils")
-    for attempt in range(2):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_enable_worker_prestart", "0")  # no idle workers competing with the node's start
         c = cluster_utils.Cluster()
         try:
-            c.add_node(num_cpus=0, include_dashboard=False)
+            add_node(c, num_cpus=0, include_dashboard=False)
             for _ in range(2):
-                c.add_node(num_cpus=1)
+                add_node(c, num_cpus=1)
             c.wait_for_nodes()
-            break
         except Exception:
             c.shutdown()
-            if attempt:
-                raise
+            raise
     yield c
     c.shutdown()
 
