@@ -83,7 +83,15 @@ def connect(address: str | None, num_cpus: int) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # a second try: a loaded machine can miss the raylet's fixed 15 s agent start (ray-project/ray#65983)
+        for attempt in range(2):
+            try:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+                break
+            except Exception:
+                ray.shutdown()
+                if attempt:
+                    raise
         return ray, True
     _check_reachable(address)
     try:
