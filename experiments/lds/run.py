@@ -180,7 +180,7 @@ def load_data(cfg: DataSection):
 
 def member_path(cfg: LDSExperiment, i: int, out: Path) -> Path:
     """Where ensemble member i (seed finetune.seed + i) lives; the name carries the hash of its inputs."""
-    ft = cfg.finetune.model_copy(update={"seed": cfg.finetune.seed + i})
+    ft = member_recipe(cfg, i)
     key = hash_json({"finetune": config_hash(ft), "data": cfg.data.model_dump()})[7:19]
     return out / "members" / f"seed-{ft.seed}-{key}"
 
@@ -192,9 +192,21 @@ def subset_path(cfg: LDSExperiment, j: int, out: Path) -> Path:
     return out / "subsets" / key / f"{j:03d}.json"
 
 
-def train_member(cfg: LDSExperiment, train, labels: list[str], i: int, path: Path) -> None:
+# The two fine-tune jobs take the recipe (a FinetuneConfig with the job's seed), not the experiment's config:
+# as Ray tasks they are shipped by value, and olab's classes import on any worker where this script's may not.
+
+
+def member_recipe(cfg: LDSExperiment, i: int) -> FinetuneConfig:
+    return cfg.finetune.model_copy(update={"seed": cfg.finetune.seed + i})
+
+
+def subset_recipe(cfg: LDSExperiment, j: int) -> FinetuneConfig:
+    seed = cfg.finetune.seed + 1000 + j if cfg.subsets.vary_seed else cfg.finetune.seed
+    return cfg.finetune.model_copy(update={"seed": seed})
+
+
+def train_member(ft: FinetuneConfig, train, labels: list[str], i: int, path: Path) -> None:
     """Fine-tune ensemble member i on the full training sample into `path`."""
-    ft = cfg.finetune.model_copy(update={"seed": cfg.finetune.seed + i})
     started = time.perf_counter()
     finetune(train, labels, ft, path, progress=False, overwrite=True)
     print(
@@ -202,10 +214,8 @@ def train_member(cfg: LDSExperiment, train, labels: list[str], i: int, path: Pat
     )
 
 
-def retrain_subset(cfg: LDSExperiment, train, targets, labels: list[str], mask: np.ndarray, j: int, path: Path) -> None:
+def retrain_subset(ft: FinetuneConfig, train, targets, labels: list[str], mask: np.ndarray, j: int, path: Path) -> None:
     """Fine-tune a fresh adapter on subset j, measure the targets' margins, cache them as JSON at `path`."""
-    seed = cfg.finetune.seed + 1000 + j if cfg.subsets.vary_seed else cfg.finetune.seed
-    ft = cfg.finetune.model_copy(update={"seed": seed})
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{j:03d}.", suffix=".adapter"))
@@ -222,7 +232,7 @@ def retrain_subset(cfg: LDSExperiment, train, targets, labels: list[str], mask: 
     seconds = time.perf_counter() - started
     atomic_write_json(
         path,
-        {"subset": j, "mask_hash": mask_hash(mask), "seed": seed, "adapter_hash": adapter.hash, "seconds": seconds,
+        {"subset": j, "mask_hash": mask_hash(mask), "seed": ft.seed, "adapter_hash": adapter.hash, "seconds": seconds,
          "accuracy": float(correct.mean()), "margins": margins.tolist()},
     )  # fmt: skip
     print(f"[lds] subset {j + 1}: retrained in {seconds:.0f}s, target accuracy {correct.mean():.3f}", flush=True)
@@ -252,12 +262,12 @@ def retrain_all(
     Returns (ensemble adapters, (m, n_targets) subset margins, mean target accuracy of the subset models).
     """
     count = max(m.members for m in cfg.methods)
-    jobs = [(train_member, (cfg, train, labels, i, member_path(cfg, i, out))) for i in range(count)
+    jobs = [(train_member, (member_recipe(cfg, i), train, labels, i, member_path(cfg, i, out))) for i in range(count)
             if not (member_path(cfg, i, out) / "provenance.json").is_file()]  # fmt: skip
     for j, mask in enumerate(masks):
         path = subset_path(cfg, j, out)
         if not (path.is_file() and read_json(path)["mask_hash"] == mask_hash(mask)):
-            jobs.append((retrain_subset, (cfg, train, targets, labels, mask, j, path)))
+            jobs.append((retrain_subset, (subset_recipe(cfg, j), train, targets, labels, mask, j, path)))
     if jobs:
         print(f"[lds] {len(jobs)} fine-tunes to run ({workers} worker(s))", flush=True)
     if executor == "ray" and jobs:
