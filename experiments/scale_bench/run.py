@@ -40,7 +40,7 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def speed(p: dict, work: Path) -> dict:
+def speed(p: dict, work: Path, address: str | None = None) -> dict:
     """Wall time of the same attribution on the local executor and on Ray with 1 and 2 workers."""
     import ray
     import torch
@@ -56,7 +56,9 @@ def speed(p: dict, work: Path) -> dict:
     adapter = finetune(train.select(range(min(64, p["examples"]))), LABELS, ft, work / "adapter", progress=False)
     cfg = {"proj_dim": p["proj_dim"], "max_length": p["max_length"], "batch_size": 16, "shard_size": p["shard_size"],
            "device": "cpu"}  # fmt: skip
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from olab.attribution.ray_executor import connect
+
+    connect(address, 2)
     runs = {}
     try:
         for name, extra in (("local", {}), ("ray-1", {"executor": "ray", "num_workers": 1}),
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="Tiny sizes: a smoke run.")
     parser.add_argument("--out", type=Path, default=OUT, help="Where results.json goes.")
     parser.add_argument("--skip-speed", action="store_true", help="Only the memory part (no Ray needed).")
+    parser.add_argument("--ray-address", default=None, help="A running Ray (2 CPUs) to use; default: start one.")
     parser.add_argument("--memory-child", nargs=4, metavar=("ROWS", "K", "TARGETS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"params": p, "cpus": os.cpu_count(), "load_before": load()}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_speed:
-            results["speed"] = speed(p, Path(tmp))
+            results["speed"] = speed(p, Path(tmp), args.ray_address)
         results["memory"] = memory(p, Path(tmp))
     results["load_after"] = load()
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
