@@ -87,7 +87,9 @@ class AttributionConfig(Section):
         256,
         gt=0,
         description="Examples per featurization shard (rounded up to a multiple of batch_size): the unit of "
-        "work a Ray actor does, stores, and redoes after a failure. Local runs sum ΦᵀΦ over the same shards.",
+        "work a Ray actor does, stores, and redoes after a failure. Local runs sum ΦᵀΦ over the same shards. Each "
+        "stored shard also holds its k × k ΦᵀΦ in float64: at scale keep shard_size >= proj_dim, so that is no "
+        "larger than the shard's features.",
     )
     shard_storage: str | None = Field(
         None,

@@ -21,7 +21,7 @@ import socket
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +233,25 @@ def _run_pool(ray: Any, actors: list[Any], tasks: list[Any], submit: Callable, o
     return redone
 
 
+def stored_member(store: ShardStore, member: int, n: dict[str, int], rows: int) -> tuple[Member, dict]:
+    """(one member's train and target features as stored, the shards' info): Q concatenated, ΦᵀΦ folded in shard
+    order with one shard's matrix in memory at a time, rows read from the shards when scoring asks for them."""
+    feats, info = [], {}
+    for w in WHICH:
+        qs: list[np.ndarray] = []
+
+        def grams(w: str = w, qs: list = qs) -> Iterator[np.ndarray]:
+            for i in range(len(shard_bounds(n[w], rows))):
+                q, gram, shard_info = store.stats(shard_name(member, w, i))
+                qs.append(q)
+                info.update(shard_info)
+                yield gram
+
+        gram = fold_grams(grams(), 0)
+        feats.append(_ShardFeatures(ShardedRows(store, member, w, n[w], rows), np.concatenate(qs), gram))
+    return Member(*feats), info
+
+
 def run_on_ray(job: Any) -> dict[str, Any]:
     """Featurize and score `job` (an `api._Job`, engine olab) on Ray; return what `_Job.run_olab` returns."""
     from olab.attribution.api import CPU_BATCH
@@ -271,16 +290,8 @@ def run_on_ray(job: Any) -> dict[str, Any]:
         redone = _run_pool(
             ray, actors, tasks, submit, lambda t, _: advance(bounds[t[1]][t[2]][1] - bounds[t[1]][t[2]][0])
         )
-        members, info = [], {}
-        for m in range(len(job.members)):
-            feats = []
-            for w in WHICH:
-                stats = [store.stats(shard_name(m, w, i)) for i in range(len(bounds[w]))]
-                info = stats[0][2]
-                gram = fold_grams((g for _, g, _ in stats), info["feature_dim"])
-                reader = ShardedRows(store, m, w, n[w], rows)
-                feats.append(_ShardFeatures(reader, np.concatenate([q for q, _, _ in stats]), gram))
-            members.append(Member(*feats))
+        stored = [stored_member(store, m, n, rows) for m in range(len(job.members))]
+        members, info = [member for member, _ in stored], stored[0][1]
 
         scorer = Scorer.prepare(members, cfg.damping)
         scorer_ref = ray.put(scorer)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from olab.attribution.ray_executor import stored_member
 from olab.attribution.shards import ShardedRows, ShardStore, shard_bounds, shard_name, shard_rows
 from olab.attribution.trak import fold_grams, write_features
 
@@ -60,3 +61,28 @@ def test_local_gram_is_the_shard_by_shard_sum(tmp_path):
     assert np.array_equal(whole.xtx, fold_grams([s.xtx for s in shards], 6))
     one = write_features(featurize, batches, 24, 6, tmp_path / "b.npy")
     np.testing.assert_allclose(one.xtx, whole.xtx, rtol=1e-12)
+
+
+def test_a_member_assembled_from_stored_shards_equals_the_local_features(tmp_path):
+    """The Ray driver's view of a member (Q, ΦᵀΦ folded shard by shard, rows) is the local executor's, bit for bit."""
+    gen = torch.Generator().manual_seed(1)
+    data = {"train": [torch.randn(4, 5, generator=gen) * 10.0 ** (i % 4) for i in range(5)],
+            "targets": [torch.randn(4, 5, generator=gen)]}  # fmt: skip
+
+    def featurize(b):
+        return b, b.sum(dim=1)
+
+    store = ShardStore(str(tmp_path / "job"))
+    local = {}
+    for which, batches in data.items():
+        n = 4 * len(batches)
+        local[which] = write_features(featurize, batches, n, 5, tmp_path / f"{which}.npy", shard_rows=8)
+        for i, (a, b) in enumerate(shard_bounds(n, 8)):
+            shard = write_features(featurize, batches[a // 4 : b // 4], b - a, 5, tmp_path / f"{which}{i}.npy")
+            store.write(shard_name(0, which, i), shard.path.read_bytes(), shard.q, shard.xtx, {"feature_dim": 5})
+    member, info = stored_member(store, 0, {"train": 20, "targets": 4}, 8)
+    assert info == {"feature_dim": 5}
+    for which, features in (("train", member.train), ("targets", member.targets)):
+        assert np.array_equal(features.xtx, local[which].xtx)
+        assert np.array_equal(features.q, local[which].q)
+        assert np.array_equal(features.array(), np.load(local[which].path))
