@@ -164,6 +164,19 @@ class Rewards:
         """What an address's harmful records owe in total, in ppm of the contributors' pool (0 if none)."""
         return sum(self.harm.get(_checksum(address, "address"), {}).values())
 
+    def slashes(self, pool: int, deposit_per_record: int) -> dict[str, int]:
+        """Tokens each address's stake loses when a run whose pool holds `pool` tokens is settled: each
+        harmful record loses min(deposit_per_record, ceil(harm_ppm * pool / PPM)), i.e. what its harm would
+        have earned from the pool, up to its deposit. Addresses with nothing to lose are left out."""
+        for value, what in ((pool, "pool"), (deposit_per_record, "deposit_per_record")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(f"{what} must be a non-negative integer number of token units, got {value!r}")
+        out = {
+            a: sum(min(deposit_per_record, -(-h * pool // PPM)) for h in records.values())
+            for a, records in sorted(self.harm.items())
+        }
+        return {a: v for a, v in out.items() if v}
+
     def net_ppm(self) -> dict[str, int]:
         """{address: share_ppm - harm_ppm}: what each address nets once its deposits cover its harm."""
         return {s.contributor: s.share_ppm - self.harm_ppm(s.contributor) for s in self.shares}
@@ -495,6 +508,32 @@ def share_diff_ppm(a: Rewards | Mapping[str, int], b: Rewards | Mapping[str, int
     return max((abs(da.get(k, 0) - db.get(k, 0)) for k in da.keys() | db.keys()), default=0)
 
 
+def payout_signals(
+    table: Any, paid: Rewards, contributors: list[str], record_ids: list[str], near_duplicate_of: list[str | None]
+) -> Any:
+    """`table` (a DataFrame, one row per contributor) plus the signals behind each payout: `harm_ppm` (what its
+    harmful records owe from their stake), `net_ppm` (share minus harm), `near_copies` (its records flagged as
+    near-copies) and `copied_from` (whose records those copy, by display name from `paid.names`).
+    `contributors`, `record_ids`, `near_duplicate_of`: one entry per record."""
+    from olab.names import name_of
+
+    owner = dict(zip(record_ids, contributors, strict=True))
+    copies: dict[str, dict[str, int]] = {}
+    for who, original in zip(contributors, near_duplicate_of, strict=True):
+        if original:
+            mine = copies.setdefault(who.lower(), {})
+            of = name_of(paid.names, owner[original])
+            mine[of] = mine.get(of, 0) + 1
+    net = {a.lower(): v for a, v in paid.net_ppm().items()}
+    addresses = [str(a) for a in table["contributor"]]
+    return table.assign(
+        harm_ppm=[paid.harm_ppm(a) if a.lower() in net else 0 for a in addresses],
+        net_ppm=[net.get(a.lower(), 0) for a in addresses],
+        near_copies=[sum(copies.get(a.lower(), {}).values()) for a in addresses],
+        copied_from=[", ".join(f"{n} ({k})" for n, k in sorted(copies.get(a.lower(), {}).items())) for a in addresses],
+    )
+
+
 __all__ = [
     "LEAF_ENCODING",
     "POOL_REMAINDER",
@@ -506,6 +545,7 @@ __all__ = [
     "compute",
     "from_shares",
     "largest_remainder",
+    "payout_signals",
     "share_diff_ppm",
     "verify_file",
 ]

@@ -21,8 +21,8 @@ from olab.errors import LedgerError
 from olab.hashing import keccak, sha256_bytes
 from olab.io import atomic_write_json
 
-# deployment order: the distributor's constructor takes the token and the registry
-CONTRACT_NAMES = ("TestToken", "DatanetRegistry", "AttributionRegistry", "RewardDistributor")
+# deployment order: the distributor's constructor takes the token and the registry, the vault all three
+CONTRACT_NAMES = ("TestToken", "DatanetRegistry", "AttributionRegistry", "RewardDistributor", "StakeVault")
 _FORMATS = ["abi", "bytecode", "bytecode_runtime"]
 
 

@@ -56,7 +56,7 @@ def code_matches(chain: Chain, addresses: dict[str, str]) -> list[str]:
 
 
 def attach_or_deploy(chain: Chain, cfg: ChainConfig, signer: Callable[[], LocalAccount]) -> dict[str, str]:
-    """Addresses of the four contracts on this chain, deploying them first (signed by `signer()`,
+    """Addresses of the contracts on this chain, deploying them first (signed by `signer()`,
     asked for only then) when none are live."""
     path = deployments_path(cfg)
     key = str(chain.chain_id)
@@ -99,6 +99,8 @@ def _deploy_all(chain: Chain, account: LocalAccount) -> tuple[dict[str, str], di
             args: tuple[Any, ...] = (TOKEN_NAME, TOKEN_SYMBOL, TOKEN_DECIMALS)
         elif name == "RewardDistributor":
             args = (addresses["TestToken"], addresses["AttributionRegistry"])
+        elif name == "StakeVault":
+            args = (addresses["TestToken"], addresses["AttributionRegistry"], addresses["RewardDistributor"])
         else:
             args = ()
         factory = chain.w3.eth.contract(abi=c.abi, bytecode=c.bytecode)

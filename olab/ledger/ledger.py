@@ -2,7 +2,7 @@
 
 One object per chain: it deploys the contracts (or attaches to the recorded ones) and offers one
 method per thing a user does: register a Datanet version, publish a run, verify it, check a
-contributor's share, fund a reward pool, claim, attest. Writes return a `TxResult` for the run's
+contributor's share, fund a reward pool, claim, stake, settle (slash) and withdraw, attest. Writes return a `TxResult` for the run's
 manifest; refusals by a contract raise `LedgerError` with the contract's reason.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -380,24 +380,64 @@ class Ledger:
         """Add `amount` test tokens to a published run's reward pool (minting them first if the
         signer owns the test token and lacks them, then approving the distributor)."""
         rid = to_bytes32(run_id, "run_id")
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise LedgerError(f"fund: amount must be a positive integer number of token units, got {amount!r}")
-        token, dist = self._c["TestToken"], self._c["RewardDistributor"]
-        me = self.account
-        notes = []
+        dist = self._c["RewardDistributor"]
+        notes = self._allow(dist.address, "distributor", _positive(amount, "fund"), "fund", "the pool")
+        result = self._send(dist.functions.fund(rid, amount), f"RewardDistributor.fund(run {hex32(rid)}, {amount})")
+        return _with_note(result, "; ".join(notes) or None)
+
+    def _allow(self, spender: str, what: str, amount: int, verb: str, needer: str) -> list[str]:
+        """Let `spender` pull `amount` of the signer's test tokens, minting the shortfall if the signer owns
+        the token; notes of the transactions it took."""
+        token, me, notes = self._c["TestToken"], self.account, []
         balance = self.token_balance(me)
         if balance < amount:
             owner = self._read("reading the token owner", token.functions.owner().call)
             if owner != me:
-                raise LedgerError(f"fund: {me} holds {balance} tokens but the pool needs {amount}")
+                raise LedgerError(f"{verb}: {me} holds {balance} tokens but {needer} needs {amount}")
             minted = self.mint(me, amount - balance)
             notes.append(f"minted {amount - balance} in tx {minted.tx_hash}")
-        allowance = self._read("reading the allowance", token.functions.allowance(me, dist.address).call)
+        allowance = self._read("reading the allowance", token.functions.allowance(me, spender).call)
         if allowance < amount:
-            approved = self._send(token.functions.approve(dist.address, amount), "TestToken.approve(distributor)")
-            notes.append(f"approved the distributor in tx {approved.tx_hash}")
-        result = self._send(dist.functions.fund(rid, amount), f"RewardDistributor.fund(run {hex32(rid)}, {amount})")
+            approved = self._send(token.functions.approve(spender, amount), f"TestToken.approve({what})")
+            notes.append(f"approved the {what} in tx {approved.tx_hash}")
+        return notes
+
+    # --- stake and slashing (StakeVault) ----------------------------------------------------------
+
+    def stake(self, datanet: str, amount: int) -> TxResult:
+        """Stake `amount` test tokens behind the signer's records in Datanet `datanet` (at risk until a
+        run over it is settled after this deposit)."""
+        vault = self._c["StakeVault"]
+        notes = self._allow(vault.address, "stake vault", _positive(amount, "stake"), "stake", "the stake")
+        result = self._send(
+            vault.functions.deposit(datanet_key(datanet), amount), f"StakeVault.deposit({datanet!r}, {amount})"
+        )
         return _with_note(result, "; ".join(notes) or None)
+
+    def staked(self, datanet: str, contributor: str) -> int:
+        """Tokens `contributor` has staked in `datanet` and not withdrawn or lost."""
+        who = to_address(contributor, "contributor")
+        return self._read("reading a stake", self._c["StakeVault"].functions.stake(datanet_key(datanet), who).call)
+
+    def settle(self, run_id: str | bytes, datanet: str, slashes: Mapping[str, int]) -> TxResult:
+        """Settle a published run once: slash each contributor's stake in `datanet` by the given amount
+        (see `olab.rewards.Rewards.slashes`) and pay the total into the run's reward pool."""
+        rid = to_bytes32(run_id, "run_id")
+        who = [to_address(a, "contributor") for a in slashes]
+        amounts = [int(v) for v in slashes.values()]
+        if any(v < 0 for v in amounts):
+            raise LedgerError(f"settle: slashes must be non-negative token amounts, got {dict(slashes)}")
+        call = self._c["StakeVault"].functions.settle(rid, datanet_key(datanet), who, amounts)
+        return self._send(call, f"StakeVault.settle(run {hex32(rid)}, {datanet!r}, {len(who)} slashes)")
+
+    def slashed(self, run_id: str | bytes, contributor: str) -> int:
+        rid, who = to_bytes32(run_id, "run_id"), to_address(contributor, "contributor")
+        return self._read("reading a slash", self._c["StakeVault"].functions.slashed(rid, who).call)
+
+    def withdraw(self, datanet: str) -> TxResult:
+        """Take back the signer's remaining stake in `datanet` (refused while it is still at risk)."""
+        call = self._c["StakeVault"].functions.withdraw(datanet_key(datanet))
+        return self._send(call, f"StakeVault.withdraw({datanet!r})")
 
     def pool(self, run_id: str | bytes) -> int:
         """Tokens funded into a run's pool."""
@@ -524,6 +564,18 @@ class Ledger:
             already_recorded=True,
             note=f"already on chain since block {block}; nothing sent",
         )
+
+
+def datanet_key(name: str) -> bytes:
+    """The StakeVault's key of a Datanet: keccak256 of its name."""
+    _check_text(name, "datanet", 64, nonempty=True)
+    return keccak(name.encode("utf-8"))
+
+
+def _positive(amount: Any, what: str) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise LedgerError(f"{what}: amount must be a positive integer number of token units, got {amount!r}")
+    return amount
 
 
 def _with_note(result: TxResult, note: str | None) -> TxResult:

@@ -1,0 +1,87 @@
+"""Stake and slashing on chain (StakeVault), on the embedded chain and on anvil: contributors stake behind
+their records, settling a run slashes harmful records' deposits into the run's pool, claims and
+withdrawals pay each address its net, and every refusal holds."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from olab import rewards
+from olab.errors import LedgerError
+from olab.ledger import RunCommitment
+from olab.ledger.accounts import dev_address
+
+DEPOSIT = 1_000  # tokens staked per record
+POOL = 1_000_000
+
+
+def published_run(ledger, influence: dict[str, list[float]]) -> tuple[str, rewards.Rewards]:
+    """A run paying `influence` per record under per_record, published by the ledger's signer."""
+    r = rewards.compute(influence)
+    h = lambda: "sha256:" + os.urandom(32).hex()  # noqa: E731
+    c = RunCommitment("0x" + os.urandom(32).hex(), h(), h(), h(), r.root, h())
+    ledger.publish_run(c)
+    return c.run_id, r
+
+
+def staked(ledger, datanet: str, records: dict[int, int]) -> None:
+    """Dev account i stakes DEPOSIT per record (tokens minted by the deployer first)."""
+    for i, n in records.items():
+        ledger.mint(dev_address(i), n * DEPOSIT)
+        ledger.with_signer(i).stake(datanet, n * DEPOSIT)
+
+
+def test_settle_slashes_harm_into_the_pool_and_everyone_nets_their_share(ledger):
+    datanet = "stake-" + os.urandom(4).hex()
+    a, b, c = dev_address(1), dev_address(2), dev_address(3)
+    # b's second record and c's only record are harmful; c's harm exceeds its deposit
+    run_id, paid = published_run(ledger, {a: [3.0, 1.0], b: [2.0, -0.001], c: [-5.0]})
+    staked(ledger, datanet, {1: 2, 2: 2, 3: 1})
+    ledger.fund(run_id, POOL)
+    slashes = paid.slashes(POOL, DEPOSIT)
+    assert slashes == {b: 167, c: DEPOSIT}  # ceil(0.001/6 * 1e6 ppm * pool / 1e6) = 167; c loses its whole deposit
+    with pytest.raises(LedgerError, match="stake still at risk"):
+        ledger.with_signer(2).withdraw(datanet)
+    with pytest.raises(LedgerError, match="only a publisher may settle"):
+        ledger.with_signer(3).settle(run_id, datanet, {})
+    with pytest.raises(LedgerError, match="slash beyond the deposit"):
+        ledger.settle(run_id, datanet, {c: DEPOSIT + 1})
+    with pytest.raises(LedgerError, match="run not published"):
+        ledger.settle("0x" + os.urandom(32).hex(), datanet, slashes)
+    ledger.settle(run_id, datanet, slashes)
+    assert ledger.slashed(run_id, b) == 167 and ledger.slashed(run_id, c) == DEPOSIT
+    assert ledger.pool(run_id) == POOL + 167 + DEPOSIT
+    with pytest.raises(LedgerError, match="run already settled"):
+        ledger.settle(run_id, datanet, {})
+    for i, who in ((1, a), (2, b), (3, c)):
+        before = ledger.token_balance(who)
+        share = paid.share(who)
+        if share.share_ppm:
+            ledger.claim(run_id, who, share.share_ppm, share.proof)
+        if ledger.staked(datanet, who):
+            ledger.with_signer(i).withdraw(datanet)
+        got = ledger.token_balance(who) - before
+        stake = {1: 2, 2: 2, 3: 1}[i] * DEPOSIT
+        assert got == share.share_ppm * ledger.pool(run_id) // 1_000_000 + stake - slashes.get(who, 0)
+    assert ledger.staked(datanet, c) == 0
+    with pytest.raises(LedgerError, match="nothing staked"):
+        ledger.with_signer(3).withdraw(datanet)
+
+
+def test_new_stake_is_at_risk_until_the_next_settlement(ledger):
+    datanet = "stake-" + os.urandom(4).hex()
+    run_id, _ = published_run(ledger, {dev_address(1): [1.0]})
+    staked(ledger, datanet, {1: 1})
+    ledger.settle(run_id, datanet, {})  # nothing to slash, no pool funding needed
+    staked(ledger, datanet, {1: 1})  # a deposit after the settlement is at risk again
+    with pytest.raises(LedgerError, match="stake still at risk"):
+        ledger.with_signer(1).withdraw(datanet)
+    later, _ = published_run(ledger, {dev_address(1): [1.0]})
+    ledger.settle(later, datanet, {})
+    before = ledger.token_balance(dev_address(1))
+    ledger.with_signer(1).withdraw(datanet)
+    assert ledger.token_balance(dev_address(1)) - before == 2 * DEPOSIT
+    with pytest.raises(LedgerError, match="amount must be a positive integer"):
+        ledger.stake(datanet, 0)
