@@ -225,7 +225,8 @@ def run_report(
       0x-hex value under `chain` whose key names a tx/transaction) and contract addresses link to it.
     - `rewards`: `olab.rewards.Rewards` (its `names` name contributors) or `{address: share_ppm}`.
     - `contributors`: the attribution contributor table (`contributor`, `positive`, `negative`,
-      `total`, ...); a `name`, `label` or `behaviour` column names contributors.
+      `total`, ...; `olab.Run.contributors` adds `harm_ppm`, `net_ppm`, `near_copies`, `copied_from`); a
+      `name`, `label` or `behaviour` column names contributors.
     - `records`: one row per training record: `record_id`, `contributor`, and any of `influence`
       (its total influence on the targets), `self_influence`, `flipped` (bool ground truth), `text`.
     - `targets`: sample targets, each `{"text": ..., "label": ..., "scores": rows with record_id,
@@ -399,6 +400,10 @@ def leaderboard(shares: pd.DataFrame, contributors: pd.DataFrame | None, names: 
         ("positive", "helpful influence"),
         ("negative", "harmful influence"),
         ("total", "net influence"),
+        ("harm_ppm", "harm owed from stake (ppm)"),
+        ("net_ppm", "net payout (ppm)"),
+        ("near_copies", "near-copies flagged"),
+        ("copied_from", "copies of"),
     ):
         if col in table:
             out[heading] = table[col].to_numpy()

@@ -168,3 +168,23 @@ def test_by_record_pays_a_near_copy_s_credit_to_its_original(tmp_path):
     assert r.as_dict()[addr(3)] == 0 and r.as_dict()[addr(1)] == 777_777
     with pytest.raises(OlabError, match="record_ids has 2 entries; expected one per training record \\(4\\)"):
         attribution.record_table(who, ["a", "b"])
+
+
+def test_leaderboard_shows_the_signals_behind_each_payout():
+    from olab.report import leaderboard
+    from olab.viz import shares_frame
+
+    who = [addr(1), addr(1), addr(2), addr(3), addr(3)]
+    ids = ["a", "b", "c", "d", "e"]
+    paid = rewards.compute(frame(list(zip(who, [3.0, -1.0, 2.0, 0.0, 0.0], strict=True))).assign(record_id=ids))
+    paid.names = {addr(1): "alice", addr(2): "bob", addr(3): "mallory"}
+    table = pd.DataFrame({"contributor": [addr(1), addr(2), addr(3)], "positive": [3.0, 2.0, 0.0]})
+    signals = rewards.payout_signals(table, paid, who, ids, [None, None, None, "a", "c"])
+    assert signals["harm_ppm"].tolist() == [200_000, 0, 0]
+    assert signals["net_ppm"].tolist() == [400_000, 400_000, 0]
+    assert signals["near_copies"].tolist() == [0, 0, 2]
+    assert signals["copied_from"].tolist() == ["", "", "alice (1), bob (1)"]
+    board = leaderboard(shares_frame(paid), signals, paid.names)
+    row = board[board["contributor"] == "mallory"].iloc[0]
+    assert row["near-copies flagged"] == 2 and row["copies of"] == "alice (1), bob (1)"
+    assert board[board["contributor"] == "alice"].iloc[0]["harm owed from stake (ppm)"] == 200_000

@@ -133,9 +133,20 @@ class Run:
         return display_names(self.datanet.contributors) | self.rewards.names
 
     def contributors(self) -> pd.DataFrame:
-        """Per-contributor influence (the attribution's contributor table over the Datanet's records): what
-        the rewards were computed from."""
-        return self.attribution.by_contributor(self.datanet)
+        """Per-contributor influence (the attribution's contributor table over the Datanet's records) and the
+        signals behind each payout (`olab.rewards.payout_signals`: harm owed from stake, net payout, records
+        flagged as near-copies and whose records they copy)."""
+        from olab.rewards import payout_signals
+
+        t = self.datanet.table
+        near = t.column("near_duplicate_of").to_pylist() if "near_duplicate_of" in t.column_names else [None] * len(t)
+        return payout_signals(
+            self.attribution.by_contributor(self.datanet),
+            self.rewards,
+            t.column("contributor").to_pylist(),
+            t.column("record_id").to_pylist(),
+            near,
+        )
 
     def ledger(self) -> Ledger:
         """The ledger the run was published on, attached to the very contracts it used (one per Run object;

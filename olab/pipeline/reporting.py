@@ -43,9 +43,9 @@ def training_rows(adapter: Adapter) -> list[Mapping[str, Any]]:
 
 def write_report(run: Run) -> None:
     """Write `report.html` for `run` from its artifacts (those it holds in memory, else its files)."""
-    dn, attribution = run.datanet, run.attribution
+    attribution = run.attribution
     records = record_table(run)
-    contributors = attribution.by_contributor(dn)
+    contributors = run.contributors()
     run_report(
         run.layout.report,
         manifest=run.manifest.model_dump(mode="json"),

@@ -64,12 +64,15 @@ class Leaderboard(OlabWidget):
     @classmethod
     def from_run(cls, run: Any, **kwargs: Any) -> Leaderboard:
         """The leaderboard of a finished run (an `olab.Run` or its directory): each contributor's records,
-        positive, negative and total influence (summed over targets) and reward share, labelled by display name."""
+        positive, negative and total influence (summed over targets), reward share, the harm its stake owes,
+        its net payout and its records flagged as near-copies, labelled by display name."""
         from olab.widgets._run import open_run
 
         run = open_run(run)
         return cls(
-            run.contributors()[["contributor", "records", "positive", "negative", "total"]],
+            run.contributors()[
+                ["contributor", "records", "positive", "negative", "total", "harm_ppm", "net_ppm", "near_copies"]
+            ],
             shares=run.rewards,
             labels=run.names() | (kwargs.pop("labels", None) or {}),
             **kwargs,

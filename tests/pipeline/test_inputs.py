@@ -167,7 +167,8 @@ def test_bad_config_value_names_the_field(tmp_path: Path) -> None:
     reason="about 5 minutes on an idle 2-core CPU; set OLAB_LONG_TESTS=1 to run it",
 )
 def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
-    """AG News via `datasets`; one contributor's labels 20% flipped: self-influence flags them, it earns least."""
+    """AG News via `datasets`; one contributor's labels 20% flipped, one spams near-copies at rate 0.5:
+    self-influence flags the flips, the spammer nets less than every clean contributor, label noise least."""
     from olab.metrics import roc_auc
 
     LOCAL_TSV = {"path": None, "split": "train", "format": "tsv", "column_names": ["text", "label"]}
@@ -180,6 +181,8 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
             "targets": {"source": {"kind": "files", "data_files": str(AGNEWS / "test.tsv"), **LOCAL_TSV}},
         },
     )
+    spam = {"contributor": 4, "kind": "near_duplicate_spam", "rate": 0.5}
+    config["datanet"]["contributors"]["behaviours"].append(spam)
     proc = olab("run", str(write_config(tmp_path, config)), "--no-progress", cwd=tmp_path)
     run_dir = run_dir_from(proc.stdout, tmp_path)
     run = OpenedRun.open(run_dir, datanet_path=tmp_path / OpenedRun.open(run_dir).manifest.datanet.path)
@@ -191,12 +194,13 @@ def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
     auc = roc_auc(self_influence, flipped)
     assert auc >= 0.85, auc
 
-    noisy = next(c["address"] for c in dn.contributors if c["behaviour"] == "label_noise")
-    shares = run.rewards.as_dict()
-    print(
-        f"AG News: self-influence ROC AUC {auc:.3f}; shares (ppm) {sorted(shares.values())}, label noise {shares[noisy]}"
-    )
-    assert shares[noisy] < min(v for a, v in shares.items() if a != noisy), shares
+    kind = run.behaviours()
+    net = {a: v for a, v in run.rewards.net_ppm().items() if a in kind}
+    print(f"AG News: self-influence ROC AUC {auc:.3f}; net ppm {[(kind[a], v) for a, v in net.items()]}")
+    noisy = next(a for a, b in kind.items() if b == "label_noise")
+    spammer = next(a for a, b in kind.items() if b == "near_duplicate_spam")
+    assert net[spammer] < min(v for a, v in net.items() if kind[a] == "clean"), net
+    assert net[noisy] < min(v for a, v in net.items() if a != noisy), net
 
 
 def test_an_interrupted_run_resumes_from_the_last_finished_stage(tmp_path: Path, monkeypatch) -> None:

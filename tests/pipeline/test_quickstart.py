@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from pipeline_helpers import Run, olab
-from repo_paths import REPO
+from repo_paths import REPO, load_script
 from report_view import CHROMIUM, view_report
 
 from olab.pipeline import Run as OpenedRun
@@ -55,7 +55,7 @@ def test_copies_off_topic_and_flipped_labels_earn_less_than_every_clean_contribu
     paid = quickstart.opened.rewards
     assert sum(paid.as_dict().values()) == 1_000_000 and paid.policy == "per_record"
     net = {a: v for a, v in paid.net_ppm().items() if a in behaviours}
-    print("quickstart net ppm:", {behaviours[a]: v for a, v in sorted(net.items(), key=lambda t: -t[1])})
+    print("quickstart net ppm:", [(behaviours[a], v) for a, v in sorted(net.items(), key=lambda t: -t[1])])
     clean = min(v for a, v in net.items() if behaviours[a] == "clean")
     for kind in ("near_duplicate_spam", "off_topic"):
         who = next(a for a, b in behaviours.items() if b == kind)
@@ -183,3 +183,17 @@ def test_quickstart_report_is_small_and_its_first_screen_answers(quickstart: Run
     assert len(seen["rows"]) == len(rewards["shares"]) == 6
     assert all(r["visible"] for r in seen["rows"]), seen["rows"]  # every contributor, without scrolling
     assert not seen["inner_scroll"]
+
+
+def test_no_gaming_strategy_beats_honest_contribution(quickstart: Run) -> None:
+    """experiments/gaming on the quickstart run: under per_record every strategy pays at most what honest
+    contribution does; under the old contributor-level policy splitting off harmful records paid more."""
+    gaming = load_script("gaming_run", "experiments/gaming/run.py")
+    table = gaming.table(quickstart.opened).set_index(["strategy", "who"])
+    print(table.to_string())
+    for strategy in ("copy with edits", "off-topic padding", "flip labels"):
+        assert float(table.xs(strategy)["per_record"].iloc[0]) < 1.0, table
+    for ratio in table.xs("split identity (5 addresses)")["per_record"]:
+        assert float(ratio) <= 1.0, table
+    assert int(table.xs("split off harmful records")["per_record"].iloc[0].split()[0]) <= 0
+    assert int(table.xs("split off harmful records")["positive_influence (old)"].iloc[0].split()[0]) > 0
