@@ -13,6 +13,7 @@ It also prints the contributors' reward shares (the wrong-answer contributor sho
 
     .venv/bin/python experiments/noisy_answers/run.py                                  # the quickstart's setup
     .venv/bin/python experiments/noisy_answers/run.py --set datanet.source.n=40 --set targets.source.n=4
+    .venv/bin/python experiments/noisy_answers/run.py --run runs/<run id>     # a finished run, as it is
 """
 
 from __future__ import annotations
@@ -29,13 +30,10 @@ import olab
 from olab.adapters import Adapter
 from olab.adapters.chat import instruction_view
 from olab.adapters.data import iter_batches
-from olab.attribution import Attribution
 from olab.attribution.outputs import IGNORE_INDEX, sequence_logprob
 from olab.config import parse_overrides
-from olab.datanet import Datanet
 from olab.io import atomic_write_json, atomic_write_text
 from olab.metrics import roc_auc_interval
-from olab.pipeline.manifest import RunLayout
 
 REPO = Path(__file__).resolve().parents[2]
 WRONG = "label_flip"  # the Datanet's ground-truth tag of a label_noise (wrong-answer) record
@@ -57,18 +55,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "quickstart_llm.yaml")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Config override.")
+    parser.add_argument("--run", type=Path, help="Analyse this finished run directory instead of running the config.")
+    parser.add_argument("--datanet", type=Path, help="(--run) Its Datanet's directory, if not where the run says.")
     parser.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples of records.")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = parser.parse_args()
 
-    result = olab.run(args.config, overrides=parse_overrides(args.set), progress=True)
-    manifest = result.manifest
-    dn = Datanet.open(manifest["datanet"]["path"], version=manifest["datanet"]["version"])
+    if args.run:
+        result = olab.Run.open(args.run, datanet_path=args.datanet)
+    else:
+        result = olab.run(args.config, overrides=parse_overrides(args.set), progress=True)
+    dn = result.datanet
     wrong = np.array([x == WRONG for x in dn.table.column("injected").to_pylist()])
     if not wrong.any():
         sys.exit("the Datanet has no wrong-answer records: give a contributor kind label_noise with rate > 0")
-    attribution = Attribution.open(result.dir / manifest["attribution"]["path"])
-    adapter = Adapter.open(RunLayout(result.dir).adapter(0))
+    attribution, adapter = result.attribution, result.adapters[0]
     train = instruction_view(dn.to_hf())
     pairs = list(zip(train["prompt"], train["response"], strict=True))
     loss = response_loss(adapter, pairs, adapter.provenance["config"]["max_length"])
@@ -81,7 +82,7 @@ def main() -> None:
         "training_loss": roc_auc_interval(loss, wrong, args.bootstrap),
         "shares_ppm": {s.contributor: s.share_ppm for s in result.rewards.shares},
         "behaviours": {c["address"]: c["behaviour"] for c in dn.contributors},
-        "timings_s": manifest["timings"],
+        "timings_s": result.timings,
     }
     si, tl = results["self_influence"], results["training_loss"]
     table = "\n".join([

@@ -119,7 +119,9 @@ class Attribution:
         """`contributor_table` over a Datanet's records (the training rows, in order): the per-contributor
         influence `olab.rewards.compute` turns into shares. `datanet`: the `olab.Datanet` version attributed."""
         table = datanet.table
-        return self.contributor_table(table.column("contributor").to_pylist(), labels=table.column("label").to_pylist())
+        per_class = self.params.get("task", "classification") == "classification"  # an LLM's labels are answers
+        labels = table.column("label").to_pylist() if per_class else None
+        return self.contributor_table(table.column("contributor").to_pylist(), labels=labels)
 
     def contributor_table(
         self,
