@@ -6,16 +6,15 @@ app = marimo.App(width="medium", app_title="olab · who taught the model that an
 
 @app.cell
 def _():
-    import os
-
     import marimo as mo
 
     import olab
     from olab import viz
     from olab.config import deep_merge
+    from olab.notebook import notebook_size, notebook_workdir
     from olab.widgets import AttributionExplorer, Leaderboard
 
-    return AttributionExplorer, Leaderboard, deep_merge, mo, olab, os, viz
+    return AttributionExplorer, Leaderboard, deep_merge, mo, notebook_size, notebook_workdir, olab, viz
 
 
 @app.cell(hide_code=True)
@@ -36,30 +35,45 @@ def _(mo):
 
 
 @app.cell
-def _(deep_merge, mo, olab, os):
-    size = os.environ.get("OLAB_NOTEBOOK_SIZE", "small")  # tiny (CI) | small (the quickstart's size)
-    workdir = os.environ.get("OLAB_NOTEBOOK_DIR") or str(mo.notebook_dir() / ".." / "runs" / "notebooks")
+def _(notebook_size):
+    size = notebook_size()  # tiny (CI) | small (the quickstart's size), from $OLAB_NOTEBOOK_SIZE
+    return (size,)
+
+
+@app.cell
+def _(mo, notebook_workdir):
+    workdir = notebook_workdir(mo.notebook_dir())  # $OLAB_NOTEBOOK_DIR, else ../runs/notebooks
+    return (workdir,)
+
+
+@app.cell
+def _(deep_merge, mo, olab, size, workdir):
     tiny = {"datanet": {"source": {"n": 40}}, "targets": {"source": {"n": 4}}, "finetune": {"epochs": 1}}
+    place = {
+        "run": {"name": f"llm-answers-{size}", "runs_dir": f"{workdir}/runs"},
+        "datanet": {"name": f"llm-answers-{size}", "root_dir": f"{workdir}/datanets"},
+        "chain": {"state_dir": f"{workdir}/chain"},
+    }
     config = olab.load_config(
-        mo.notebook_dir() / ".." / "configs" / "quickstart_llm.yaml",
-        deep_merge(
-            tiny if size == "tiny" else {},
-            {
-                "run": {"name": f"llm-answers-{size}", "runs_dir": f"{workdir}/runs"},
-                "datanet": {"name": f"llm-answers-{size}", "root_dir": f"{workdir}/datanets"},
-                "chain": {"state_dir": f"{workdir}/chain"},
-            },
-        ),
+        mo.notebook_dir() / ".." / "configs" / "quickstart_llm.yaml", deep_merge(tiny if size == "tiny" else {}, place)
     )
-    with mo.status.spinner(title="Fine-tuning SmolLM2, answering, attributing…"):
-        run = olab.run(config, progress=False)
+    return (config,)
+
+
+@app.cell
+def _(config, olab):
+    run = olab.run(config, progress=False)  # fine-tune, answer, attribute, pay: each stage cached by its inputs
     return (run,)
 
 
 @app.cell
-def _(mo, run):
-    answers = run.targets.to_pandas()[["text", "label", "reference"]]
-    answers.columns = ["prompt", "generated answer", "reference answer"]
+def _(run):
+    answers = run.targets.to_pandas()  # text: the prompt; label: the adapter's answer; reference: the right one
+    return (answers,)
+
+
+@app.cell
+def _(answers, mo, run):
     mo.vstack(
         [mo.md(f"## The adapter's answers ({run.timings['total']:.0f} s for the whole run)"), mo.ui.table(answers)]
     )
@@ -68,25 +82,29 @@ def _(mo, run):
 
 @app.cell
 def _(AttributionExplorer, mo, run):
-    explorer = mo.ui.anywidget(AttributionExplorer.from_run(run, k=5))
-    mo.vstack([mo.md("## One answer: who helped, who hurt"), explorer])
+    mo.vstack([mo.md("## One answer: who helped, who hurt"), mo.ui.anywidget(AttributionExplorer.from_run(run, k=5))])
     return
 
 
 @app.cell
 def _(Leaderboard, mo, run):
-    board = mo.ui.anywidget(Leaderboard.from_run(run))
-    mo.vstack([mo.md("## Rewards"), board])
+    mo.vstack([mo.md("## Rewards"), mo.ui.anywidget(Leaderboard.from_run(run))])
     return
 
 
 @app.cell
-def _(mo, run, viz):
-    train = run.datanet.to_pandas()
-    wrong = train.injected == "label_flip"
-    roc = mo.ui.plotly(viz.self_influence_roc(run.attribution.self_influence, wrong))
-    mo.vstack([mo.md("## Do wrong answers stand out by self-influence?"), roc])
+def _(run):
+    train = run.datanet.to_pandas()  # the records, with the ground truth: injected == "label_flip" is a wrong answer
     return (train,)
+
+
+@app.cell
+def _(mo, run, train, viz):
+    mo.vstack([
+        mo.md("## Do wrong answers stand out by self-influence?"),
+        mo.ui.plotly(viz.self_influence_roc(run.attribution.self_influence, train.injected == "label_flip")),
+    ])  # fmt: skip
+    return
 
 
 @app.cell
