@@ -93,13 +93,16 @@ def shares_ppm(records: list[Mapping[str, Any]], rewards_cfg: Any) -> dict[str, 
 
     from olab.rewards import compute
 
-    frame = pd.DataFrame({"contributor": [r["contributor"] for r in records], "total": [r["score"] for r in records]})
-    frame["positive"] = frame["total"].clip(lower=0)
-    table = frame.groupby("contributor", sort=False).agg(total=("total", "sum"), positive=("positive", "sum"))
-    if not (table["positive"] > 0).any():
+    frame = pd.DataFrame({"record_id": [r["record_id"] for r in records],
+                          "contributor": [r["contributor"] for r in records],
+                          "influence": [r["score"] for r in records]})  # fmt: skip
+    if not (frame["influence"] > 0).any():
         return {}
     cfg = rewards_cfg.model_copy(update={"split": None})  # the fee split is applied when an epoch settles
-    return compute(table.reset_index(), cfg).as_dict()
+    if cfg.policy != "per_record":  # the contributor-level policies read a contributor table
+        frame["total"], frame["positive"] = frame["influence"], frame["influence"].clip(lower=0)
+        frame = frame.groupby("contributor", sort=False)[["total", "positive"]].sum().reset_index()
+    return compute(frame, cfg).as_dict()
 
 
 def _message(receipt_id: str, run_id: str, timestamp: int, chain_id: int) -> SignableMessage:
