@@ -11,6 +11,7 @@ the key in $OLAB_SERVE_KEY. `problems(receipt, ...)` names every link that does 
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -81,6 +82,7 @@ def body(
         "records": records,
         "fee": int(fee),
         "timestamp": int(time.time()) if timestamp is None else int(timestamp),
+        "nonce": "0x" + secrets.token_hex(16),  # two equal answers in one second still get distinct receipts
     }
     out["shares_ppm"] = shares_ppm(out["records"], run.config.rewards)
     return out

@@ -47,8 +47,10 @@ def test_answers_carry_signed_receipts_that_verify_and_tampering_is_named(receip
     chat = client.chat.completions.create(model=lm, messages=[{"role": "user", "content": "Sports"}], max_tokens=4,
                                           temperature=0)  # fmt: skip
     classified = requests.post(f"{live.url}/classify", json={"model": clf, "input": "Stocks fall"}, timeout=600).json()
-    ids = [completion.receipt_id, chat.receipt_id, classified["data"][0]["receipt_id"]]
-    assert all(isinstance(i, str) and i.startswith("0x") for i in ids) and len(set(ids)) == 3
+    again = client.completions.create(model=lm, prompt="Markets today", max_tokens=4, temperature=0)
+    assert again.choices[0].text == completion.choices[0].text and again.receipt_id != completion.receipt_id
+    ids = [completion.receipt_id, chat.receipt_id, classified["data"][0]["receipt_id"], again.receipt_id]
+    assert all(isinstance(i, str) and i.startswith("0x") for i in ids) and len(set(ids)) == 4
 
     stored = {}
     for rid in ids:
