@@ -98,12 +98,6 @@ class CompletionChoice(_Choice):
     text: str
 
 
-class CompletionResponse(_Answer):
-    id: str = Field(default_factory=lambda: _id("cmpl"))
-    object: Literal["text_completion"] = "text_completion"
-    choices: list[CompletionChoice]
-
-
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -113,12 +107,6 @@ class ChatChoice(_Choice):
     message: AssistantMessage
 
 
-class ChatCompletionResponse(_Answer):
-    id: str = Field(default_factory=lambda: _id("chatcmpl"))
-    object: Literal["chat.completion"] = "chat.completion"
-    choices: list[ChatChoice]
-
-
 class ClassifyData(BaseModel):
     index: int
     label: str
@@ -126,6 +114,18 @@ class ClassifyData(BaseModel):
     labels: list[str]
     num_classes: int
     receipt_id: str | None = None
+
+
+class CompletionResponse(_Answer):
+    id: str = Field(default_factory=lambda: _id("cmpl"))
+    object: Literal["text_completion"] = "text_completion"
+    choices: list[CompletionChoice]
+
+
+class ChatCompletionResponse(_Answer):
+    id: str = Field(default_factory=lambda: _id("chatcmpl"))
+    object: Literal["chat.completion"] = "chat.completion"
+    choices: list[ChatChoice]
 
 
 class ClassifyResponse(_Answer):
