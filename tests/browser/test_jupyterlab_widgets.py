@@ -77,16 +77,18 @@ def test_notebook_01_datanet_view_filters_by_contributor(jupyterlab, page, scree
     expect(records.locator(".olab-pill-injected").first).to_be_visible()  # its flipped labels are marked
     expect(view.locator("select.olab-contributor-select")).not_to_have_value("")
     screenshot(page, "jupyterlab-01-datanet-view", view)
-    # the notebook ran to its end: the forged proof check printed (False, False)
-    expect(page.locator(".jp-OutputArea-output", has_text="(False, False)")).to_be_visible(timeout=120_000)
+    # the notebook ran to its end: its last cell, the edited text's proof check, printed False
+    last = page.locator(".jp-CodeCell").last.locator(".jp-OutputArea-output")
+    expect(last).to_have_text("False", timeout=120_000)
 
 
 LIVE = [
     "from olab.widgets import TrainingProgress\nprogress = TrainingProgress(plot_interval_s=0)\nprogress",
-    "import time\nfor step in range(1, 61):\n"
-    "    progress({'event': 'step', 'step': step, 'epoch': step / 30, 'loss': 2 / step, 'total_steps': 60})\n"
+    "import time\nfrom olab.progress import Event\nfrom olab.widgets.training_progress import TRAINING_STAGE\n"
+    "for step in range(1, 61):\n"
+    "    progress(Event(TRAINING_STAGE, 'step', step, 60, {'epoch': step / 30, 'loss': 2 / step}))\n"
     "    time.sleep(0.25)\n"
-    "progress({'event': 'done', 'path': 'adapter', 'hash': 'sha256:0'})",
+    "progress(Event(TRAINING_STAGE, 'end', 60, 60, message='sha256:0'))",
 ]
 
 

@@ -99,13 +99,13 @@ def test_snapshot_skips_replay_and_is_ignored_when_stale(tmp_path, new_run, monk
     monkeypatch.setattr(EmbeddedChain, "snapshot_every", 3)
     cfg = ChainConfig(state_dir=str(tmp_path))
     runs = [new_run() for _ in range(3)]
-    with Ledger(cfg) as ledger:  # 4 deployments + 3 publishes: snapshots after entries 3 and 6
+    with Ledger(cfg) as ledger:  # 5 deployments + 3 publishes: snapshots after entries 3 and 6
         for r in runs:
             ledger.publish_run(r.commitment)
     snapshot = tmp_path / "embedded" / "snapshot.bin"
     assert json.loads(snapshot.read_bytes().partition(b"\n")[0])["entries"] == 6
     chain = EmbeddedChain(cfg)
-    assert chain.replayed == 1  # opened from the snapshot, replaying only the entry after it
+    assert chain.replayed == 2  # opened from the snapshot, replaying only the entries after it
     late = new_run()
     with Ledger(cfg, _chain=chain) as ledger:
         ledger.publish_run(late.commitment)
@@ -113,7 +113,7 @@ def test_snapshot_skips_replay_and_is_ignored_when_stale(tmp_path, new_run, monk
     stale = json.loads(meta) | {"journal_sha256": "0" * 64}
     snapshot.write_bytes(json.dumps(stale).encode() + b"\n" + body)
     chain = EmbeddedChain(cfg)
-    assert chain.replayed == len(journal_entries(tmp_path)) == 8  # the stale snapshot was not trusted
+    assert chain.replayed == len(journal_entries(tmp_path)) == 9  # the stale snapshot was not trusted
     with Ledger(cfg, _chain=chain) as ledger:
         assert all(ledger.verify_run(r.commitment) == [] for r in [*runs, late])
 
