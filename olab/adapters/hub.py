@@ -39,7 +39,9 @@ def model_card(base_model: str, task: str, labels: list[str], config: dict[str, 
     return (
         f"---\n{yaml.safe_dump(meta, sort_keys=True)}---\n\n"
         f"# LoRA adapter on {base}\n\n"
-        f"A {task} LoRA adapter trained by olab on {trained_on}.\n\n"
+        f"A {task} LoRA adapter trained by olab on {trained_on}"
+        + (f", over olab's base-model alias `{base_model}`" if base != base_model else "")
+        + ".\n\n"
         + (f"| class id | label |\n| --- | --- |\n{label_lines}\n" if labels else "")
         + "## Load it\n\n"
         "```python\n"

@@ -149,17 +149,20 @@ ALIASES: dict[str, Callable[[], Path]] = {
     "smollm2-135m-instruct": _smollm2,
 }
 # the Hub id each alias's weights were published under: what an adapter records as its base, so that PEFT and
-# transformers load it anywhere. An alias without one records its local directory: tiny-gpt2 is built here, and
-# smollm2-135m-instruct is dequantised from 4 bits, close to but not the Hub's weights.
-HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+# transformers load it anywhere (smollm2-135m-instruct is dequantised from 4 bits: the Hub's original weights are
+# close to, not equal to, the ones trained on; olab itself loads the alias and checks its weight hash). An alias
+# without one (tiny-gpt2, built in code) records its own name, never the cache directory it was built in.
+HUB_IDS = {
+    "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+}
 
 
 def loadable_base(name_or_path: str) -> str:
-    """The base model name an adapter records (`base_model_name_or_path`): one `from_pretrained` can load, not
-    an olab alias. A Hub id or a directory is recorded as the user gave it, so adapter files hash alike anywhere."""
-    if name_or_path in ALIASES:
-        return HUB_IDS.get(name_or_path) or resolve_base_model(name_or_path)
-    return name_or_path
+    """The base model name an adapter records (`base_model_name_or_path`): an alias's Hub id (else the alias), or
+    the Hub id or directory as the user gave it; never a path that depends on $OLAB_CACHE_DIR, so the adapter's
+    files hash alike wherever the cache lives."""
+    return HUB_IDS.get(name_or_path, name_or_path)
 
 
 def label_maps(labels: list[str]) -> dict[str, Any]:

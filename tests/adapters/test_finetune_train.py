@@ -12,7 +12,7 @@ from datasets import ClassLabel, Dataset, Features, Value
 from ft_helpers import LABELS, agnews, tiny_cfg
 from safetensors import safe_open
 
-from olab.adapters import Adapter, FinetuneConfig, finetune, resolve_base_model
+from olab.adapters import Adapter, FinetuneConfig, finetune
 from olab.adapters.train import evaluate, read_examples
 from olab.errors import OlabError, VerificationError
 from olab.hashing import sha256_dir, sha256_file
@@ -54,6 +54,21 @@ def test_adapters_hash_alike_across_processes_with_different_hash_seeds(tmp_path
     assert len(hashes) == 1, hashes
 
 
+def test_adapters_hash_alike_wherever_the_model_cache_lives(tmp_path, monkeypatch):
+    """The alias's base model is built in $OLAB_CACHE_DIR; no file of the adapter may name that directory."""
+    rows = Dataset.from_dict({"prompt": ["What is 2 plus 3?", "Name a colour."] * 4, "response": ["5", "Red"] * 4})
+    cfg = tiny_cfg(task="causal_lm", epochs=1, checkpoints=1)
+    adapters = []
+    for cache in ("cache-a", "elsewhere/cache-b"):
+        monkeypatch.setenv("OLAB_CACHE_DIR", str(tmp_path / cache))
+        adapters.append(finetune(rows, [], cfg, tmp_path / cache / "adapter", progress=False))
+    assert adapters[0].provenance["base_model"]["source"] != adapters[1].provenance["base_model"]["source"]
+    assert adapters[0].hash == adapters[1].hash
+    recorded = json.loads((adapters[0].adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert recorded == "tiny-gpt2"  # the alias (built in code, on no Hub), which olab resolves on load
+    assert adapters[1].load()[0] is not None
+
+
 def test_classification_head_trains_and_is_saved_with_the_adapter(train_set, tmp_path):
     adapter = finetune(train_set, LABELS, tiny_cfg(), tmp_path / "a", progress=False)
     with safe_open(adapter.adapter_dir / "adapter_model.safetensors", "pt") as f:
@@ -61,8 +76,8 @@ def test_classification_head_trains_and_is_saved_with_the_adapter(train_set, tmp
     assert any(".score." in k for k in keys), keys  # GPT-2's head, kept via PEFT modules_to_save
     assert any("lora_A" in k for k in keys) and any("lora_B" in k for k in keys)
     config = json.loads((adapter.adapter_dir / "adapter_config.json").read_text())
-    # an alias with no Hub id records the directory it resolves to: a base `from_pretrained` loads
-    assert config["base_model_name_or_path"] == resolve_base_model("tiny-gpt2")
+    # an alias with no Hub id records its name, not the cache directory it was built in
+    assert config["base_model_name_or_path"] == "tiny-gpt2"
     assert config["task_type"] == "SEQ_CLS" and config["target_modules"] == ["c_attn"]
     assert sorted(p.name for p in adapter.adapter_dir.iterdir()) == [
         "README.md",

@@ -55,9 +55,10 @@ def test_the_adapter_dir_is_a_hub_repo(adapter):
     )  # deterministic: rebuilt from what the adapter records, byte for byte
 
 
-def test_aliases_record_a_base_that_from_pretrained_loads():
+def test_aliases_record_their_hub_id_or_their_name_never_a_cache_path():
     assert loadable_base("all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
-    assert (resolve_base_model("tiny-gpt2") == loadable_base("tiny-gpt2")) and loadable_base("gpt2") == "gpt2"
+    assert loadable_base("smollm2-135m-instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert loadable_base("tiny-gpt2") == "tiny-gpt2" and loadable_base("gpt2") == "gpt2"  # never a cache path
 
 
 def test_push_to_hub_reports_an_unreachable_hub(adapter):

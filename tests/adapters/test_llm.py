@@ -93,3 +93,24 @@ def test_llama_default_targets_and_provenance(tuned):
     prov = adapter.provenance
     assert prov["base_model"]["name"] == ALIAS and prov["base_model"]["weight_hash"] == base_weight_hash(ALIAS)
     assert prov["precision"] == "bf16" and prov["data"]["train_examples"] == 16
+
+
+def test_the_adapter_hash_does_not_depend_on_where_the_model_cache_lives(tmp_path, monkeypatch):
+    """The converted base is found under two different $OLAB_CACHE_DIRs: the adapters hash alike, and the base
+    they record is the Hub id (olab loads the alias and checks its weight hash), not either cache path."""
+    built = Path(resolve_base_model(ALIAS))
+    rows = instructions(4, seed=5)
+    cfg = CFG | {"epochs": 1, "batch_size": 4, "eval_fraction": 0}
+    adapters = []
+    for cache in ("one", "another/cache"):
+        models = tmp_path / cache / "models"
+        models.mkdir(parents=True)
+        (models / built.name).symlink_to(built)  # the same converted weights, under another cache directory
+        monkeypatch.setenv("OLAB_CACHE_DIR", str(tmp_path / cache))
+        adapters.append(finetune(rows, [], cfg, tmp_path / cache / "adapter", progress=False))
+    assert {a.provenance["base_model"]["source"] for a in adapters} == {
+        str(tmp_path / c / "models" / built.name) for c in ("one", "another/cache")
+    }
+    assert adapters[0].hash == adapters[1].hash
+    config = read_json(adapters[1].adapter_dir / "adapter_config.json")
+    assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
