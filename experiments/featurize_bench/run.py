@@ -105,11 +105,14 @@ def instruction_batches(tok: object, n: int, batch_size: int, seq: int) -> list[
     return [encode(tok, pairs[i : i + batch_size], None, "causal_lm", seq) for i in range(0, n, batch_size)]
 
 
-def fwd_bwd_step(model: torch.nn.Module, device: torch.device, task: str = "classification"):
+def fwd_bwd_step(model: torch.nn.Module, device: torch.device, task: str = "classification", all_logits=False):
+    from olab.adapters.train import training_loss
+
     def step(b: dict[str, torch.Tensor]) -> None:
         model.zero_grad(set_to_none=True)
-        if task == "causal_lm":  # the training loss: next-token cross-entropy on the labelled tokens
-            model(**{k: v.to(device) for k, v in b.items()}).loss.backward()
+        if task == "causal_lm":  # olab's training loss: next-token cross-entropy on the labelled tokens,
+            batch = {k: v.to(device) for k, v in b.items()}  # logits only where they predict one (all_logits:
+            (model(**batch).loss if all_logits else training_loss(model, batch, task)).backward()  # transformers')
             return
         logits = model(input_ids=b["input_ids"].to(device), attention_mask=b["attention_mask"].to(device)).logits
         F.cross_entropy(logits.float(), b["labels"].to(device)).backward()
@@ -232,6 +235,14 @@ def main() -> None:
                 plain(b)
 
     methods = {"fwd+bwd": fb, "olab": olab}
+    if task == "causal_lm":  # the training step as transformers computes it: logits at every position
+        every = fwd_bwd_step(model, device, task, all_logits=True)
+
+        def fb_all(b, plain=every):
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                plain(b)
+
+        methods["fwd+bwd all logits"] = fb_all
     if args.compare_bf16 and autocast is None:
 
         def fb_bf16(b, plain=fb):
@@ -285,6 +296,8 @@ def main() -> None:
         "projection_paths_s": paths,
     }  # fmt: skip
     ratios = {"olab/fwd+bwd": rate["olab"] / rate["fwd+bwd"]}
+    if "fwd+bwd all logits" in rate:
+        ratios["fwd+bwd: answer logits/all logits"] = rate["fwd+bwd"] / rate["fwd+bwd all logits"]
     if "olab bf16" in rate:
         ratios |= {
             "bf16/fp32 fwd+bwd": rate["fwd+bwd bf16"] / rate["fwd+bwd"],

@@ -10,6 +10,7 @@ attribution's output function all cover the response tokens only. A tokenizer wi
 
 from __future__ import annotations
 
+import inspect
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -68,6 +69,40 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[Pair], max_length: int) -> dict
         mask[i, :n] = 1
         labels[i, len(h) : n] = torch.tensor(t, dtype=torch.long)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def labelled_positions(labels: torch.Tensor) -> torch.Tensor:
+    """(B, L) bool: the positions whose logits predict a labelled token (position t predicts token t + 1)."""
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    return keep
+
+
+def _slices_logits(model: Any) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def labelled_logprob(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Σ log p(token | everything before it) over each row's labelled tokens, shape (B,): the response's
+    log-probability given the prompt for instruction records. The vocabulary projection runs only at the
+    positions that predict a labelled token (transformers' `logits_to_keep` mask): for a 3-token answer after a
+    40-token chat prompt that skips most of the output layer (SmolLM2's is 576 x 49,152, a fifth of the model's
+    multiply-adds per token), forward and backward alike. Models without `logits_to_keep` compute all logits."""
+    labels = batch["labels"]
+    keep = labelled_positions(labels)
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    sliced = _slices_logits(model)  # logits: (number of kept positions, vocabulary) either way
+    logits = model(**inputs, logits_to_keep=keep).logits if sliced else model(**inputs).logits[keep]
+    targets = labels[:, 1:][keep[:, :-1]]  # row-major, like the kept positions
+    logp = logits.float().log_softmax(dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    rows = keep.nonzero()[:, 0]
+    return torch.zeros(labels.shape[0], dtype=logp.dtype, device=logp.device).index_add(0, rows, logp)
+
+
+def labelled_tokens(labels: torch.Tensor) -> int:
+    """How many tokens the loss covers (the denominator of the mean per-token loss)."""
+    return int((labels[:, 1:] != IGNORE_INDEX).sum())
 
 
 @torch.no_grad()

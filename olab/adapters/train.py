@@ -26,7 +26,15 @@ from olab.adapters.adapter import (
     checkpoint_name,
     checkpoint_step,
 )
-from olab.adapters.chat import INSTRUCTION_COLUMNS, answer_budget, exact_match, generate, instruction_view
+from olab.adapters.chat import (
+    INSTRUCTION_COLUMNS,
+    answer_budget,
+    exact_match,
+    generate,
+    instruction_view,
+    labelled_logprob,
+    labelled_tokens,
+)
 from olab.adapters.config import FinetuneConfig
 from olab.adapters.data import Example, iter_batches
 from olab.adapters.hub import model_card, write_hub_files
@@ -210,18 +218,16 @@ def evaluate(
     loss_sum, count, correct = 0.0, 0, 0
     for _, batch in iter_batches(tokenizer, texts, labels, cfg.task, cfg.max_length, cfg.eval_batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
-        with autocast(device, precision):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         if cfg.task == "classification":
+            with autocast(device, precision):
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
             loss_sum += torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum").item()
             correct += (logits.argmax(-1) == batch["labels"]).sum().item()
             count += len(batch["labels"])
         else:
-            target = batch["labels"][:, 1:]
-            loss_sum += torch.nn.functional.cross_entropy(
-                logits[:, :-1].transpose(1, 2), target, ignore_index=-100, reduction="sum"
-            ).item()
-            count += (target != -100).sum().item()
+            with autocast(device, precision):
+                loss_sum -= labelled_logprob(model, batch).sum().item()
+            count += labelled_tokens(batch["labels"])
     model.train(was_training)
     loss = loss_sum / max(count, 1)
     if cfg.task == "classification":
@@ -234,6 +240,14 @@ def evaluate(
                                batch_size=cfg.eval_batch_size, max_length=cfg.max_length)  # fmt: skip
         result["exact_match"] = exact_match(answers, references)
     return result
+
+
+def training_loss(model: Any, batch: dict[str, torch.Tensor], task: str) -> torch.Tensor:
+    """The training loss: cross-entropy of the label for classification; for causal_lm the mean per-token loss
+    over the labelled tokens (what transformers computes from `labels`, without the prompt positions' logits)."""
+    if task == "classification":
+        return model(**batch).loss
+    return -labelled_logprob(model, batch).sum() / max(labelled_tokens(batch["labels"]), 1)
 
 
 def _train(
@@ -276,7 +290,7 @@ def _train(
         for i, (_, batch) in enumerate(batches):
             batch = {k: v.to(device) for k, v in batch.items()}
             with autocast(device, precision):
-                loss = model(**batch).loss
+                loss = training_loss(model, batch, cfg.task)
             scaler.scale(loss).backward()
             if cfg.max_grad_norm is not None:
                 scaler.unscale_(optimizer)

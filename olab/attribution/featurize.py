@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from olab.attribution.outputs import output_and_q
+from olab.adapters.chat import labelled_logprob
+from olab.attribution.outputs import logprob_margin_and_q, output_and_q
 from olab.attribution.projection import Projector
 from olab.errors import ConfigError, OlabError
 
@@ -141,6 +142,8 @@ class Featurizer:
             else contextlib.nullcontext()
         )
         with ctx:
+            if self.task == "causal_lm":  # logits only where a labelled token is predicted
+                return logprob_margin_and_q(labelled_logprob(self.model, {**inputs, "labels": labels}))
             logits = self.model(**inputs).logits
         return output_and_q(self.task, logits, labels)
 

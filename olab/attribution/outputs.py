@@ -57,13 +57,15 @@ def sequence_logprob(logits: Tensor, labels: Tensor) -> Tensor:
 
 def sequence_margin(logits: Tensor, labels: Tensor) -> Tensor:
     """Per-example f = log p − log(1 − p) of the labelled continuation's probability p."""
-    return _sequence_margin_and_q(logits, labels)[0]
+    return logprob_margin_and_q(sequence_logprob(logits, labels))[0]
 
 
-def _sequence_margin_and_q(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    s = sequence_logprob(logits, labels).clamp(max=-1e-6)  # p < 1, so log(1 − p) is finite
+def logprob_margin_and_q(logprob: Tensor) -> tuple[Tensor, Tensor]:
+    """(f, Q) of a labelled continuation from its log-probability log p: f = log p − log(1 − p), Q = 1 − p
+    (no gradient). The olab featurizer gets log p from `chat.labelled_logprob`, which skips unneeded logits."""
+    s = logprob.clamp(max=-1e-6)  # p < 1, so log(1 − p) is finite
     one_minus_p = -torch.expm1(s)
-    return s - torch.log(one_minus_p), one_minus_p
+    return s - torch.log(one_minus_p), one_minus_p.detach()
 
 
 def output_and_q(task: str, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -71,6 +73,5 @@ def output_and_q(task: str, logits: Tensor, labels: Tensor) -> tuple[Tensor, Ten
     if task == "classification":
         return classification_margin(logits, labels), classification_q(logits, labels).detach()
     if task == "causal_lm":
-        f, q = _sequence_margin_and_q(logits, labels)
-        return f, q.detach()
+        return logprob_margin_and_q(sequence_logprob(logits, labels))
     raise ValueError(f"task must be 'classification' or 'causal_lm', got {task!r}")
