@@ -26,6 +26,7 @@ import plotly.io as pio
 
 from olab import viz
 from olab.errors import ValidationError
+from olab.intervals import share_text
 from olab.io import atomic_write_text
 from olab.metrics import roc_auc
 from olab.names import name_of, short_address
@@ -249,11 +250,17 @@ def run_report(
     sections: list[tuple[str, Content, str]] = [
         (
             "Reward shares",
-            viz.contributor_shares(shares, title=None, **style),
+            viz.contributor_shares(shares, title=None, intervals=getattr(rewards, "intervals", None), **style),
             f"Percent of the rewards under policy {policy}; each share is provable against the reward root "
-            "(see Provenance).",
+            "(see Provenance)."
+            + (
+                f" Whiskers: each share's {rewards.intervals.level:.0%} interval when the targets are drawn again "
+                "(bootstrap); other seeds and models are not in it."
+                if getattr(rewards, "intervals", None) is not None
+                else ""
+            ),
         ),
-        ("Leaderboard", leaderboard(shares, contributors, names), ""),
+        ("Leaderboard", leaderboard(shares, contributors, names, getattr(rewards, "intervals", None)), ""),
     ]
     if records is not None and "influence" in records:
         sections.append(
@@ -381,8 +388,11 @@ def _model_quality(training: Any, manifest: Mapping[str, Any]) -> str | None:
     return f"The fine-tuned model classifies {on} with accuracy {last['eval_accuracy'] * 100:.1f} %{loss}{step}."
 
 
-def leaderboard(shares: pd.DataFrame, contributors: pd.DataFrame | None, names: Mapping[str, str]) -> pd.DataFrame:
-    """Every share holder, ranked by share: name, short address, share, records and influence columns."""
+def leaderboard(
+    shares: pd.DataFrame, contributors: pd.DataFrame | None, names: Mapping[str, str], intervals: Any = None
+) -> pd.DataFrame:
+    """Every share holder, ranked by share: name, short address, share (with its interval when `intervals`, an
+    `olab.intervals.ShareIntervals`, gives one), records and influence columns."""
     table = shares if contributors is None else _with_shares(contributors, shares)
     order = table.assign(_key=table["contributor"].str.lower())  # as rewards rank them: ties by address
     table = order.sort_values(["share_ppm", "_key"], ascending=[False, True]).drop(columns="_key")
@@ -391,7 +401,7 @@ def leaderboard(shares: pd.DataFrame, contributors: pd.DataFrame | None, names: 
             "#": range(1, len(table) + 1),
             "contributor": [name_of(names, a) for a in table["contributor"]],
             "address": [short_address(a) for a in table["contributor"]],
-            "share (%)": (table["share_ppm"] / 10_000).round(2).to_numpy(),
+            **_share_column(table, intervals),
             "share (ppm)": table["share_ppm"].astype(int).to_numpy(),
         }
     )
@@ -408,6 +418,14 @@ def leaderboard(shares: pd.DataFrame, contributors: pd.DataFrame | None, names: 
         if col in table:
             out[heading] = table[col].to_numpy()
     return out
+
+
+def _share_column(table: pd.DataFrame, intervals: Any) -> dict[str, Any]:
+    """The leaderboard's share column: percent, or "12.40 % [10.90, 13.80]" with each share's interval."""
+    if intervals is None:
+        return {"share (%)": (table["share_ppm"] / 10_000).round(2).to_numpy()}
+    cells = zip(table["contributor"], table["share_ppm"], strict=True)
+    return {f"share [{intervals.level:.0%} interval]": [share_text(int(p), intervals.of(a)) for a, p in cells]}
 
 
 def _with_shares(contributors: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:

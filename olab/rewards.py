@@ -116,6 +116,14 @@ class RewardsConfig(Section):
         "error",
         description="When no contributor has positive influence: 'error' stops the run, 'equal_split' pays all equally.",
     )
+    interval_resamples: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "Resamples of the targets (bootstrap) behind each share's 95% interval, kept in rewards.json outside "
+            "the reward tree; 0: no intervals."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,8 @@ class Rewards:
     # per_record: address -> {record_id: harm_ppm} of each harmful record (what its deposit owes); not in the tree
     harm: dict[str, dict[str, int]] = field(default_factory=dict)
     run_id: str | None = None  # the run these rewards were written for (set when read from rewards.json)
+    # how sure each share is (olab.intervals.ShareIntervals): metadata, not in the tree; None when not computed
+    intervals: Any = None
 
     @classmethod
     def open(cls, path: str | Path) -> Rewards:
@@ -156,9 +166,22 @@ class Rewards:
             else {}
         )
         harm = {to_checksum_address(a): dict(h) for a, h in data.get("harm_ppm", {}).items()}
+        intervals = None
+        if isinstance(data.get("intervals"), dict):
+            from olab.intervals import ShareIntervals
+
+            intervals = ShareIntervals.from_json(data["intervals"])
         return replace(
-            from_shares(shares, data.get("policy", "unknown")), run_id=data["run_id"], names=names, harm=harm
+            from_shares(shares, data.get("policy", "unknown")),
+            run_id=data["run_id"],
+            names=names,
+            harm=harm,
+            intervals=intervals,
         )
+
+    def interval(self, address: str) -> tuple[int, int] | None:
+        """The 95% interval (low_ppm, high_ppm) of an address's share, or None when there is none."""
+        return self.intervals.of(address) if self.intervals is not None else None
 
     def harm_ppm(self, address: str) -> int:
         """What an address's harmful records owe in total, in ppm of the contributors' pool (0 if none)."""
@@ -213,6 +236,8 @@ class Rewards:
             "names": {s.contributor: self.names[s.contributor] for s in self.shares if s.contributor in self.names},
             # per_record: what each harmful record's deposit owes, in ppm of the pool; settled by slashing
             "harm_ppm": {a: dict(sorted(h.items())) for a, h in sorted(self.harm.items())},
+            # how sure each share is (olab.intervals): percentiles of a seeded bootstrap; not in the tree
+            **({"intervals": self.intervals.to_json()} if self.intervals is not None else {}),
         }
 
     def write(self, path: str | Path, run_id: str) -> Path:

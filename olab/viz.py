@@ -130,11 +130,15 @@ def contributor_shares(
     colors: Mapping[str, str] | None = None,
     kind: str = "bar",
     title: str | None = "Contributor reward shares",
+    intervals: Any = None,
 ) -> go.Figure:
     """Each contributor's reward share (percent; ppm on hover): a ranked bar chart or a donut.
 
     `shares`: `olab.rewards.Rewards`, a list of `Share`/dicts, `{address: share_ppm}` or a DataFrame.
+    `intervals` (`olab.intervals.ShareIntervals`; default: the Rewards' own) draw each share's interval as a
+    whisker on the bars.
     """
+    intervals = intervals if intervals is not None else getattr(shares, "intervals", None)
     df = shares_frame(shares)
     fallback = contributor_colors(df["contributor"])
     names = [contributor_label(a, labels) for a in df["contributor"]]
@@ -165,6 +169,15 @@ def contributor_shares(
         customdata=custom,
         hovertemplate="%{customdata[0]}<br>%{customdata[1]} ppm (%{x:.3f}%)<extra></extra>",
     )
+    if intervals is not None:
+        bounds = [intervals.of(a) or (p, p) for a, p in zip(df["contributor"], df["share_ppm"], strict=True)]
+        low, high = (np.array([b[i] for b in bounds]) / 10_000 for i in (0, 1))
+        trace.update(
+            error_x={"type": "data", "array": np.maximum(high - pct, 0), "arrayminus": np.maximum(pct - low, 0)},
+            customdata=np.column_stack([custom, low, high]),
+            hovertemplate="%{customdata[0]}<br>%{customdata[1]} ppm (%{x:.3f}%)"
+            f"<br>{intervals.level:.0%} interval %{{customdata[2]:.2f}}–%{{customdata[3]:.2f}}%<extra></extra>",
+        )
     fig = go.Figure(trace)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="share of rewards (%)", rangemode="tozero")

@@ -180,6 +180,23 @@ def test_leaderboard_names_contributors_from_a_runs_rewards():
     assert [r["name"] for r in board.rows] == ["contributor 0 (clean)", ""]
 
 
+def test_leaderboard_shows_each_shares_interval_in_its_cell_and_as_a_whisker():
+    from olab import intervals, rewards
+
+    scores = np.array([[1.0, 2.0, 3.0, 2.5], [0.5, 0.2, 0.4, 0.3], [0.3, 0.1, 0.4, 0.2], [0.1, 0.2, 0.1, 0.1]])
+    shares = rewards.compute({ALICE: list(scores[:2].sum(axis=1)), BOB: list(scores[2:].sum(axis=1))})
+    shares.intervals = intervals.bootstrap(scores, [ALICE, ALICE, BOB, BOB], "per_record", resamples=200)
+    board = Leaderboard(shares=shares)
+    cells = {r["contributor"].lower(): r.get("share_interval") for r in board.rows}
+    assert cells[ALICE] == list(shares.interval(ALICE)) and cells[BOB] == list(shares.interval(BOB))
+    assert cells[rewards.POOL_REMAINDER] is None and "share_interval" not in board.columns  # shown in the share cell
+    (bars,) = board.figure["data"]
+    low, high = shares.interval(ALICE)
+    share = shares.share(ALICE).share_ppm
+    assert bars["error_x"]["array"][0] == pytest.approx((high - share) / 10_000)
+    assert bars["error_x"]["arrayminus"][0] == pytest.approx((share - low) / 10_000)
+
+
 # --- AttributionExplorer ---------------------------------------------------------------------------
 
 

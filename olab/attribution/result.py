@@ -23,6 +23,28 @@ SELF_INFLUENCE_FILE = "self_influence.npy"
 PARAMS_FILE = "attribution.json"
 
 
+def payee_rows(table: Any) -> np.ndarray:
+    """For each row of a Datanet table, the row whose record is paid for its influence: a near-copy's original
+    (`near_duplicate_of`), else the row itself."""
+    ids = table.column("record_id").to_pylist()
+    out = np.arange(len(ids))
+    if "near_duplicate_of" in table.column_names:
+        row = {rid: i for i, rid in enumerate(ids)}
+        for i, original in enumerate(table.column("near_duplicate_of").to_pylist()):
+            if original:
+                out[i] = row[original]
+    return out
+
+
+def to_payees(influence: np.ndarray, payee: np.ndarray) -> np.ndarray:
+    """`influence` (one row per record, in place) with each near-copy's row added to its payee's and zeroed."""
+    moved = np.flatnonzero(payee != np.arange(len(payee)))
+    if len(moved):
+        np.add.at(influence, payee[moved], influence[moved])
+        influence[moved] = 0.0
+    return influence
+
+
 @dataclass
 class Attribution:
     """TRAK scores of each training record (rows) for each target (columns), with how they were made."""
@@ -103,16 +125,8 @@ class Attribution:
         added to its original's, so the credit (or the harm) of the pair belongs to the original's contributor.
         """
         table = datanet.table
-        ids = table.column("record_id").to_pylist()
-        records = self.record_table(table.column("contributor").to_pylist(), ids)
-        if "near_duplicate_of" in table.column_names:
-            influence = records["influence"].to_numpy(dtype=np.float64, copy=True)
-            row = {rid: i for i, rid in enumerate(ids)}
-            for i, original in enumerate(table.column("near_duplicate_of").to_pylist()):
-                if original:
-                    influence[row[original]] += influence[i]
-                    influence[i] = 0.0
-            records["influence"] = influence
+        records = self.record_table(table.column("contributor").to_pylist(), table.column("record_id").to_pylist())
+        records["influence"] = to_payees(records["influence"].to_numpy(dtype=np.float64, copy=True), payee_rows(table))
         return records
 
     def by_contributor(self, datanet: Any) -> pd.DataFrame:

@@ -19,6 +19,7 @@ SET_HELP = "Override a config value, e.g. --set finetune.epochs=1 (repeatable)."
 def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     """Run the whole pipeline for CONFIG and write runs/<run id>/."""
     from olab.config import parse_overrides
+    from olab.intervals import share_text
     from olab.names import name_of
     from olab.pipeline.runner import run as run_pipeline
 
@@ -28,11 +29,15 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
         click.echo(note)
     result = run_pipeline(config, overrides=parse_overrides(overrides), progress=sink)
     rewards = result.rewards
-    click.echo("\nreward shares:")
-    width = max(len(name_of(rewards.names, s.contributor)) for s in rewards.shares)
-    for s in rewards.ranked():
+    ranked = rewards.ranked()
+    shares = [share_text(s.share_ppm, rewards.interval(s.contributor)) for s in ranked]
+    how = f" ({rewards.intervals.level:.0%} intervals over the targets)" if rewards.intervals else ""
+    click.echo(f"\nreward shares{how}:")
+    width = max(len(name_of(rewards.names, s.contributor)) for s in ranked)
+    share_width = max(map(len, shares))
+    for s, text in zip(ranked, shares, strict=True):
         name = name_of(rewards.names, s.contributor)
-        click.echo(f"  {name:<{width}}  {s.share_ppm / 10_000:6.2f} %  {s.share_ppm:>9,} ppm  {s.contributor}")
+        click.echo(f"  {name:<{width}}  {text:>{share_width}}  {s.share_ppm:>9,} ppm  {s.contributor}")
     click.echo(f"\nrun directory: {result.dir}\nreport: {result.dir / 'report.html'}")
 
 

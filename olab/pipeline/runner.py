@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import olab
+from olab import intervals
 from olab import rewards as rewards_mod
 from olab.adapters import Adapter, finetune
 from olab.adapters.chat import generate, instruction_view
@@ -180,6 +181,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
 
     with timer("rewards"):
         shares = rewards_mod.compute(attribution.by_record(dn), cfg.rewards)
+        shares.intervals = intervals.for_run(attribution, dn, cfg.rewards)
         roles = cfg.rewards.split.recipients() if cfg.rewards.split else {}
         shares.names = display_names(
             dn.contributors, {**roles, rewards_mod.POOL_REMAINDER: "rounding (stays in the pool)"}

@@ -59,7 +59,8 @@ class Leaderboard(OlabWidget):
         if plot and "share_ppm" in columns:
             from olab import viz
 
-            self.set_figure(viz.contributor_shares(rows, labels=labels, colors=colors))
+            intervals = getattr(shares, "intervals", None)
+            self.set_figure(viz.contributor_shares(rows, labels=labels, colors=colors, intervals=intervals))
 
     @classmethod
     def from_run(cls, run: Any, **kwargs: Any) -> Leaderboard:
@@ -106,8 +107,13 @@ def _merge(rows: list[dict[str, Any]], shares: Any) -> list[dict[str, Any]]:
     from olab import viz
 
     by_address = {str(r["contributor"]).lower(): r for r in rows}
+    intervals = getattr(shares, "intervals", None)  # olab.rewards.Rewards: each share's interval, shown in its cell
     for address, ppm in viz.shares_frame(shares).itertuples(index=False):
-        by_address.setdefault(str(address).lower(), {"contributor": str(address)})["share_ppm"] = int(ppm)
+        row = by_address.setdefault(str(address).lower(), {"contributor": str(address)})
+        row["share_ppm"] = int(ppm)
+        bounds = intervals.of(str(address)) if intervals is not None else None
+        if bounds is not None:
+            row["share_interval"] = list(bounds)
     for r in by_address.values():
         r.setdefault("share_ppm", 0)
     return list(by_address.values())

@@ -42,6 +42,29 @@ def test_causal_lm_runs_end_to_end_on_a_tiny_model(finished_project: Path) -> No
     olab("verify", str(run_dir), cwd=finished_project)
 
 
+def test_every_share_has_an_interval_in_the_output_rewards_json_and_report(project: Path) -> None:
+    """The rerun reuses every stage; its output, rewards.json and report give each share's 95% interval, which
+    holds the share, and verify does not depend on them."""
+    proc = olab("run", str(project / "config.yaml"), "--no-progress", cwd=project)
+    (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
+    run = OpenedRun.open(run_dir, datanet_path=project / "datanets" / "tiny")
+    stored = read_json(run.layout.rewards)["intervals"]
+    assert stored["resampled"] == "targets" and stored["targets"] == 8 and stored["resamples"] == 1000
+    assert "reward shares (95% intervals over the targets):" in proc.stdout
+    for share in run.rewards.shares:
+        if share.contributor not in stored["ppm"]:  # the pool's rounding leaf has no interval
+            continue
+        low, high = run.rewards.interval(share.contributor)
+        assert [low, high] == stored["ppm"][share.contributor] and low <= share.share_ppm <= high
+        line = next(ln for ln in proc.stdout.splitlines() if ln.rstrip().endswith(share.contributor))
+        assert f"{share.share_ppm / 10_000:.2f} % [{low / 10_000:.2f}, {high / 10_000:.2f}]" in line, line
+        assert f"[{low / 10_000:.2f}, {high / 10_000:.2f}]" in run.layout.report.read_text()
+    data = read_json(run.layout.rewards)
+    data["intervals"]["ppm"] = {a: [0, 1_000_000] for a in data["intervals"]["ppm"]}
+    run.layout.rewards.write_text(json.dumps(data))
+    assert run.verify(chain=False).ok
+
+
 def test_the_run_reopens_as_one_object_and_rewrites_its_report(project: Path) -> None:
     (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
     run = OpenedRun.open(run_dir, datanet_path=project / "datanets" / "tiny")

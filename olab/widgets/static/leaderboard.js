@@ -9,12 +9,15 @@ function render({ model, el }) {
   function cell(column, value, row, maxima) {
     if (column === "share_ppm") {
       const pct = (value || 0) / 10000;
+      const bounds = row.share_interval; // [low, high] ppm: how sure the share is (bootstrap over the targets)
+      const range = bounds ? bounds.map((b) => (b / 10000).toFixed(2)).join(", ") : "";
       const width = maxima.share_ppm ? (100 * (value || 0)) / maxima.share_ppm : 0;
       return h(
         "span",
-        { class: "olab-bar-cell", title: `${fmtNumber(value)} ppm` },
+        { class: "olab-bar-cell", title: `${fmtNumber(value)} ppm` + (range ? ` (95% interval ${range})` : "") },
         h("span", { class: "olab-bar-track" }, h("span", { class: "olab-bar", style: `width:${width.toFixed(1)}%` })),
         h("span", { class: "olab-bar-label" }, `${pct.toFixed(2)}%`),
+        range && h("span", { class: "olab-muted" }, `[${range}]`),
       );
     }
     const text = fmtNumber(value);
