@@ -89,6 +89,20 @@ class FeeSplit(Section):
         return {k: v / total for k, v in raw.items()}
 
 
+class StakeConfig(Section):
+    """Stake and slashing (StakeVault): publishing the run funds its pool and settles the Datanet's stake, once."""
+
+    pool: int = Field(
+        gt=0, description="Test-token units the publisher funds into the run's reward pool before settling it."
+    )
+    deposit_per_record: int = Field(
+        gt=0,
+        description="Test-token units a contributor stakes behind each record: the most one harmful record loses. "
+        "Each harmful record loses min(deposit_per_record, ceil(harm_ppm * pool / 1e6)), an address never more "
+        "than it has staked in the Datanet; the slashed tokens are paid into the pool.",
+    )
+
+
 class RewardsConfig(Section):
     """The `rewards` section of a run config."""
 
@@ -111,6 +125,9 @@ class RewardsConfig(Section):
         ge=0,
         le=PPM,
         description="Dust threshold: a contributor whose exact share is below this many ppm gets 0; the rest share it.",
+    )
+    stake: StakeConfig | None = Field(
+        None, description="Stake and slashing settled when the run is published; none: no settlement."
     )
     if_all_zero: Literal["error", "equal_split"] = Field(
         "error",
@@ -567,6 +584,7 @@ __all__ = [
     "Rewards",
     "RewardsConfig",
     "Share",
+    "StakeConfig",
     "compute",
     "from_shares",
     "largest_remainder",

@@ -430,6 +430,15 @@ class Ledger:
         call = self._c["StakeVault"].functions.settle(rid, datanet_key(datanet), who, amounts)
         return self._send(call, f"StakeVault.settle(run {hex32(rid)}, {datanet!r}, {len(who)} slashes)")
 
+    def settlement(self, run_id: str | bytes) -> TxResult | None:
+        """The transaction that settled a run (`already_recorded`), or None while it is unsettled."""
+        rid = to_bytes32(run_id, "run_id")
+        vault = self._c["StakeVault"]
+        block = self._read("reading a settlement", vault.functions.settledAt(rid).call)
+        if not block:
+            return None
+        return self._original(vault.events.Settled(), block, {"runId": rid}, f"StakeVault.settle(run {hex32(rid)})")
+
     def slashed(self, run_id: str | bytes, contributor: str) -> int:
         rid, who = to_bytes32(run_id, "run_id"), to_address(contributor, "contributor")
         return self._read("reading a slash", self._c["StakeVault"].functions.slashed(rid, who).call)
@@ -461,6 +470,12 @@ class Ledger:
     def token_balance(self, address: str) -> int:
         who = to_address(address, "address")
         return self._read("reading a token balance", self._c["TestToken"].functions.balanceOf(who).call)
+
+    def send_value(self, to: str, wei: int) -> TxResult:
+        """Send `wei` of the chain's native coin to `to` (gas money, e.g. for a simulated contributor who stakes)."""
+        return self._send(
+            _ValueTransfer(to_address(to, "to"), _positive(wei, "send_value")), f"sending {wei} wei to {to}"
+        )
 
     def mint(self, to: str, amount: int) -> TxResult:
         """Mint test tokens (the token's owner, its deployer, only)."""
@@ -564,6 +579,22 @@ class Ledger:
             already_recorded=True,
             note=f"already on chain since block {block}; nothing sent",
         )
+
+
+class _ValueTransfer:
+    """A plain coin transfer, shaped like a web3 contract call so that `Chain.transact` signs and sends it."""
+
+    def __init__(self, to: str, wei: int):
+        self.tx = {"to": to, "value": wei, "data": b""}
+
+    def estimate_gas(self, params: dict[str, Any]) -> int:
+        return 21_000
+
+    def build_transaction(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, **self.tx}
+
+    def call(self, params: dict[str, Any], block_identifier: Any = None) -> None:
+        return None
 
 
 def datanet_key(name: str) -> bytes:

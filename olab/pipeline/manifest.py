@@ -118,6 +118,7 @@ class ChainRecord(_Part):
     chain_id: int | None = None
     addresses: dict[str, str] = {}
     transactions: dict[str, dict[str, Any]] = {}
+    settlement: dict[str, Any] | None = None  # the stake settled at publishing (olab.ledger.settlement)
 
 
 class Manifest(_Part):

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 from olab.datanet import Datanet
 from olab.ledger import ChainConfig, Ledger, RunCommitment
 from olab.ledger.records import MAX_URI_BYTES
+from olab.ledger.settlement import check_settlement, settle_run
 from olab.pipeline.config import RunConfig
 from olab.pipeline.manifest import Manifest
+from olab.rewards import Rewards
 
 if TYPE_CHECKING:
     from olab.pipeline.artifact import Run
-
 
 
 def commitment(manifest: Manifest) -> RunCommitment:
@@ -33,8 +34,9 @@ def ledger_for(run: Run, **kwargs: Any) -> Ledger:
     return Ledger.from_config(cfg, addresses=run.manifest.chain.addresses or None, **kwargs)
 
 
-def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, Any]:
-    """Register the Datanet version and publish the run; returns the manifest's `chain` section."""
+def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet, paid: Rewards) -> dict[str, Any]:
+    """Register the Datanet version, publish the run and, when `rewards.stake` is set, settle its stake
+    (`olab.ledger.settlement`); returns the manifest's `chain` section."""
     ledger = Ledger.from_config(cfg.chain)
     registered = ledger.register_datanet_version(
         name=dn.name,
@@ -47,18 +49,26 @@ def publish(cfg: RunConfig, manifest: dict[str, Any], dn: Datanet) -> dict[str, 
         uri=str(dn.path) if len(str(dn.path).encode()) <= MAX_URI_BYTES else "",
     )
     published = ledger.publish_run(commitment(Manifest.model_validate(manifest)))
-    return {
+    out = {
         "backend": cfg.chain.backend,
         "chain_id": ledger.chain_id,
         "addresses": ledger.addresses,
         "transactions": {"register_datanet_version": registered.to_json(), "publish_run": published.to_json()},
     }
+    if cfg.rewards.stake is not None:
+        out["settlement"] = settle_run(ledger, manifest["run_id"], dn.name, paid, cfg.rewards.stake)
+    return out
 
 
 def check_on_chain(run: Run) -> list[str]:
-    """Differences between the on-chain record of the run and its manifest (empty: they agree)."""
+    """Differences between the on-chain record of the run (its commitment, and the settlement of its stake)
+    and its manifest (empty: they agree)."""
     ledger = ledger_for(run)
-    problems = ledger.verify_run(commitment(run.manifest))
-    if run.manifest.chain.chain_id != ledger.chain_id:
-        problems.append(f"chain id {ledger.chain_id} != manifest's {run.manifest.chain.chain_id}")
+    m = run.manifest
+    problems = ledger.verify_run(commitment(m))
+    if m.chain.chain_id != ledger.chain_id:
+        problems.append(f"chain id {ledger.chain_id} != manifest's {m.chain.chain_id}")
+    stake = run.config.rewards.stake
+    if not problems and (stake is not None or m.chain.settlement):
+        problems += check_settlement(ledger, m.run_id, m.datanet.name, run.rewards, stake, m.chain.settlement)
     return problems

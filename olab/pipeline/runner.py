@@ -236,7 +236,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
         shares.write(staged.rewards, run_id)
 
         with timer("publish"):
-            manifest["chain"] = publish(cfg, manifest, dn) if cfg.run.publish else {"backend": None}
+            manifest["chain"] = publish(cfg, manifest, dn, shares) if cfg.run.publish else {"backend": None}
 
         with timer("report"):
             write_report(_opened(staged.dir, {**manifest, "timings": dict(timer.timings)}, dn, targets, shares))

@@ -85,3 +85,52 @@ def test_new_stake_is_at_risk_until_the_next_settlement(ledger):
     assert ledger.token_balance(dev_address(1)) - before == 2 * DEPOSIT
     with pytest.raises(LedgerError, match="amount must be a positive integer"):
         ledger.stake(datanet, 0)
+
+
+def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_change(ledger):
+    """olab.ledger.settlement (what `olab run` does when rewards.stake is set): a contributor who never got
+    gas or stake loses nothing, one who staked less than it owes loses all it staked; a publish interrupted
+    after funding funds nothing more when it resumes; settling again sends nothing; check_settlement holds and
+    names a forged slash, a changed rule and an unsettled run."""
+    from eth_account import Account
+
+    from olab.ledger.settlement import check_settlement, settle_run
+    from olab.rewards import StakeConfig
+
+    datanet = "settle-" + os.urandom(4).hex()
+    fresh = Account.create()  # a contributor with no coin for gas: someone sends it some to stake
+    a, b, c = dev_address(1), fresh.address, dev_address(3)
+    run_id, paid = published_run(ledger, {a: [3.0, 1.0], b: [2.0, -0.5], c: [-5.0]})
+    stake = StakeConfig(pool=POOL, deposit_per_record=10 * DEPOSIT)
+    ledger.send_value(b, 10**17)
+    ledger.mint(b, 300)
+    ledger.with_signer(fresh).stake(datanet, 300)  # less than its harmful record owes
+    owed = paid.slashes(POOL, 10 * DEPOSIT)
+    assert owed[b] > 300 and c in owed  # c never staked
+
+    ledger.fund(run_id, POOL // 4)  # an earlier publish funded part of the pool, then stopped
+    first = settle_run(ledger, run_id, datanet, paid, stake)
+    assert first["transactions"]["fund"] and not first["transactions"]["settle"]["already_recorded"]
+    assert first["slashed"] == {b: 300} and first["owed"] == owed
+    assert ledger.pool(run_id) == POOL + 300 and ledger.staked(datanet, b) == 0
+    again = settle_run(ledger, run_id, datanet, paid, stake)
+    assert "fund" not in again["transactions"] and again["transactions"]["settle"]["already_recorded"]
+    assert again["transactions"]["settle"]["tx_hash"] == first["transactions"]["settle"]["tx_hash"]
+    assert ledger.pool(run_id) == POOL + 300
+
+    assert check_settlement(ledger, run_id, datanet, paid, stake, first) == []
+    forged = {**first, "slashed": {b: 299}}
+    assert any(
+        "slashed 300 on chain, the manifest says 299" in p
+        for p in check_settlement(ledger, run_id, datanet, paid, stake, forged)
+    )
+    other = StakeConfig(pool=POOL, deposit_per_record=DEPOSIT)
+    assert any("deposit_per_record" in p for p in check_settlement(ledger, run_id, datanet, paid, other, first))
+    assert check_settlement(ledger, run_id, datanet, paid, stake, None) == [
+        "rewards.stake is set but the manifest records no settlement of the run's stake"
+    ]
+    unsettled, paid2 = published_run(ledger, {a: [1.0]})
+    assert any(
+        "is not settled on chain" in p
+        for p in check_settlement(ledger, unsettled, datanet, paid2, stake, {**first, "owed": {}, "slashed": {}})
+    )

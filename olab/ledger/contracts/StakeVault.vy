@@ -50,6 +50,7 @@ stake: public(HashMap[bytes32, HashMap[address, uint256]])
 lastDeposit: public(HashMap[bytes32, HashMap[address, uint256]])
 lastSettled: public(HashMap[bytes32, uint256])
 settled: public(HashMap[bytes32, bool])
+settledAt: public(HashMap[bytes32, uint256])  # block of a run's settlement (its Settled event), 0 if none
 slashed: public(HashMap[bytes32, HashMap[address, uint256]])
 
 
@@ -89,6 +90,7 @@ def settle(
         total += amount
         log Slashed(runId=runId, contributor=who, amount=amount)
     self.settled[runId] = True
+    self.settledAt[runId] = block.number
     self.lastSettled[datanet] = block.number
     if total > 0:
         assert extcall self.token.approve(self.distributor.address, total), "token approve failed"
