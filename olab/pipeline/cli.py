@@ -38,6 +38,15 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     for s, text in zip(ranked, shares, strict=True):
         name = name_of(rewards.names, s.contributor)
         click.echo(f"  {name:<{width}}  {text:>{share_width}}  {s.share_ppm:>9,} ppm  {s.contributor}")
+    settled = result.manifest.chain.settlement
+    if settled:
+        lost = settled["slashed"]
+        click.echo(
+            f"\nstake settled in Datanet {settled['datanet']!r}: {sum(lost.values()):,} tokens slashed from "
+            f"{len(lost)} contributor(s) into the run's pool of {settled['pool']:,}"
+        )
+        for who, amount in lost.items():
+            click.echo(f"  {name_of(rewards.names, who):<{width}}  -{amount:,} (owed {settled['owed'][who]:,})  {who}")
     click.echo(f"\nrun directory: {result.dir}\nreport: {result.dir / 'report.html'}")
 
 

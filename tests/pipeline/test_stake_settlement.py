@@ -37,13 +37,16 @@ def test_olab_run_settles_stake_once_and_verify_checks_it(tmp_path: Path) -> Non
     }
     config.write_text(yaml.safe_dump(deep_update(TINY, patch)))
 
-    run_dir = run_dir_from(olab("run", str(config), "--no-progress", cwd=tmp_path).stdout, tmp_path)
+    out = olab("run", str(config), "--no-progress", cwd=tmp_path).stdout
+    run_dir = run_dir_from(out, tmp_path)
     manifest = read_json(run_dir / "manifest.json")
     settled = manifest["chain"]["settlement"]
     owed = Rewards.open(run_dir / "rewards.json").slashes(POOL, DEPOSIT)
     assert len(owed) == len(contributors) and settled["owed"] == owed  # every contributor has a harmful record
     assert settled["slashed"] == {a: min(v, staked[a]) for a, v in owed.items()}
     assert settled["slashed"][contributors[-1].address] == DEPOSIT < owed[contributors[-1].address]
+    lost = sum(settled["slashed"].values())
+    assert f"stake settled in Datanet 'tiny': {lost:,} tokens slashed from 3 contributor(s)" in out, out
     with Ledger(chain, addresses=manifest["chain"]["addresses"]) as ledger:
         assert ledger.pool(manifest["run_id"]) == POOL + sum(settled["slashed"].values())
         for who in contributors:
