@@ -48,3 +48,14 @@ def name_of(names: Mapping[str, str] | None, address: str) -> str:
 
 
 __all__ = ["display_name", "display_names", "name_of", "short_address"]
+
+
+POOL_REMAINDER_NAME = "rounding (stays in the pool)"
+
+
+def share_names(contributors: Iterable[Mapping[str, Any]], roles: Mapping[str, str]) -> dict[str, str]:
+    """The names `rewards.json` stores (and `olab verify` recomputes): every contributor's, the fee split's roles
+    (`roles`: address -> role) and the pool's rounding leaf."""
+    from olab.rewards import POOL_REMAINDER
+
+    return display_names(contributors, {**roles, POOL_REMAINDER: POOL_REMAINDER_NAME})

@@ -105,7 +105,7 @@ def prepare(cfg: DatanetConfig, data: dict[str, list[Any]], source: dict[str, An
         contributors = []
         for i, value in enumerate(data["contributor"]):
             value = None if value is None else str(value).strip()
-            if not value or (problem := contrib.address_problem(value)) is not None:
+            if not value or (problem := contrib.address_problem(value, cfg.contributors.names)) is not None:
                 contributors.append(None)
                 if value:
                     bad_contributors[i] = problem

@@ -84,10 +84,31 @@ def proof(path: str, record_id: str, version: int | None) -> None:
 @click.argument("path")
 @click.option("--version", "version", type=int, default=None, help="Version to verify (default: the latest).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def verify(path: str, version: int | None, progress: bool) -> None:
-    """Recompute every record hash and the Merkle root from the stored data; exit 0 only if all match."""
+@click.option(
+    "--chain/--no-chain",
+    default=True,
+    help="Also check the version's metadata_hash where it is registered on the local chain (.olab/chain).",
+)
+def verify(path: str, version: int | None, progress: bool, chain: bool) -> None:
+    """Recompute every record hash and the Merkle root from the stored data, and check the version's manifest;
+    exit 0 only if all match."""
+    from olab.datanet.storage import Storage
     from olab.datanet.store import Datanet
+    from olab.errors import DatanetError, DatanetVerificationError
 
-    dn = Datanet.open(path, version)
+    try:
+        dn = Datanet.open(path, version)
+    except DatanetError as e:
+        if Storage(path).versions():  # a Datanet is there, but its manifest cannot be read: it is damaged
+            raise DatanetVerificationError(str(e)) from None
+        raise
     result = dn.verify(progress=progress)
+    if chain:
+        from olab.ledger import Ledger
+        from olab.pipeline.publish import registered_version_problems
+
+        ledger = Ledger.existing()
+        problems = registered_version_problems(dn, ledger) if ledger is not None else []
+        if problems:
+            raise DatanetVerificationError("; ".join(problems))
     click.echo(f"ok: {result['records']} records of {dn.path} version {dn.version} match root {dn.root}")

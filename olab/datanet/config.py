@@ -161,6 +161,11 @@ class ContributorsConfig(Section):
     behaviours: list[BehaviourConfig] = Field(
         default_factory=list, description="(simulate) Injected behaviours; contributors not listed are clean."
     )
+    names: bool = Field(
+        False,
+        description="(column) Accept contributor values that are names rather than 0x addresses; each maps to a "
+        "keyless address nobody can sign or claim for. Off: a name is rejected with its row.",
+    )
 
     @model_validator(mode="after")
     def _behaviours_fit(self) -> ContributorsConfig:

@@ -51,14 +51,20 @@ def contributor_address(value: str) -> str:
     return to_checksum_address(value) if is_address(value) else address_for_name(value)
 
 
-def address_problem(value: str) -> str | None:
-    """Why a contributor value that looks like an address (it starts with 0x) is not a usable one, else None.
+def address_problem(value: str, names: bool = False) -> str | None:
+    """Why a contributor value is not a usable one, else None: a name where the config did not declare names
+    (`names`), or a value that looks like an address (it starts with 0x) but is not one.
 
-    Such a value is never taken as a name: a mistyped address would silently credit a keyless account.
+    A 0x value is never taken as a name: a mistyped address would silently credit a keyless account.
     Mixed case must be a valid EIP-55 checksum (a typo changes it); all lower or upper case carries none.
     """
     if value[:2].lower() != "0x":
-        return None
+        if names:
+            return None
+        return (
+            f"contributor {value!r} is a name, not an address (0x and 40 hex digits); set contributors.names: true "
+            "to accept names (each maps to a keyless address nobody can sign or claim for)"
+        )
     if not is_address(value):
         return f"contributor {value!r} looks like an address but is not one: an address is 0x and 40 hex digits"
     body = value[2:]

@@ -24,6 +24,7 @@ from olab.config import config_hash, deep_merge, read_yaml, validate
 from olab.datanet import build as importer
 from olab.datanet import hub, intake
 from olab.datanet.config import DatanetConfig
+from olab.datanet.consistency import manifest_problems
 from olab.datanet.contributions import SignedBatch
 from olab.datanet.records import LEAF_ENCODING, build_tree, record_hash, verify_record_proof
 from olab.datanet.sources import load_source
@@ -326,7 +327,15 @@ class Datanet:
 
     def verify(self, *, progress: bool = False) -> dict[str, Any]:
         """Recompute every record hash and the Merkle root from the stored data; raise DatanetVerificationError naming the
-        first record (or file) that does not match what this version committed to."""
+        first record (or file) that does not match what this version committed to (a damaged or missing file too)."""
+        try:
+            return self._verify(progress)
+        except DatanetVerificationError:
+            raise
+        except (DatanetError, ValueError, KeyError, TypeError) as e:  # a file unreadable or not in its format
+            raise DatanetVerificationError(f"{self.path} version {self.version}: {e}") from None
+
+    def _verify(self, progress: bool) -> dict[str, Any]:
         where = f"{self.path} version {self.version}"
         table = self._read_table()
         ids, texts, labels, stored, contributors = (
@@ -372,7 +381,22 @@ class Datanet:
                     "so a field outside the commitment changed: injected, original_label, version_added, batch_id or "
                     "near_duplicate_of)"
                 )
+        self._verify_manifest(where, table)
         return {"path": self.path, "version": self.version, "root": self.root, "records": len(ids), "ok": True}
+
+    def _verify_manifest(self, where: str, table: pa.Table) -> None:
+        """The version directory holds only its four files, and its manifest follows from them (see `consistency`)."""
+        extra = sorted(set(self._storage.list(version_dirname(self.version))) - {RECORDS, TREE, REJECTIONS, MANIFEST})
+        if extra:
+            raise DatanetVerificationError(f"{where}: {', '.join(extra)} is not part of the version (no hash covers it)")
+        earlier = [v for v in self.versions if v < self.version]
+        parent = self._storage.read_json(self._rel(MANIFEST, earlier[-1])) if earlier else None
+        schema = {f.name: str(f.type) for f in SCHEMA}
+        problems = manifest_problems(self._manifest, self.version, table, len(self.rejections()), parent, schema)
+        if problems:
+            raise DatanetVerificationError(
+                f"{where}: manifest.json does not follow from its records and config: {'; '.join(problems)}"
+            )
 
     # --- contributions (see `intake`) -------------------------------------------------------------
 

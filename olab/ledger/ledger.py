@@ -16,6 +16,7 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
+from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
 from olab.errors import LedgerError
@@ -98,6 +99,22 @@ class Ledger:
     def from_config(cls, cfg: ChainConfig | None = None, **kwargs: Any) -> Ledger:
         """Open the chain `cfg` names and deploy the contracts there, or attach to the recorded ones."""
         return cls(cfg, **kwargs)
+
+    @classmethod
+    def existing(cls, cfg: ChainConfig | None = None) -> Ledger | None:
+        """The ledger on the chain `cfg` names if olab's contracts are live there, else None; never deploys (what
+        `olab verify` reads: where no contracts were deployed, nothing was published)."""
+        from olab.ledger.deploy import deployments_path
+
+        cfg = (cfg or ChainConfig()).model_copy(update={"auto_deploy": False})
+        if cfg.backend == "embedded" and not deployments_path(cfg).is_file():
+            return None  # opening the embedded chain would create it
+        try:
+            return cls(cfg)
+        except LedgerError as e:
+            if "no live olab contracts" in str(e):
+                return None
+            raise
 
     def with_signer(self, signer: int | LocalAccount) -> Ledger:
         """The same chain and contracts, signing as `signer` (a dev-account index on local chains)."""
@@ -347,6 +364,45 @@ class Ledger:
             for f in COMMITMENT_FIELDS[1:]
             if on_chain[f] != expected[f]
         ]
+
+    def versions_with_root(self, root: str) -> list[dict[str, Any]]:
+        """Every Datanet version registered on this chain with Merkle root `root` (from its events): datanet_id,
+        version, metadata_hash, appended_by, block."""
+        event = self._c["DatanetRegistry"].events.VersionAppended()
+        logs = self._read(
+            "reading the Datanet versions with a root",
+            lambda: event.get_logs(from_block=0, argument_filters={"root": to_bytes32(root, "root")}),
+        )
+        return [
+            {"datanet_id": hex32(log["args"]["datanetId"]), "version": log["args"]["version"],
+             "metadata_hash": hex32(log["args"]["metadataHash"]), "appended_by": log["args"]["appendedBy"],
+             "block": log["blockNumber"]}
+            for log in logs
+        ]  # fmt: skip
+
+    def runs_published_on(self, datanet_root: str) -> list[dict[str, Any]]:
+        """Every run published on this chain's registry over the Datanet root `datanet_root` (from its events):
+        run_id, adapter_hash, scores_hash, rewards_root, manifest_hash, publisher, block, tx_hash."""
+        event = self._c["AttributionRegistry"].events.RunPublished()
+        root = to_bytes32(datanet_root, "datanet_root")
+        logs = self._read(
+            "reading the runs published on a Datanet root",
+            lambda: event.get_logs(from_block=0, argument_filters={"datanetRoot": root}),
+        )
+        fields = {"runId": "run_id", "adapterHash": "adapter_hash", "scoresHash": "scores_hash",
+                  "rewardsRoot": "rewards_root", "manifestHash": "manifest_hash"}  # fmt: skip
+        return [
+            {name: hex32(log["args"][arg]) for arg, name in fields.items()}
+            | {"publisher": log["args"]["publisher"], "block": log["blockNumber"], "tx_hash": "0x" + bytes(log["transactionHash"]).hex()}
+            for log in logs
+        ]
+
+    def receipt(self, tx_hash: str) -> Any:
+        """The receipt of transaction `tx_hash` (LedgerError when this chain has none)."""
+        try:
+            return self._read(f"reading the receipt of {tx_hash}", lambda: self.chain.w3.eth.get_transaction_receipt(tx_hash))
+        except (TransactionNotFound, ValueError) as e:  # ValueError: not a transaction hash
+            raise LedgerError(f"transaction {tx_hash} is not on chain {self.chain_id} ({type(e).__name__})") from None
 
     def set_publisher(self, publisher: str, allowed: bool = True) -> TxResult:
         """Authorise (or stop) an address publishing runs; the registry owner only."""

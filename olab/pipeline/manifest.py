@@ -5,7 +5,8 @@
   that say where a run is kept or whether it is published rather than what it computes (`NOT_DEFINING`).
   Two runs of the same config on the same inputs have the same `run_id`, wherever they are kept;
   `olab reproduce` gets the recorded one back.
-- `manifest_hash`: sha256 over the same content plus `run_id`; it is what goes on chain.
+- `manifest_hash`: sha256 over the same content plus `run_id` and `files` (the digest of every file in the run
+  directory, see `coverage`, which may name the run id); it is what goes on chain.
 
 `Manifest` is the typed view of manifest.json (what `olab.Run` exposes); `RunLayout` defines the file
 names of a run directory, in one place.
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from olab.hashing import hash_json
 
-VOLATILE = ("run_id", "manifest_hash", "chain", "timings", "created_at")
+VOLATILE = ("run_id", "manifest_hash", "files", "chain", "timings", "created_at")
 NOT_DEFINING = {"run": ("runs_dir", "publish")}  # config section -> keys that do not change the result
 
 
@@ -57,7 +58,8 @@ def compute_run_id(manifest: dict[str, Any]) -> str:
 
 
 def compute_manifest_hash(manifest: dict[str, Any]) -> str:
-    return _as_bytes32(hash_json({**content(manifest), "run_id": manifest["run_id"]}))
+    files = {"files": manifest["files"]} if "files" in manifest else {}
+    return _as_bytes32(hash_json({**content(manifest), "run_id": manifest["run_id"], **files}))
 
 
 class _Part(BaseModel):
@@ -73,6 +75,7 @@ class DatanetRef(_Part):
     version: int
     root: str
     record_count: int
+    metadata_hash: str | None = None  # the version manifest's hash (as on chain); runs before it was recorded have none
 
 
 class TargetsRef(_Part):
@@ -136,6 +139,7 @@ class Manifest(_Part):
     rewards: RewardsRef
     run_id: str
     manifest_hash: str
+    files: dict[str, str] = {}  # run file -> digest (`coverage.run_digests`); covered by manifest_hash
     chain: ChainRecord = ChainRecord()
     timings: dict[str, float] = {}
     created_at: str | None = None

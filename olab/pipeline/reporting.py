@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,18 +42,31 @@ def training_rows(adapter: Adapter) -> list[Mapping[str, Any]]:
     return rows
 
 
-def write_report(run: Run) -> None:
-    """Write `report.html` for `run` from its artifacts (those it holds in memory, else its files)."""
+AFTER_REPORT = ("report", "total")  # timings measured only after report.html is written
+
+
+def report_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest as report.html shows it: without what is known only after the report is written (the finish
+    time, the report's own time and the total), so the page rendered again from the final manifest (by
+    `olab verify`, `Run.report()`) is the one `olab run` wrote."""
+    timings = {k: v for k, v in (manifest.get("timings") or {}).items() if k not in AFTER_REPORT}
+    return {**{k: v for k, v in manifest.items() if k != "created_at"}, "timings": timings}
+
+
+def write_report(run: Run, path: Path | None = None) -> None:
+    """Write `report.html` for `run` (to `path`, default the run directory's) from its artifacts (those it holds in
+    memory, else its files). The page follows from them alone: rendered again, it is the same bytes."""
     attribution = run.attribution
     records = record_table(run)
     contributors = run.contributors()
+    shown = report_manifest(run.manifest.model_dump(mode="json"))
     run_report(
-        run.layout.report,
-        manifest=run.manifest.model_dump(mode="json"),
+        path or run.layout.report,
+        manifest=shown,
         rewards=run.rewards,
         contributors=contributors,
         records=records,
         targets=sample_targets(attribution, records, run.targets, run.config.run.report_targets),
         training=training_rows(run.adapters[0]),
-        timings=run.timings,
+        timings=shown["timings"],
     )

@@ -28,10 +28,11 @@ from olab.datanet.sources import load_source
 from olab.errors import ConfigError, DatanetError
 from olab.hashing import dataset_hash, hash_json
 from olab.io import atomic_dir, atomic_write_json, read_json, writable_dir
-from olab.names import display_names
+from olab.names import share_names
 from olab.pipeline.artifact import Run, parse_manifest, write_targets
 from olab.pipeline.cache import cached, copy_entry
 from olab.pipeline.config import RunConfig, load_config
+from olab.pipeline.coverage import run_digests
 from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_config_hash, run_dir_name
 from olab.pipeline.publish import publish
 from olab.pipeline.reporting import write_report
@@ -182,10 +183,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
     with timer("rewards"):
         shares = rewards_mod.compute(attribution.by_record(dn), cfg.rewards)
         shares.intervals = intervals.for_run(attribution, dn, cfg.rewards)
-        roles = cfg.rewards.split.recipients() if cfg.rewards.split else {}
-        shares.names = display_names(
-            dn.contributors, {**roles, rewards_mod.POOL_REMAINDER: "rounding (stays in the pool)"}
-        )
+        shares.names = share_names(dn.contributors, cfg.rewards.split.recipients() if cfg.rewards.split else {})
 
     manifest: dict[str, Any] = {
         "olab_version": olab.__version__,
@@ -198,6 +196,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
             "version": dn.version,
             "root": dn.root,
             "record_count": dn.manifest["record_count"],
+            "metadata_hash": dn.metadata_hash,
         },
         "targets": {
             "hash": targets_digest,
@@ -224,7 +223,6 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
         "rewards": {"path": "rewards.json", "root": shares.root, "policy": cfg.rewards.policy},
     }
     manifest["run_id"] = run_id = compute_run_id(manifest)
-    manifest["manifest_hash"] = compute_manifest_hash(manifest)
     layout = RunLayout(runs_dir / run_dir_name(run_id))
 
     with atomic_dir(layout.dir, overwrite=True) as tmp:
@@ -234,6 +232,8 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
         copy_entry(attribution.path, staged.attribution)
         write_targets(targets, staged.targets)
         shares.write(staged.rewards, run_id)
+        manifest["files"] = run_digests(staged.dir)
+        manifest["manifest_hash"] = compute_manifest_hash(manifest)
 
         with timer("publish"):
             manifest["chain"] = publish(cfg, manifest, dn, shares) if cfg.run.publish else {"backend": None}

@@ -2,17 +2,25 @@
 
 The links, in order (each failure names its link):
   manifest     run_id and manifest_hash recomputed from the manifest's content
-  datanet      every stored record re-hashed and the Merkle root rebuilt; equals the manifest's root
+  files        every file of the run directory re-hashed; equals the manifest's `files` (which manifest_hash
+               covers); no file the manifest does not name (what no hash covers: `coverage.OUTSIDE_CHAIN`)
+  datanet      every stored record re-hashed and the Merkle root rebuilt; equals the manifest's root; the
+               version's manifest agrees with its records and config, and hashes to the recorded metadata_hash
   adapter      the adapters' files re-hashed; equal the manifest's hashes; trained on this Datanet
   targets      the stored target set re-hashed; equals the manifest's targets hash
-  attribution  the scores file re-hashed; equals the manifest's scores hash
+  attribution  the scores and self-influence files re-hashed; equal attribution.json's and the manifest's
+               hashes; attribution.json's parameters (damping, projection, ...) are the manifest's
   rewards      shares recomputed from the scores and the Datanet's contributors under the recorded
-               policy; rewards.json's shares, proofs and root equal them and the manifest's root
-  chain        the published record (and the Datanet version) on chain equal the manifest's values
+               policy; rewards.json's shares, proofs, root, policy and names equal them and the manifest's
+  report       report.html rendered again from the run's artifacts; the same bytes
+  chain        published (the config says so, or the ledger has the run): the record on chain, the Datanet
+               version's root and metadata_hash, and each transaction the manifest names (its receipt, status
+               and event) equal the manifest's values; not published: the configured ledger has no such run
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +28,14 @@ from typing import Any
 from olab import rewards as rewards_mod
 from olab.attribution import Attribution
 from olab.datanet import Datanet
-from olab.errors import OlabError
 from olab.hashing import dataset_hash, hash_json, sha256_file
+from olab.names import share_names
 from olab.pipeline.artifact import Run, parse_manifest, read_manifest
-from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id
+from olab.pipeline.coverage import file_problems
+from olab.pipeline.manifest import Manifest, RunLayout, compute_manifest_hash, compute_run_id
+from olab.pipeline.reporting import write_report
 
-LINKS = ("manifest", "datanet", "adapter", "targets", "attribution", "rewards", "chain")
+LINKS = ("manifest", "files", "datanet", "adapter", "targets", "attribution", "rewards", "report", "chain")
 
 
 @dataclass
@@ -55,10 +65,11 @@ class VerifyReport:
 
 
 def _check(report: VerifyReport, link: str, fn: Any) -> Any:
-    """Run one link's check; an exception is that link's failure, not a crash."""
+    """Run one link's check; an exception is that link's failure, not a crash (tampered files can break a reader
+    in any way: a flipped byte in an array, a value of the wrong type in a JSON file)."""
     try:
         problems, value = fn()
-    except (OlabError, OSError, ValueError, KeyError) as e:
+    except Exception as e:  # whatever a tampered file makes a reader raise, its link is broken
         problems, value = [f"{type(e).__name__}: {e}"], None
     report.checks[link] = problems
     return value
@@ -82,11 +93,18 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
     if run is None:
         return report  # the other links are read from the manifest
     m = run.manifest
+    _check(report, "files", lambda: (file_problems(layout.dir, m.files), None))
 
     def datanet_link() -> tuple[list[str], Datanet]:
         dn = run.datanet
         dn.verify()
-        return ([f"Datanet root {dn.root} != manifest's {m.datanet.root}"] if dn.root != m.datanet.root else []), dn
+        problems = [f"Datanet root {dn.root} != manifest's {m.datanet.root}"] if dn.root != m.datanet.root else []
+        if dn.metadata_hash != m.datanet.metadata_hash:
+            problems.append(
+                f"{dn.path} version {dn.version}'s manifest.json hashes to metadata_hash {dn.metadata_hash}, the run "
+                f"recorded {m.datanet.metadata_hash}"
+            )
+        return problems, dn
 
     def adapter_link() -> tuple[list[str], None]:
         problems = []
@@ -108,9 +126,7 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
 
     def attribution_link() -> tuple[list[str], Attribution]:
         attribution = run.attribution
-        actual = sha256_file(attribution.path / "scores.npy")
-        want = m.attribution.scores_hash
-        return ([f"scores.npy hashes to {actual}, manifest says {want}"] if actual != want else []), attribution
+        return attribution_problems(attribution, m, run.adapters), attribution
 
     dn = _check(report, "datanet", datanet_link)
     _check(report, "adapter", adapter_link)
@@ -126,6 +142,19 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
             problems.append(f"rewards.json is for run {stored.run_id}, not {m.run_id}")
         if stored.root != m.rewards.root:
             problems.append(f"rewards.json root {stored.root} != manifest's {m.rewards.root}")
+        if not stored.policy == m.rewards.policy == run.config.rewards.policy:
+            problems.append(
+                f"rewards policy: rewards.json says {stored.policy}, the manifest {m.rewards.policy}, its config "
+                f"{run.config.rewards.policy}"
+            )
+        if dn is not None:
+            split = run.config.rewards.split
+            expected_names = share_names(dn.contributors, split.recipients() if split else {})
+            wrong = sorted(
+                a for a in expected_names.keys() | stored.names.keys() if expected_names.get(a) != stored.names.get(a)
+            )
+            if wrong:
+                problems.append(f"names in rewards.json are not the Datanet's and the split's for {', '.join(wrong)}")
         if dn is not None and attribution is not None:
             expected = rewards_mod.compute(attribution.by_record(dn), run.config.rewards)
             if expected.root != stored.root:
@@ -142,9 +171,56 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
         return problems, None
 
     _check(report, "rewards", rewards_link)
+    _check(report, "report", lambda: (report_problems(run), None))
 
-    if chain and m.chain.backend:
+    if chain:
         from olab.pipeline.publish import check_on_chain
 
         _check(report, "chain", lambda: (check_on_chain(run), None))
     return report
+
+
+def attribution_problems(attribution: Attribution, m: Manifest, adapters: list[Any]) -> list[str]:
+    """Where the attribution directory disagrees with itself, the manifest or the run's adapters."""
+    params, problems = attribution.params, []
+    for name, recorded in (
+        ("scores.npy", m.attribution.scores_hash),
+        ("self_influence.npy", params.get("self_influence_hash")),
+    ):
+        actual = sha256_file(attribution.path / name)
+        if actual != recorded:
+            problems.append(f"{name} hashes to {actual}, the run recorded {recorded}")
+    if params.get("scores_hash") != m.attribution.scores_hash:
+        problems.append(
+            f"attribution.json's scores_hash {params.get('scores_hash')} != manifest's {m.attribution.scores_hash}"
+        )
+    if params.get("config") != m.attribution.config or params.get("engine") != m.attribution.engine:
+        changed = sorted(
+            k for k in m.attribution.config if (params.get("config") or {}).get(k) != m.attribution.config[k]
+        )
+        problems.append(
+            f"attribution.json's parameters are not the manifest's (differ: {', '.join(changed) or 'engine'})"
+        )
+    shapes = [params.get("n_train"), params.get("n_targets")], list(m.attribution.shape), list(attribution.scores.shape)
+    if not shapes[0] == shapes[1] == shapes[2]:
+        problems.append(
+            f"attribution shape: attribution.json says {shapes[0]}, the manifest {shapes[1]}, scores.npy {shapes[2]}"
+        )
+    weights = [[a.provenance.get("adapter_hash"), *a.provenance.get("checkpoints", {}).values()] for a in adapters]
+    checkpoints = {h for hashes in weights for h in hashes}
+    unknown = [mb.get("weights_hash") for mb in params.get("members", []) if mb.get("weights_hash") not in checkpoints]
+    if unknown:
+        problems.append(f"attribution.json's members {unknown} are not the run's adapters or their checkpoints")
+    return problems
+
+
+def report_problems(run: Run) -> list[str]:
+    """report.html against the page the run's artifacts render (the same bytes, or the difference named)."""
+    if not run.layout.report.is_file():
+        return [f"{run.layout.report} is missing"]
+    with tempfile.TemporaryDirectory(prefix="olab-verify-") as tmp:
+        write_report(run, Path(tmp) / "report.html")
+        rendered = (Path(tmp) / "report.html").read_bytes()
+    if rendered != run.layout.report.read_bytes():
+        return ["report.html is not the page the run's artifacts render (rendered again, its bytes differ)"]
+    return []

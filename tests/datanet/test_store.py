@@ -73,7 +73,7 @@ def test_build_from_an_in_memory_dataset_in_column_mode(tmp_path: Path):
         "name": "mem",
         "root_dir": str(tmp_path),
         "columns": {"text": "sentence", "label": "tag", "contributor": "author"},
-        "contributors": {"mode": "column"},
+        "contributors": {"mode": "column", "names": True},
     }
     dn = Datanet.build(cfg, dataset=ds, progress=False)
     assert len(dn) == 4 and dn.manifest["source"]["kind"] == "memory"

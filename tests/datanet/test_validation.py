@@ -116,7 +116,7 @@ def test_build_rejects_bad_rows_with_reasons_and_keeps_the_rest(tmp_path: Path):
         "name": "rows",
         "root_dir": str(tmp_path),
         "columns": {"text": "t", "label": "y", "contributor": "who", "id": "key"},
-        "contributors": {"mode": "column"},
+        "contributors": {"mode": "column", "names": True},
         "labels": ["neg", "pos"],
         "validation": {"max_chars": 40},
     }
@@ -163,7 +163,7 @@ def column_config(tmp_path: Path, **extra) -> dict:
         "name": "strict-import",
         "root_dir": str(tmp_path),
         "columns": {"contributor": "who"},
-        "contributors": {"mode": "column"},
+        "contributors": {"mode": "column", "names": True},
         **extra,
     }
 
@@ -217,3 +217,21 @@ def test_malformed_or_mischecksummed_contributor_addresses_are_rejected(tmp_path
     (rejection,) = dn.rejections()
     assert rejection["rule"] == "bad_contributor" and rejection["index"] == 2 and reason in rejection["reason"]
     assert not any(c.get("name") == value for c in dn.contributors)  # never taken as a name
+
+
+def test_a_name_is_rejected_with_its_row_unless_the_config_declares_names(tmp_path: Path):
+    ds = datasets.Dataset.from_dict(
+        {"text": ["by address", "by name"], "label": ["x", "x"], "who": [GOOD_ADDRESS, "alice"]}
+    )
+    cfg = {**column_config(tmp_path), "contributors": {"mode": "column"}}
+    dn = Datanet.build(cfg, dataset=ds, progress=False)
+    assert dn.table.column("contributor").to_pylist() == [to_checksum_address(GOOD_ADDRESS)]
+    (rejection,) = dn.rejections()
+    assert rejection["rule"] == "bad_contributor" and rejection["reason"].startswith(
+        "row 1: contributor 'alice' is a name, not an address"
+    )
+    assert "contributors.names: true" in rejection["reason"]
+    named = Datanet.build(
+        {**cfg, "name": "named", "contributors": {"mode": "column", "names": True}}, dataset=ds, progress=False
+    )
+    assert len(named) == 2 and any(c.get("name") == "alice" for c in named.contributors)

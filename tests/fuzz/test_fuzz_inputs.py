@@ -129,9 +129,12 @@ def outcome(kind: str, fn, tmp: str) -> Any:
     garbage=st.sampled_from([b"", b"", b"\xff\xfe\x00garbage", b"\x00" * 5, b'{"text": ']),
     empty=st.booleans(),
     mode=st.sampled_from(["simulate", "column"]),
+    declared_names=st.booleans(),
     labels=st.one_of(st.none(), st.lists(st.sampled_from(["World", "pos", "neg", "1"]), min_size=1, max_size=3)),
 )
-def generated_files_build_a_valid_datanet_or_fail_cleanly(table, fmt, suffix, encoding, garbage, empty, mode, labels):
+def generated_files_build_a_valid_datanet_or_fail_cleanly(
+    table, fmt, suffix, encoding, garbage, empty, mode, declared_names, labels
+):
     names, rows = table
     tmp = tempfile.mkdtemp(prefix="olab-fuzz-")
     try:
@@ -146,6 +149,7 @@ def generated_files_build_a_valid_datanet_or_fail_cleanly(table, fmt, suffix, en
         }
         if mode == "column":
             config["columns"] = {"contributor": "contributor"}
+            config["contributors"]["names"] = declared_names
         if labels is not None:
             config["labels"] = sorted(set(labels))
         dn = outcome("file", lambda: Datanet.build(config, progress=False), tmp)

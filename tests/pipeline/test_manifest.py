@@ -27,3 +27,13 @@ def test_run_id_ignores_runs_dir_and_publish_but_not_the_recipe():
     assert compute_run_id(tampered) != compute_run_id(base)
     base["run_id"] = compute_run_id(base)
     assert compute_manifest_hash({**base, "chain": {"tx": "0x1"}}) == compute_manifest_hash(base)
+
+
+def test_manifest_hash_covers_the_run_files_and_run_id_does_not():
+    """rewards.json names the run id, so the file digests cannot be in it; they are in what goes on chain."""
+    base = manifest()
+    base["run_id"] = compute_run_id(base)
+    base["files"] = {"rewards.json": "sha256:" + "1" * 64}
+    other = {**base, "files": {"rewards.json": "sha256:" + "2" * 64}}
+    assert compute_run_id(other) == compute_run_id(base)
+    assert compute_manifest_hash(other) != compute_manifest_hash(base)
