@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,27 @@ class ShareIntervals:
     seed: int = SEED
     targets: int = 0
     resampled: str = RESAMPLED
+    asked_ppm: int | None = None  # rewards.max_interval_ppm: the widest interval asked for (None: not asked)
+
+    @property
+    def widest_ppm(self) -> int:
+        """The width of the widest interval, in ppm."""
+        return max((hi - lo for lo, hi in self.ppm.values()), default=0)
+
+    def targets_for(self, width_ppm: int) -> int:
+        """About how many targets would bring the widest interval to `width_ppm`: a share is a ratio of sums over
+        the targets, so its interval narrows as 1/sqrt(targets)."""
+        return max(self.targets, math.ceil(self.targets * (self.widest_ppm / width_ppm) ** 2))
+
+    def precision_note(self) -> str | None:
+        """What meeting `rewards.max_interval_ppm` would cost, or None when it is met (or not asked)."""
+        if self.asked_ppm is None or self.widest_ppm <= self.asked_ppm:
+            return None
+        return (
+            f"the widest {self.level:.0%} share interval is {self.widest_ppm:,} ppm, wider than "
+            f"rewards.max_interval_ppm={self.asked_ppm:,}: about {self.targets_for(self.asked_ppm):,} targets (now "
+            f"{self.targets:,}) would narrow it to that; other seeds' variance is not in these intervals"
+        )
 
     def of(self, address: str) -> tuple[int, int] | None:
         """The interval of one address (any case), or None if it has none (the pool, a fee-split role)."""
@@ -56,6 +77,12 @@ class ShareIntervals:
             "resamples": self.resamples,
             "seed": self.seed,
             "targets": self.targets,
+            "widest_ppm": self.widest_ppm,
+            **(
+                {"asked_ppm": self.asked_ppm, "targets_for_asked": self.targets_for(self.asked_ppm)}
+                if self.asked_ppm is not None
+                else {}
+            ),
             "ppm": {a: [lo, hi] for a, (lo, hi) in sorted(self.ppm.items())},
         }
 
@@ -68,6 +95,7 @@ class ShareIntervals:
             seed=int(data["seed"]),
             targets=int(data["targets"]),
             resampled=str(data.get("resampled", RESAMPLED)),
+            asked_ppm=data.get("asked_ppm"),
         )
 
 
@@ -128,12 +156,12 @@ def bootstrap(
 
 
 def for_run(attribution: Any, datanet: Any, cfg: Any) -> ShareIntervals | None:
-    """The share intervals of a run's rewards (`cfg`: its `RewardsConfig`), or None when
-    `rewards.interval_resamples` is 0."""
+    """The share intervals of a run's rewards (`cfg`: its `RewardsConfig`, whose `max_interval_ppm` they carry),
+    or None when `rewards.interval_resamples` is 0."""
     if not cfg.interval_resamples:
         return None
     table = datanet.table
-    return bootstrap(
+    found = bootstrap(
         attribution.scores,
         table.column("contributor").to_pylist(),
         cfg.policy,
@@ -141,6 +169,7 @@ def for_run(attribution: Any, datanet: Any, cfg: Any) -> ShareIntervals | None:
         pool_fraction=float(cfg.split.parts()["contributors"]) if cfg.split else 1.0,
         resamples=cfg.interval_resamples,
     )
+    return replace(found, asked_ppm=cfg.max_interval_ppm)
 
 
 def _totals(scores: Any, counts: np.ndarray, block: int = 65536) -> np.ndarray:

@@ -141,6 +141,15 @@ class RewardsConfig(Section):
             "the reward tree; 0: no intervals."
         ),
     )
+    max_interval_ppm: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Precision asked for: the widest 95% share interval, in ppm. When the run's is wider, olab run says how "
+            "many targets would narrow it to this (the width falls as 1/sqrt(targets)) and records it in "
+            "rewards.json; it does not add them. None: no check."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,28 @@ def test_rewards_json_keeps_intervals_outside_the_tree(tmp_path):
     data["intervals"]["ppm"][addr(1)] = [0, PPM]  # metadata: changing it leaves the root and its proofs valid
     atomic_write_json(path, data)
     assert rewards.verify_file(path) == []
+
+
+def test_the_targets_a_width_asks_for_narrow_the_widest_interval_to_about_it():
+    """Intervals narrow as 1/sqrt(targets): the count `targets_for` names from 100 targets gives about the width
+    asked for when that many targets are drawn from the same known model."""
+    rng = np.random.default_rng(3)
+    owner = np.repeat(np.arange(CONTRIBUTORS), RECORDS)
+    who = [addr(int(i)) for i in owner]
+    mean = rng.normal(1.0, 1.0, size=owner.size)
+
+    def widest(targets: int, seed: int) -> intervals.ShareIntervals:
+        scores = mean[:, None] + 2.0 * np.random.default_rng(seed).standard_normal((owner.size, targets))
+        return intervals.bootstrap(scores, who, "per_record", resamples=400, seed=seed)
+
+    few = [widest(100, s) for s in range(4)]
+    asked = 6_000
+    needed = int(np.median([f.targets_for(asked) for f in few]))
+    assert needed > 100
+    got = np.median([widest(needed, s).widest_ppm for s in range(10, 14)])
+    assert 0.8 * asked <= got <= 1.2 * asked, (needed, got, [f.widest_ppm for f in few])
+    met = intervals.ShareIntervals(few[0].ppm, targets=100, asked_ppm=10 * few[0].widest_ppm)
+    assert met.precision_note() is None and met.targets_for(met.asked_ppm) == 100  # never fewer than it has
+    short = intervals.ShareIntervals(few[0].ppm, targets=100, asked_ppm=asked)
+    assert f"about {short.targets_for(asked):,} targets (now 100)" in short.precision_note()
+    assert intervals.ShareIntervals.from_json(short.to_json()) == short

@@ -65,6 +65,18 @@ def test_every_share_has_an_interval_in_the_output_rewards_json_and_report(proje
     assert run.verify(chain=False).ok
 
 
+def test_a_precision_the_intervals_miss_is_priced_in_targets(project: Path) -> None:
+    proc = olab(
+        "run", str(project / "config.yaml"), "--no-progress", "--set", "rewards.max_interval_ppm=1", cwd=project
+    )
+    stored = read_json(run_dir_from(proc.stdout, project) / "rewards.json")["intervals"]
+    assert stored["asked_ppm"] == 1 and stored["widest_ppm"] > 1 and stored["targets_for_asked"] > 8
+    assert (
+        f"note: the widest 95% share interval is {stored['widest_ppm']:,} ppm, wider than rewards.max_interval_ppm=1: "
+        f"about {stored['targets_for_asked']:,} targets (now 8)" in proc.stdout
+    )
+
+
 def test_the_run_reopens_as_one_object_and_rewrites_its_report(project: Path) -> None:
     (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
     run = OpenedRun.open(run_dir, datanet_path=project / "datanets" / "tiny")
