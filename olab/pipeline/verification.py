@@ -10,8 +10,8 @@ The links, in order (each failure names its link):
   targets      the stored target set re-hashed; equals the manifest's targets hash
   attribution  the scores and self-influence files re-hashed; equal attribution.json's and the manifest's
                hashes; attribution.json's parameters (damping, projection, ...) are the manifest's
-  rewards      shares recomputed from the scores and the Datanet's contributors under the recorded
-               policy; rewards.json's shares, proofs, root, policy and names equal them and the manifest's
+  rewards      shares (and their intervals) recomputed from the scores and the Datanet's contributors under the
+               recorded policy; rewards.json's shares, proofs, root, policy, names and intervals equal them and the manifest's
   report       report.html rendered again from the run's artifacts; the same bytes
   chain        published (the config says so, or the ledger has the run): the record on chain, the Datanet
                version's root and metadata_hash, and each transaction the manifest names (its receipt, status
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from olab import intervals
 from olab import rewards as rewards_mod
 from olab.attribution import Attribution
 from olab.datanet import Datanet
@@ -168,6 +169,14 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
                     a for a in expected.harm.keys() | stored.harm.keys() if expected.harm.get(a) != stored.harm.get(a)
                 )
                 problems.append(f"harm_ppm in rewards.json does not follow from the scores for {', '.join(wrong)}")
+            again = intervals.for_run(attribution, dn, run.config.rewards)
+            if again != stored.intervals:
+                wrong = sorted(a for a in (again.ppm if again else {}) if stored.interval(a) != again.of(a))
+                problems.append(
+                    "intervals in rewards.json do not follow from the scores (a bootstrap over the targets seeded "
+                    f"{intervals.SEED}, rewards.interval_resamples={run.config.rewards.interval_resamples})"
+                    + (f" for {', '.join(wrong)}" if wrong else "")
+                )
         return problems, None
 
     _check(report, "rewards", rewards_link)

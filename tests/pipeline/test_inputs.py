@@ -21,6 +21,7 @@ from olab.hashing import sha256_dir
 from olab.io import read_json
 from olab.pipeline import Run as OpenedRun
 from olab.progress import Log
+from olab.rewards import verify_file
 
 
 def write_config(cwd: Path, data: dict, name: str = "config.yaml") -> Path:
@@ -44,7 +45,7 @@ def test_causal_lm_runs_end_to_end_on_a_tiny_model(finished_project: Path) -> No
 
 def test_every_share_has_an_interval_in_the_output_rewards_json_and_report(project: Path) -> None:
     """The rerun reuses every stage; its output, rewards.json and report give each share's 95% interval, which
-    holds the share, and verify does not depend on them."""
+    holds the share; they are not leaves of the reward tree, and verify recomputes them."""
     proc = olab("run", str(project / "config.yaml"), "--no-progress", cwd=project)
     (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
     run = OpenedRun.open(run_dir, datanet_path=project / "datanets" / "tiny")
@@ -59,10 +60,13 @@ def test_every_share_has_an_interval_in_the_output_rewards_json_and_report(proje
         line = next(ln for ln in proc.stdout.splitlines() if ln.rstrip().endswith(share.contributor))
         assert f"{share.share_ppm / 10_000:.2f} % [{low / 10_000:.2f}, {high / 10_000:.2f}]" in line, line
         assert f"[{low / 10_000:.2f}, {high / 10_000:.2f}]" in run.layout.report.read_text()
+    assert run.verify(chain=False).ok
     data = read_json(run.layout.rewards)
     data["intervals"]["ppm"] = {a: [0, 1_000_000] for a in data["intervals"]["ppm"]}
     run.layout.rewards.write_text(json.dumps(data))
-    assert run.verify(chain=False).ok
+    assert verify_file(run.layout.rewards) == []  # outside the leaves: the root and every proof still hold
+    checked = run.verify(chain=False)
+    assert "rewards" in checked.broken and "intervals in rewards.json do not follow" in checked.summary()
 
 
 def test_a_precision_the_intervals_miss_is_priced_in_targets(project: Path) -> None:
