@@ -26,6 +26,8 @@ COMMANDS = {
     "chain": "olab.ledger.cli:chain",
     "serve": "olab.serve.cli:serve",
     "receipt": "olab.serve.cli:receipt",
+    "settle": "olab.serve.cli:settle",
+    "claim": "olab.serve.cli:claim",
 }
 
 

@@ -343,13 +343,19 @@ def _per_record(rows: list[tuple[str, str, Fraction]], cfg: RewardsConfig, parts
         pool_ppm = parts["contributors"] * PPM
         fractions = {a: (f if f * pool_ppm >= cfg.min_share_ppm else Fraction(0)) for a, f in fractions.items()}
     payout = _with_roles({a: f * parts["contributors"] for a, f in fractions.items()}, cfg, parts)
+    out = from_shares(floor_ppm(payout), "per_record")
+    out.harm = harm
+    return out
+
+
+def floor_ppm(payout: Mapping[str, Fraction]) -> dict[str, int]:
+    """Exact fractions (summing to at most 1) as ppm shares rounded down, the units left to `POOL_REMAINDER`: no
+    address gains by rounding, so splitting over addresses gains nothing; the shares sum to exactly PPM."""
     shares = {a: math.floor(f * PPM) for a, f in payout.items()}
     left = PPM - sum(shares.values())
     if left:
         shares[POOL_REMAINDER] = shares.get(POOL_REMAINDER, 0) + left
-    out = from_shares(shares, "per_record")
-    out.harm = harm
-    return out
+    return shares
 
 
 def _record_rows(influence: Mapping[str, Any] | Any) -> list[tuple[str, str, Fraction]]:

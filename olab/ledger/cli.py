@@ -14,18 +14,33 @@ if TYPE_CHECKING:
     from olab.ledger.config import ChainConfig
 
 
-def _config(config: str | None, state_dir: str | None, port: int | None, chain_id: int | None) -> ChainConfig:
-    from olab.config import read_yaml, validate
+def chain_section(config: str | None) -> dict[str, Any]:
+    """The chain settings of a YAML file: a pipeline config's `chain:` section, or a bare chain section ({} for
+    none: the defaults, the embedded chain under .olab/chain)."""
+    from olab.config import read_yaml
     from olab.ledger.config import ChainConfig
 
-    data: dict[str, Any] = {}
-    if config:  # a pipeline config (its `chain:` section) or a bare chain section
-        raw = read_yaml(config)
-        if "chain" in raw:
-            data = dict(raw["chain"] or {})
-        elif set(raw) <= set(ChainConfig.model_fields):
-            data = dict(raw)
-    data = {**data, "backend": "anvil"}
+    if not config:
+        return {}
+    raw = read_yaml(config)
+    if "chain" in raw:
+        return dict(raw["chain"] or {})
+    return dict(raw) if set(raw) <= set(ChainConfig.model_fields) else {}
+
+
+def chain_config(config: str | None) -> ChainConfig:
+    """The validated ChainConfig of `chain_section(config)`."""
+    from olab.config import validate
+    from olab.ledger.config import ChainConfig
+
+    return validate(ChainConfig, chain_section(config), source=config or "the default chain")
+
+
+def _config(config: str | None, state_dir: str | None, port: int | None, chain_id: int | None) -> ChainConfig:
+    from olab.config import validate
+    from olab.ledger.config import ChainConfig
+
+    data = {**chain_section(config), "backend": "anvil"}
     data.pop("preset", None)
     if state_dir:
         data["state_dir"] = state_dir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -54,12 +55,21 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_dir", type=click.Path(exists=True))
 @click.option("--chain/--no-chain", default=True, help="Also check the on-chain record.")
 @click.option("--datanet", "datanet_path", default=None, help="Where the Datanet is, if it moved.")
-def verify(run_dir: str, chain: bool, datanet_path: str | None) -> None:
-    """Recompute every hash of RUN_DIR and check the chain; exit 0 only if every link holds."""
+@click.option("--epoch", "number", default=None, type=int, help="A receipt store's epoch to check (default: all).")
+@click.option("--config", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="A receipt store's chain (YAML with a chain: section; default: the chain its epochs recorded).")  # fmt: skip
+def verify(run_dir: str, chain: bool, datanet_path: str | None, number: int | None, config: str | None) -> None:
+    """Recompute every hash of RUN_DIR and check the chain; exit 0 only if every link holds. RUN_DIR may instead be
+    a receipt store (olab serve --receipts): each usage epoch is recomputed from its receipts and checked on chain."""
     from olab.cli import EXIT_OK, EXIT_VERIFICATION_FAILED
+
+    if not Path(run_dir).is_dir():
+        from olab.serve.cli import verify_epochs
+
+        sys.exit(EXIT_OK if verify_epochs(run_dir, number, chain, config) else EXIT_VERIFICATION_FAILED)
     from olab.pipeline.verification import verify as verify_run
 
     report = verify_run(run_dir, chain=chain, datanet_path=datanet_path)

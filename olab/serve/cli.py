@@ -13,6 +13,9 @@ import click
 @click.option("--max-prompt-tokens", default=None, type=int, help="Longest prompt accepted, in tokens (default 512).")
 @click.option("--receipts", default=None, type=click.Path(dir_okay=False),
               help="SQLite receipt store: every answer gets a receipt signed with the key in $OLAB_SERVE_KEY.")  # fmt: skip
+@click.option(
+    "--fee", default=None, type=int, help="Fee per answer in test-token units, paid out by olab settle (default 0)."
+)
 def serve(
     run_dirs: tuple[str, ...],
     host: str | None,
@@ -20,6 +23,7 @@ def serve(
     max_tokens: int | None,
     max_prompt_tokens: int | None,
     receipts: str | None,
+    fee: int | None,
 ) -> None:
     """Serve every adapter of RUN_DIR... on one base model: GET /v1/models, POST /v1/completions,
     /v1/chat/completions, /v1/classify. A request's `model` is an adapter id from /v1/models."""
@@ -31,7 +35,7 @@ def serve(
     from olab.serve.config import ServeConfig
 
     given = {"host": host, "port": port, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
-             "receipts": receipts}  # fmt: skip
+             "receipts": receipts, "fee": fee}  # fmt: skip
     try:
         config = ServeConfig(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:
@@ -75,3 +79,90 @@ def verify(receipt_file: str, run_dir: str | None, signer: str | None) -> None:
         raise VerificationError(f"receipt {data.get('receipt_id')} does not hold:\n  - " + "\n  - ".join(broken))
     checked = "signature, proofs, shares" + (", run, scores" if scorer is not None else ", run" if run else "")
     click.echo(f"receipt {data['receipt_id']} holds ({checked})")
+
+
+_store = click.argument("store", type=click.Path(dir_okay=False, exists=True))
+_chain = click.option("--config", default=None, type=click.Path(dir_okay=False, exists=True),
+                      help="YAML whose chain: section names the chain (default: the embedded chain, .olab/chain).")  # fmt: skip
+
+
+@click.command()
+@_store
+@_chain
+def settle(store: str, config: str | None) -> None:
+    """Close a usage epoch over the receipts STORE (olab serve --receipts) holds since the last one: each address's
+    share of their fees, published as a reward root and funded in the test token. An unfinished epoch resumes."""
+    from olab.ledger import Ledger
+    from olab.ledger.cli import chain_config
+    from olab.rewards import POOL_REMAINDER
+    from olab.serve.epochs import settle as settle_epoch
+    from olab.serve.store import open_store
+
+    receipts = open_store(store)
+    with Ledger(chain_config(config)) as ledger:
+        e = settle_epoch(receipts, ledger)
+    rec, tx = e.record, e.chain["transactions"]
+    click.echo(f"epoch {e.number}: {len(rec['receipt_ids'])} receipt(s), seq {rec['first_seq']}..{rec['last_seq']}, "
+               f"fees {rec['total_fee']:,}, root {rec['root']}")  # fmt: skip
+    for who, amount in sorted(e.amounts().items(), key=lambda t: -t[1]):
+        note = "  (pool remainder: nobody claims it)" if who == POOL_REMAINDER else ""
+        click.echo(f"  {who}  {amount:,} ({rec['shares_ppm'][who]:,} ppm){note}")
+    click.echo(f"published in tx {tx['publish']['tx_hash']}, funded in tx {tx['fund']['tx_hash']} "
+               f"(epoch id {e.epoch_id}, chain {e.chain['chain_id']})")  # fmt: skip
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True))
+@click.argument("address")
+@click.option("--epoch", "number", default=None, type=int, help="The epoch of a receipt store (default: the latest).")
+@_chain
+def claim(source: str, address: str, number: int | None, config: str | None) -> None:
+    """Pay ADDRESS its share, once, with its proof: of a run's reward pool (SOURCE a run directory) or of a usage
+    epoch's fees (SOURCE a receipt store). Anyone may submit it; the tokens go to ADDRESS."""
+    from pathlib import Path
+
+    from olab.ledger.cli import chain_config
+
+    if Path(source).is_dir():
+        from olab.pipeline import Run
+
+        result = Run.open(source).claim(address)
+    else:
+        from olab.serve.epochs import epoch, epochs
+        from olab.serve.store import open_store
+
+        receipts = open_store(source)
+        e = epoch(receipts, number) if number is not None else (epochs(receipts) or [None])[-1]
+        if e is None:
+            from olab.errors import OlabError
+
+            raise OlabError(f"{source} has no epoch yet: olab settle {source} closes the first")
+        with e.ledger(chain_config(config) if config else None) as ledger:
+            result = e.claim(address, ledger)
+    click.echo(f"claimed in tx {result.tx_hash}" + (f": {result.note}" if result.note else ""))
+
+
+def verify_epochs(store: str, number: int | None, chain: bool, config: str | None) -> bool:
+    """`olab verify STORE`: recompute each epoch (or epoch `number`) of a receipt store from its receipts and check
+    it against the chain it was settled on; prints each epoch's verdict, True when all hold."""
+    from olab.ledger.cli import chain_config
+    from olab.serve.epochs import epoch, epochs, problems
+    from olab.serve.store import open_store
+
+    receipts = open_store(store)
+    chosen = [epoch(receipts, number)] if number is not None else epochs(receipts)
+    if not chosen:
+        click.echo(f"{store} has no epoch yet: olab settle {store} closes the first")
+        return False
+    ok = True
+    for e in chosen:
+        if chain and e.chain is not None:
+            with e.ledger(chain_config(config) if config else None) as ledger:
+                broken = problems(receipts, e.number, ledger)
+        else:
+            broken = problems(receipts, e.number)
+        ok &= not broken
+        where = f" and on chain {e.chain['chain_id']}" if chain and e.chain else ""
+        click.echo(f"epoch {e.number} ({len(e.record['receipt_ids'])} receipts, root {e.record['root']}): "
+                   + ("FAILED\n  - " + "\n  - ".join(broken) if broken else f"holds (recomputed from its receipts{where})"))  # fmt: skip
+    return ok

@@ -3,7 +3,8 @@
 A receipt's *body* names the run, the adapter and its committed hash, the Datanet version and root, the keccak256
 of the prompt and of the answer, the top-k training records by TRAK score (record id, contributor, record hash,
 score, Merkle inclusion proof against the Datanet root), the contributors' shares of this answer in ppm (the run's
-rewards policy, olab.rewards, applied to those records' scores), the fee and a timestamp. `receipt_id` is the
+rewards policy, olab.rewards, applied to those records' scores), the fee, how the run splits it (`fee_split`) and
+a timestamp. `receipt_id` is the
 keccak256 of the body's canonical JSON; the server signs the EIP-712 message (receipt_id, run id, timestamp) with
 the key in $OLAB_SERVE_KEY. `problems(receipt, ...)` names every link that does not hold.
 """
@@ -81,11 +82,19 @@ def body(
         "output_hash": hex_keccak(output),
         "records": records,
         "fee": int(fee),
+        "fee_split": fee_split_of(run),
         "timestamp": int(time.time()) if timestamp is None else int(timestamp),
         "nonce": "0x" + secrets.token_hex(16),  # two equal answers in one second still get distinct receipts
     }
     out["shares_ppm"] = shares_ppm(out["records"], run.config.rewards)
     return out
+
+
+def fee_split_of(run: Any) -> dict[str, Any] | None:
+    """How the run divides an answer's fee (its `rewards.split`, olab.rewards.FeeSplit), as the receipt states it;
+    None: all of it to the contributors."""
+    split = run.config.rewards.split
+    return None if split is None else split.model_dump(mode="json")
 
 
 def shares_ppm(records: list[Mapping[str, Any]], rewards_cfg: Any) -> dict[str, int]:
@@ -168,6 +177,10 @@ def _against_run(b: Mapping[str, Any], run: Any) -> list[str]:
     member = b.get("adapter", {}).get("member", -1)
     if not 0 <= member < len(m.adapter.models) or b["adapter"].get("hash") != m.adapter.models[member]:
         out.append(f"adapter: member {member} with hash {b.get('adapter', {}).get('hash')} is not the run's")
+    if b.get("fee_split") != fee_split_of(run):
+        out.append(
+            f"fee_split: the receipt states {b.get('fee_split')}, the run's rewards.split is {fee_split_of(run)}"
+        )
     if b.get("datanet", {}).get("root") != m.datanet.root:
         out.append(
             f"datanet root: the receipt names {b.get('datanet', {}).get('root')}, the run trained on {m.datanet.root}"

@@ -1,0 +1,149 @@
+"""Usage epochs on the embedded chain and on anvil: `settle` turns the receipts a server stored into per-address
+shares of their fees (the fee split, then each answer's contributor shares), publishes the root and funds it;
+each address claims exactly its amount once with its proof; another address's proof, a second claim and an empty
+epoch are refused; a settle stopped between its steps resumes without paying twice; `olab verify STORE` recomputes
+an epoch from its receipts and names a changed receipt, share or record."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from eth_account import Account
+
+from olab.cli import cli
+from olab.errors import LedgerError, OlabError
+from olab.ledger.accounts import dev_address
+from olab.rewards import POOL_REMAINDER
+from olab.serve import epochs, receipts
+from olab.serve.store import ReceiptStore
+
+SERVER = Account.from_key("0x" + "5e" * 32)
+A, B, C, DEV, STAKERS = (dev_address(i) for i in range(1, 6))
+SPLIT = {"developer": 0.1, "stakers": 0.2, "contributors": 0.7, "developer_address": DEV, "stakers_address": STAKERS}
+# (fee, fee_split, shares_ppm) of five answers; what each address is owed, worked by hand, sums to the 10,000 fees
+ANSWERS = [
+    (4000, None, {A: 750_000, B: 250_000}),  # A 3000, B 1000
+    (2000, SPLIT, {B: 500_000, C: 500_000}),  # DEV 200, STAKERS 400, B 700, C 700
+    (3000, None, {}),  # no record helped this answer: its fee stays in the pool
+    (1000, None, {A: 1_000_000}),  # A 1000
+    (0, None, {C: 1_000_000}),  # a free answer pays nobody
+]
+OWED = {A: 4000, B: 1700, C: 700, DEV: 200, STAKERS: 400, POOL_REMAINDER: 3000}
+
+
+def receipt(fee: int, split: dict | None, shares: dict[str, int]) -> dict:
+    body = {"version": 1, "run_id": "0x" + "ab" * 32, "fee": fee, "fee_split": split, "shares_ppm": shares,
+            "records": [], "timestamp": 1_700_000_000, "nonce": "0x" + os.urandom(16).hex()}  # fmt: skip
+    return receipts.sign(body, SERVER, 161201)
+
+
+def store_with(path: Path, answers: list[tuple]) -> ReceiptStore:
+    store = ReceiptStore(path)
+    for a in answers:
+        store.add(receipt(*a))
+    return store
+
+
+def test_settle_pays_each_address_its_exact_share_once(ledger, tmp_path: Path) -> None:
+    store = store_with(tmp_path / "receipts.sqlite", ANSWERS)
+    e = epochs.settle(store, ledger)
+    assert e.number == 1 and e.record["total_fee"] == 10_000 and len(e.record["receipt_ids"]) == 5
+    assert e.amounts() == OWED and ledger.pool(e.epoch_id) == 10_000
+    assert ledger.get_run(e.epoch_id)["rewards_root"] == e.record["root"]
+    for who in (A, B, DEV):
+        before = ledger.token_balance(who)
+        e.claim(who, ledger)
+        assert ledger.token_balance(who) - before == OWED[who]
+    with pytest.raises(LedgerError, match="share already claimed"):
+        e.claim(A, ledger)
+    b = e.rewards.share(B)
+    with pytest.raises(LedgerError, match="invalid proof for this share"):  # C presents B's share and proof
+        ledger.claim(e.epoch_id, C, b.share_ppm, b.proof)
+    with pytest.raises(LedgerError, match="invalid proof for this share"):  # C's share with B's proof
+        ledger.claim(e.epoch_id, C, e.rewards.share(C).share_ppm, b.proof)
+    with pytest.raises(OlabError, match=r"nothing to settle: .* holds no receipt since epoch 1"):
+        epochs.settle(store, ledger)  # the same receipts are never settled twice
+
+    store.add(receipt(500, None, {C: 1_000_000}))
+    second = epochs.settle(store, ledger)
+    assert second.number == 2 and second.record["first_seq"] == 6 and second.amounts() == {C: 500}
+    before = ledger.token_balance(C)
+    e.claim(C, ledger)
+    second.claim(C, ledger)  # one claim per epoch
+    assert ledger.token_balance(C) - before == 700 + 500
+    assert epochs.problems(store, 1, ledger) == [] and epochs.problems(store, 2, ledger) == []
+
+
+def test_settle_refuses_an_empty_or_free_epoch(ledger, tmp_path: Path) -> None:
+    store = ReceiptStore(tmp_path / "empty.sqlite")
+    with pytest.raises(OlabError, match=r"nothing to settle: .* holds no receipt since the store was created"):
+        epochs.settle(store, ledger)
+    store.add(receipt(0, None, {A: 1_000_000}))
+    with pytest.raises(OlabError, match=r"carry no fee \(start olab serve with --fee"):
+        epochs.settle(store, ledger)
+    assert store.epochs() == []
+
+
+@pytest.mark.parametrize("stop_after", ["open", "publish", "fund"])
+def test_a_stopped_settle_resumes_without_paying_twice(ledger, tmp_path: Path, stop_after: str) -> None:
+    store = store_with(tmp_path / "receipts.sqlite", ANSWERS[:2])
+    record = epochs.build(1, store.after(0))
+    key = epochs.epoch_id(record)
+    store.open_epoch(1, 1, 2, key, record)  # what settle writes before it sends anything
+    if stop_after in ("publish", "fund"):
+        ledger.publish_run(epochs.commitment(record))
+    if stop_after == "fund":
+        ledger.fund(key, record["total_fee"])
+    e = epochs.settle(store, ledger)
+    assert e.epoch_id == key and ledger.pool(key) == 6000 and store.epochs()[0]["chain"] is not None
+    tx = e.chain["transactions"]
+    assert tx["publish"]["already_recorded"] == (stop_after != "open")
+    assert tx["fund"].get("already_recorded", False) == (stop_after == "fund")
+    assert epochs.problems(store, 1, ledger) == []
+
+
+def _tampered(src: Path, dst: Path, statement: str) -> Path:
+    db, source = sqlite3.connect(dst), sqlite3.connect(src)
+    source.backup(db)  # the WAL's pages included
+    source.close()
+    db.executescript("DROP TRIGGER receipts_no_update; DROP TRIGGER epochs_fixed; " + statement)
+    db.close()
+    return dst
+
+
+def test_olab_verify_recomputes_epochs_and_names_the_changed_link(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chain.yaml").write_text(yaml.safe_dump({"chain": {"state_dir": str(tmp_path / "chain")}}))
+    store_with(tmp_path / "receipts.sqlite", ANSWERS).close()
+    runner = CliRunner()
+    settled = runner.invoke(cli, ["settle", "receipts.sqlite", "--config", "chain.yaml"])
+    assert settled.exit_code == 0, settled.output
+    assert (
+        "epoch 1: 5 receipt(s), seq 1..5, fees 10,000" in settled.output
+        and f"{A}  4,000 (400,000 ppm)" in settled.output
+    )
+    claimed = runner.invoke(cli, ["claim", "receipts.sqlite", B])
+    assert claimed.exit_code == 0 and f"paid 1700 tokens to {B}" in claimed.output, claimed.output
+    again = runner.invoke(cli, ["claim", "receipts.sqlite", B, "--epoch", "1"])
+    assert isinstance(again.exception, LedgerError) and "share already claimed" in str(again.exception)
+    ok = runner.invoke(cli, ["verify", "receipts.sqlite"])
+    assert ok.exit_code == 0 and "epoch 1 (5 receipts" in ok.output and "holds" in ok.output, ok.output
+
+    _tampered(tmp_path / "receipts.sqlite", tmp_path / "fee.sqlite",
+                    "UPDATE receipts SET receipt = replace(receipt, '\"fee\": 4000', '\"fee\": 4001') WHERE seq = 1")  # fmt: skip
+    out = runner.invoke(cli, ["verify", "fee.sqlite"])
+    assert out.exit_code == 1 and "receipt 0x" in out.output and "(seq 1): its body hashes to" in out.output
+    assert "total_fee: the receipts give 10001, the epoch records 10000" in out.output
+
+    _tampered(tmp_path / "receipts.sqlite", tmp_path / "share.sqlite",
+                      f"UPDATE epochs SET record = replace(record, '\"{C}\": 70000', '\"{C}\": 70001')")  # fmt: skip
+    out = runner.invoke(cli, ["verify", "share.sqlite"])
+    assert (
+        out.exit_code == 1 and f"share of {C}: the receipts give 70000 ppm, the epoch records 70001 ppm" in out.output
+    )
+    assert "epoch id: the record hashes to" in out.output and "chain manifest_hash:" in out.output
