@@ -145,10 +145,14 @@ def claim(source: str, address: str, number: int | None, config: str | None) -> 
 def verify_epochs(store: str, number: int | None, chain: bool, config: str | None) -> bool:
     """`olab verify STORE`: recompute each epoch (or epoch `number`) of a receipt store from its receipts and check
     it against the chain it was settled on; prints each epoch's verdict, True when all hold."""
+    from olab.errors import OlabError
     from olab.ledger.cli import chain_config
     from olab.serve.epochs import epoch, epochs, problems
     from olab.serve.store import open_store
 
+    with open(store, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise OlabError(f"{store} is neither a run directory nor a receipt store (olab serve --receipts FILE)")
     receipts = open_store(store)
     chosen = [epoch(receipts, number)] if number is not None else epochs(receipts)
     if not chosen:

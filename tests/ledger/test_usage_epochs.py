@@ -131,6 +131,9 @@ def test_olab_verify_recomputes_epochs_and_names_the_changed_link(tmp_path: Path
     assert claimed.exit_code == 0 and f"paid 1700 tokens to {B}" in claimed.output, claimed.output
     again = runner.invoke(cli, ["claim", "receipts.sqlite", B, "--epoch", "1"])
     assert isinstance(again.exception, LedgerError) and "share already claimed" in str(again.exception)
+    (tmp_path / "notes.txt").write_text("not a store")
+    wrong = runner.invoke(cli, ["verify", "notes.txt"])
+    assert "notes.txt is neither a run directory nor a receipt store" in str(wrong.exception)
     ok = runner.invoke(cli, ["verify", "receipts.sqlite"])
     assert ok.exit_code == 0 and "epoch 1 (5 receipts" in ok.output and "holds" in ok.output, ok.output
 
