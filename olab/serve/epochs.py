@@ -164,7 +164,15 @@ def epoch(store: ReceiptStore, number: int) -> Epoch:
 
 def settle(store: ReceiptStore, ledger: Ledger) -> Epoch:
     """Close an epoch over the receipts stored since the last one and pay it on chain; an epoch a previous settle
-    left unfinished is finished first (same receipts, same id). OlabError when there is nothing to settle."""
+    left unfinished is finished first (same receipts, same id). OlabError when there is nothing to settle. One
+    settle of a store at a time (a lock file beside it), so two never fund one epoch twice."""
+    from filelock import FileLock
+
+    with FileLock(f"{store.path}.settle.lock"):
+        return _settle(store, ledger)
+
+
+def _settle(store: ReceiptStore, ledger: Ledger) -> Epoch:
     done = epochs(store)
     pending = next((e for e in done if e.chain is None), None)
     if pending is None:
@@ -175,7 +183,7 @@ def settle(store: ReceiptStore, ledger: Ledger) -> Epoch:
             raise OlabError(f"nothing to settle: {store.path} holds no receipt since {since}")
         record = build(len(done) + 1, rows)
         if not store.open_epoch(record["number"], record["first_seq"], record["last_seq"], epoch_id(record), record):
-            return settle(store, ledger)  # another settle opened this epoch first: finish that one
+            return _settle(store, ledger)  # opened by a settle that did not take the lock: finish that one
         pending = Epoch(record["number"], epoch_id(record), record, None)
     chain = _pay(ledger, pending)
     store.close_epoch(pending.number, chain)

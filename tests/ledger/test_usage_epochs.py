@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,27 @@ def test_a_stopped_settle_resumes_without_paying_twice(ledger, tmp_path: Path, s
     assert tx["publish"]["already_recorded"] == (stop_after != "open")
     assert tx["fund"].get("already_recorded", False) == (stop_after == "fund")
     assert epochs.problems(store, 1, ledger) == []
+
+
+def test_concurrent_settles_open_one_epoch_and_fund_it_once(ledger, tmp_path: Path) -> None:
+    path = tmp_path / "receipts.sqlite"
+    store_with(path, ANSWERS).close()
+    outcomes: list[object] = []
+
+    def settle_once() -> None:
+        try:
+            outcomes.append(epochs.settle(ReceiptStore(path), ledger).number)
+        except OlabError as e:
+            outcomes.append(str(e))
+
+    threads = [threading.Thread(target=settle_once) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(str, outcomes))[0] == "1" and all("nothing to settle" in str(o) for o in outcomes if o != 1)
+    (e,) = epochs.epochs(ReceiptStore(path))
+    assert ledger.pool(e.epoch_id) == 10_000
 
 
 def _tampered(src: Path, dst: Path, statement: str) -> Path:
