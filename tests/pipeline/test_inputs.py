@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from pipeline_helpers import olab, run_dir_from
-from repo_paths import AGNEWS, REPO, needs_agnews
+from repo_paths import REPO, load_script, needs_agnews
 from tiny_run import TINY, deep_update
 
 from olab.datanet.sources import load_source
@@ -204,43 +204,40 @@ def test_bad_config_value_names_the_field(tmp_path: Path) -> None:
 @needs_agnews
 @pytest.mark.skipif(
     not os.environ.get("OLAB_LONG_TESTS"),
-    reason="about 5 minutes on an idle 2-core CPU; set OLAB_LONG_TESTS=1 to run it",
+    reason="about 20 minutes on a busy 2-core CPU; set OLAB_LONG_TESTS=1 to run it",
 )
-def test_agnews_flipped_labels_are_found_and_paid_least(tmp_path: Path) -> None:
-    """AG News via `datasets`; one contributor's labels 20% flipped, one spams near-copies at rate 0.5:
-    self-influence flags the flips, the spammer nets less than every clean contributor, label noise least."""
+def test_agnews_gamers_earn_less_than_every_clean_contributor(tmp_path: Path) -> None:
+    """configs/agnews_gaming.yaml (real AG News via `datasets`, the quickstart's six contributors): self-influence
+    flags the flipped labels; the near-copy spammer (rate 0.5) and the off-topic contributor net less than every
+    clean contributor, the label-noise contributor least; no strategy of experiments/gaming beats honest."""
     from olab.metrics import roc_auc
 
-    LOCAL_TSV = {"path": None, "split": "train", "format": "tsv", "column_names": ["text", "label"]}
-
-    config = yaml.safe_load((REPO / "configs" / "agnews.yaml").read_text())
-    config = deep_update(
-        config,
-        {
-            "datanet": {"source": {"kind": "files", "data_files": str(AGNEWS / "dev.tsv"), **LOCAL_TSV}},
-            "targets": {"source": {"kind": "files", "data_files": str(AGNEWS / "test.tsv"), **LOCAL_TSV}},
-        },
-    )
-    spam = {"contributor": 4, "kind": "near_duplicate_spam", "rate": 0.5}
-    config["datanet"]["contributors"]["behaviours"].append(spam)
-    proc = olab("run", str(write_config(tmp_path, config)), "--no-progress", cwd=tmp_path)
+    proc = olab("run", str(REPO / "configs" / "agnews_gaming.yaml"), "--no-progress", cwd=tmp_path, timeout=3600)
     run_dir = run_dir_from(proc.stdout, tmp_path)
     run = OpenedRun.open(run_dir, datanet_path=tmp_path / OpenedRun.open(run_dir).manifest.datanet.path)
-    dn = run.datanet
-    records = dn.to_hf()
+    records = run.datanet.to_hf()
     flipped = np.array([x == "label_flip" for x in records["injected"]])
     self_influence = np.load(run_dir / "attribution" / "self_influence.npy")
     assert flipped.sum() > 0
     auc = roc_auc(self_influence, flipped)
-    assert auc >= 0.85, auc
 
     kind = run.behaviours()
     net = {a: v for a, v in run.rewards.net_ppm().items() if a in kind}
-    print(f"AG News: self-influence ROC AUC {auc:.3f}; net ppm {[(kind[a], v) for a, v in net.items()]}")
+    print(f"AG News: self-influence ROC AUC {auc:.3f}; net ppm {sorted((v, kind[a]) for a, v in net.items())}")
+    gaming = load_script("gaming_run", "experiments/gaming/run.py")
+    table = gaming.table(run).set_index(["strategy", "who"])
+    print(table.to_string())
+    assert auc >= 0.85, auc
+    clean = min(v for a, v in net.items() if kind[a] == "clean")
+    for behaviour in ("near_duplicate_spam", "off_topic"):
+        assert max(v for a, v in net.items() if kind[a] == behaviour) < clean, (behaviour, net)
     noisy = next(a for a, b in kind.items() if b == "label_noise")
-    spammer = next(a for a, b in kind.items() if b == "near_duplicate_spam")
-    assert net[spammer] < min(v for a, v in net.items() if kind[a] == "clean"), net
     assert net[noisy] < min(v for a, v in net.items() if a != noisy), net
+    for strategy in ("copy with edits", "off-topic padding", "flip labels"):
+        assert float(table.xs(strategy)["per_record"].iloc[0]) < 1.0, table
+    for ratio in table.xs("split identity (5 addresses)")["per_record"]:
+        assert float(ratio) <= 1.0, table
+    assert int(table.xs("split off harmful records")["per_record"].iloc[0].split()[0]) <= 0, table
 
 
 def test_an_interrupted_run_resumes_from_the_last_finished_stage(tmp_path: Path, monkeypatch) -> None:
