@@ -64,8 +64,12 @@ def check_settlement(
     recorded_owed, recorded = (_by_address(record.get(k)) for k in ("owed", "slashed"))
     if recorded_owed != owed:
         problems.append(f"settlement owed {recorded_owed} is not what rewards.json's harm owes: {owed}")
-    if ledger.settlement(run_id) is None:
+    done = ledger.settlement(run_id)
+    if done is None:
         return [*problems, f"run {run_id} is not settled on chain {ledger.chain_id} (StakeVault)"]
+    tx = (record.get("transactions") or {}).get("settle") or {}
+    if tx.get("tx_hash") != done.tx_hash:
+        problems.append(f"the settlement's transaction is {tx.get('tx_hash')!r}, on chain it is {done.tx_hash}")
     for who in sorted(owed.keys() | recorded.keys()):
         on_chain = ledger.slashed(run_id, who)
         if on_chain != recorded.get(who, 0):

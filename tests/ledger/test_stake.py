@@ -124,6 +124,10 @@ def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_cha
         "slashed 300 on chain, the manifest says 299" in p
         for p in check_settlement(ledger, run_id, datanet, paid, stake, forged)
     )
+    wrong_tx = {**first, "transactions": {"settle": {**first["transactions"]["settle"], "tx_hash": "0x" + "ab" * 32}}}
+    assert any(
+        "the settlement's transaction is" in p for p in check_settlement(ledger, run_id, datanet, paid, stake, wrong_tx)
+    )
     other = StakeConfig(pool=POOL, deposit_per_record=DEPOSIT)
     assert any("deposit_per_record" in p for p in check_settlement(ledger, run_id, datanet, paid, other, first))
     assert check_settlement(ledger, run_id, datanet, paid, stake, None) == [
