@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -30,6 +30,10 @@ from olab.intervals import share_text
 from olab.io import atomic_write_text
 from olab.metrics import roc_auc
 from olab.names import name_of, short_address
+from olab.rewards import POOL_REMAINDER
+
+if TYPE_CHECKING:
+    from olab.pipeline.manifest import Manifest
 
 MAX_TABLE_ROWS = 200
 PLOTLY_BUNDLE = "plotly-cartesian.min.js.gz"
@@ -209,7 +213,7 @@ def sentence(text: str) -> str:
 def run_report(
     path: str | Path,
     *,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     rewards: Any,
     contributors: pd.DataFrame | None = None,
     records: pd.DataFrame | None = None,
@@ -221,29 +225,34 @@ def run_report(
 ) -> Path:
     """Lay out a run's report: summary (sentences, shares, leaderboard), views, provenance.
 
-    - `manifest`: the run manifest (`run_id`, `datanet`, `adapter`, `attribution`, `rewards`, `chain`,
-      ...); `config` is left out of the page. With `chain.explorer_url`, transaction hashes (any
-      0x-hex value under `chain` whose key names a tx/transaction) and contract addresses link to it.
-    - `rewards`: `olab.rewards.Rewards` (its `names` name contributors) or `{address: share_ppm}`.
+    - `manifest`: the run's typed manifest (`olab.Run.manifest`); its `config` is left out of the page. With
+      `chain.explorer_url`, transaction hashes (any 0x-hex value under `chain` whose key names a
+      tx/transaction) and contract addresses link to it.
+    - `rewards`: `olab.rewards.Rewards` (its `names` name contributors) or `{address: share_ppm}`. The pool's
+      rounding leaf (`POOL_REMAINDER`) is no contributor: a line under the leaderboard says what stays in the pool.
     - `contributors`: the attribution contributor table (`contributor`, `positive`, `negative`,
       `total`, ...; `olab.Run.contributors` adds `harm_ppm`, `net_ppm`, `near_copies`, `copied_from`); a
-      `name`, `label` or `behaviour` column names contributors.
+      `name`, `label` or `behaviour` column names contributors. With `net_ppm` the summary and the leaderboard
+      rank by net payout (share minus the harm owed from stake); the other signals go to a second table.
     - `records`: one row per training record: `record_id`, `contributor`, and any of `influence`
       (its total influence on the targets), `self_influence`, `flipped` (bool ground truth), `text`.
     - `targets`: sample targets, each `{"text": ..., "label": ..., "scores": rows with record_id,
       contributor, score, text}` (the target's column of the score matrix joined with the records).
     - `training`: rows with `step` and metrics (e.g. `loss`, `eval_accuracy`); `timings`: stage -> s
-      (default `manifest["timings"]`).
+      (default: the manifest's).
     - `labels`: {address: display name}, overriding the names above.
     """
     names = {**getattr(rewards, "names", {}), **_names_from(contributors), **(labels or {})}
-    shares = viz.shares_frame(rewards)
+    everything = viz.shares_frame(rewards)
+    in_pool = everything["contributor"].str.lower() == POOL_REMAINDER
+    kept, shares = int(everything.loc[in_pool, "share_ppm"].sum()), everything[~in_pool].reset_index(drop=True)
+    ranked = ranking(shares, contributors)
     everyone = list(shares["contributor"])
     if contributors is not None:
         everyone += list(contributors["contributor"])
     colors = viz.contributor_colors(everyone)
     style = {"labels": names, "colors": colors}
-    policy = getattr(rewards, "policy", None) or manifest.get("rewards", {}).get("policy")
+    policy = getattr(rewards, "policy", None) or manifest.rewards.policy
     flipped = _flipped(records)
     auc = roc_auc(records["self_influence"], flipped) if flipped is not None else None
 
@@ -260,8 +269,15 @@ def run_report(
                 else ""
             ),
         ),
-        ("Leaderboard", leaderboard(shares, contributors, names, getattr(rewards, "intervals", None)), ""),
+        (
+            "Leaderboard",
+            leaderboard(shares, contributors, names, getattr(rewards, "intervals", None)),
+            _leaderboard_caption(ranked, kept),
+        ),
     ]
+    breakdown = payout_breakdown(shares, contributors, names)
+    if breakdown is not None:
+        sections.append(("Behind each payout", breakdown, _breakdown_caption(breakdown)))
     if records is not None and "influence" in records:
         sections.append(
             (
@@ -313,34 +329,35 @@ def run_report(
                 "Mislabelled records are hard to fit, so they tend to have high self-influence.",
             )
         )
-    timings = timings if timings is not None else manifest.get("timings")
+    timings = timings if timings is not None else manifest.timings
     if timings:
         sections.append(
             ("Stage timings", viz.gas_or_timings(timings, title=None), "Wall-clock seconds per pipeline stage.")
         )
 
-    run_id = str(manifest.get("run_id", ""))
     return build_report(
         path,
-        title=f"olab run {manifest.get('name', '')}".strip(),
-        intro=f"Run {run_id[:18]}… · check every link of it from its files and the chain with: "
+        title=f"olab run {manifest.name}".strip(),
+        intro=f"Run {manifest.run_id[:18]}… · check every link of it from its files and the chain with: "
         "olab verify <this run's directory>",
-        summary=summary_sentences(manifest, shares, names, records, flipped, auc, training),
+        summary=summary_sentences(ranked, names, records, flipped, auc, training, manifest.targets.count),
         sections=sections,
         provenance=_provenance(manifest),
     )
 
 
 def summary_sentences(
-    manifest: Mapping[str, Any],
-    shares: pd.DataFrame,
+    ranked: pd.DataFrame,
     names: Mapping[str, str],
     records: pd.DataFrame | None,
     flipped: pd.Series | None,
     auc: float | None,
     training: Any,
+    target_count: int | None = None,
 ) -> list[str]:
-    """The answer in words: who got what, how well harmful data was found, how good the model is."""
+    """The answer in words: who is paid what, how well harmful data was found, how good the model is.
+
+    `ranked`: `ranking(...)`, the contributors in payout order (by net payout when it has `net_ppm`)."""
 
     def who(address: str) -> str:
         return name_of(names, address)
@@ -348,18 +365,21 @@ def summary_sentences(
     def pct(ppm: int) -> str:
         return f"{ppm / 10_000:.1f} %"
 
-    top, bottom = shares.iloc[0], shares.iloc[-1]
+    paid = "net_ppm" if "net_ppm" in ranked else "share_ppm"
+    what = "net payout" if paid == "net_ppm" else "share"
+    top, bottom = ranked.iloc[0], ranked.iloc[-1]
     out = [
-        f"{len(shares)} contributors share the rewards: the largest share, {pct(top.share_ppm)}, goes to "
-        f"{who(top.contributor)}; the smallest, {pct(bottom.share_ppm)}, to {who(bottom.contributor)}."
+        f"{len(ranked)} contributors share the rewards: the largest {what}, {pct(top[paid])}, goes to "
+        f"{who(top.contributor)}; the smallest, {pct(bottom[paid])}, to {who(bottom.contributor)}"
+        + (" (net payout: the share minus what harmful records owe from their stake)." if what != "share" else ".")
     ]
     if flipped is not None and auc is not None:
         holders = records.loc[flipped.to_numpy(), "contributor"].value_counts()
-        rank = {a.lower(): i + 1 for i, a in enumerate(shares["contributor"])}
-        ppm = {a.lower(): p for a, p in zip(shares["contributor"], shares["share_ppm"], strict=True)}
+        rank = {a.lower(): i + 1 for i, a in enumerate(ranked["contributor"])}
+        value = {a.lower(): p for a, p in zip(ranked["contributor"], ranked[paid], strict=True)}
         owners = "; ".join(
-            f"{n} from {who(a)}, whose share, {pct(ppm.get(str(a).lower(), 0))}, ranks "
-            f"{rank.get(str(a).lower(), '—')} of {len(shares)}"
+            f"{n} from {who(a)}, whose {what}, {pct(value.get(str(a).lower(), 0))}, ranks "
+            f"{rank.get(str(a).lower(), '—')} of {len(ranked)}"
             for a, n in holders.items()
         )
         out.append(
@@ -367,13 +387,13 @@ def summary_sentences(
             f"truth): {owners}. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
             "(1.0: all of them first; 0.5: chance)."
         )
-    quality = _model_quality(training, manifest)
+    quality = _model_quality(training, target_count)
     if quality:
         out.append(quality)
     return out
 
 
-def _model_quality(training: Any, manifest: Mapping[str, Any]) -> str | None:
+def _model_quality(training: Any, target_count: int | None) -> str | None:
     """The last evaluation's accuracy (and loss) on the targets, as a sentence."""
     if training is None or not len(training):
         return None
@@ -381,21 +401,31 @@ def _model_quality(training: Any, manifest: Mapping[str, Any]) -> str | None:
     if "eval_accuracy" not in df or df["eval_accuracy"].dropna().empty:
         return None
     last = df.dropna(subset=["eval_accuracy"]).iloc[-1]
-    n = manifest.get("targets", {}).get("count")
-    on = f"the {n} held-out targets" if n else "the held-out targets"
+    on = f"the {target_count} held-out targets" if target_count else "the held-out targets"
     loss = f" (loss {last['eval_loss']:.3f})" if "eval_loss" in df and pd.notna(last.get("eval_loss")) else ""
     step = f" after {int(last['step'])} steps" if "step" in df and pd.notna(last.get("step")) else ""
     return f"The fine-tuned model classifies {on} with accuracy {last['eval_accuracy'] * 100:.1f} %{loss}{step}."
 
 
+def ranking(shares: pd.DataFrame, contributors: pd.DataFrame | None) -> pd.DataFrame:
+    """Every share holder (contributors without a share too), in payout order: by net payout (`net_ppm`, share
+    minus harm owed; a holder the contributor table lacks, such as a fee split's developer, nets its share) when
+    the contributor table has it, else by share; ties by address, as rewards rank them."""
+    table = shares if contributors is None else _with_shares(contributors, shares)
+    if "net_ppm" in table:
+        table = table.assign(net_ppm=table["net_ppm"].fillna(table["share_ppm"]).astype(int))
+    key = "net_ppm" if "net_ppm" in table else "share_ppm"
+    order = table.assign(_key=table["contributor"].str.lower())
+    return order.sort_values([key, "_key"], ascending=[False, True]).drop(columns="_key").reset_index(drop=True)
+
+
 def leaderboard(
     shares: pd.DataFrame, contributors: pd.DataFrame | None, names: Mapping[str, str], intervals: Any = None
 ) -> pd.DataFrame:
-    """Every share holder, ranked by share: name, short address, share (with its interval when `intervals`, an
-    `olab.intervals.ShareIntervals`, gives one), records and influence columns."""
-    table = shares if contributors is None else _with_shares(contributors, shares)
-    order = table.assign(_key=table["contributor"].str.lower())  # as rewards rank them: ties by address
-    table = order.sort_values(["share_ppm", "_key"], ascending=[False, True]).drop(columns="_key")
+    """Who is paid what, one row per share holder in payout order (`ranking`): name (a simulated contributor's
+    name carries its behaviour), short address, share (with its interval when `intervals`, an
+    `olab.intervals.ShareIntervals`, gives one), and net payout when the contributor table has it."""
+    table = ranking(shares, contributors)
     out = pd.DataFrame(
         {
             "#": range(1, len(table) + 1),
@@ -405,18 +435,9 @@ def leaderboard(
             "share (ppm)": table["share_ppm"].astype(int).to_numpy(),
         }
     )
-    for col, heading in (
-        ("records", "records"),
-        ("positive", "helpful influence"),
-        ("negative", "harmful influence"),
-        ("total", "net influence"),
-        ("harm_ppm", "harm owed from stake (ppm)"),
-        ("net_ppm", "net payout (ppm)"),
-        ("near_copies", "near-copies flagged"),
-        ("copied_from", "copies of"),
-    ):
-        if col in table:
-            out[heading] = table[col].to_numpy()
+    if "net_ppm" in table:
+        out["net payout (%)"] = (table["net_ppm"] / 10_000).round(2).to_numpy()
+        out["net payout (ppm)"] = table["net_ppm"].to_numpy()
     return out
 
 
@@ -426,6 +447,61 @@ def _share_column(table: pd.DataFrame, intervals: Any) -> dict[str, Any]:
         return {"share (%)": (table["share_ppm"] / 10_000).round(2).to_numpy()}
     cells = zip(table["contributor"], table["share_ppm"], strict=True)
     return {f"share [{intervals.level:.0%} interval]": [share_text(int(p), intervals.of(a)) for a, p in cells]}
+
+
+# the signals behind each payout (`olab.Run.contributors`): contributor-table column -> heading
+SIGNALS = {
+    "records": "records",
+    "positive": "helpful influence",
+    "negative": "harmful influence",
+    "total": "net influence",
+    "harm_ppm": "harm owed from stake (ppm)",
+    "near_copies": "near-copies flagged",
+    "copied_from": "copies of",
+}
+
+
+def payout_breakdown(
+    shares: pd.DataFrame, contributors: pd.DataFrame | None, names: Mapping[str, str]
+) -> pd.DataFrame | None:
+    """The signals behind each payout (records, influence, harm owed, near-copies), one row per share holder
+    in the leaderboard's order; None without a contributor table that has any."""
+    if contributors is None or not set(SIGNALS) & set(contributors.columns):
+        return None
+    table = ranking(shares, contributors)
+    out = pd.DataFrame({"contributor": [name_of(names, a) for a in table["contributor"]]})
+    for col, heading in SIGNALS.items():
+        if col in table:
+            values = table[col]
+            if col in ("records", "harm_ppm", "near_copies"):  # share holders outside the table hold no records
+                values = values.fillna(0).astype(int)
+            out[heading] = values.fillna("").to_numpy() if col == "copied_from" else values.to_numpy()
+    return out
+
+
+def _leaderboard_caption(ranked: pd.DataFrame, kept: int) -> str:
+    parts = []
+    if "net_ppm" in ranked:
+        parts.append(
+            "Net payout is the share of the pool minus what the contributor's harmful records owe from their stake."
+        )
+    if kept:
+        parts.append(
+            f"Rounding: {kept} ppm nobody is owed stay in the pool (the unclaimable leaf "
+            f"{short_address(POOL_REMAINDER)})."
+        )
+    return " ".join(parts)
+
+
+def _breakdown_caption(breakdown: pd.DataFrame) -> str:
+    parts = ["Influence is each record's TRAK score summed over the targets, then over the contributor's records."]
+    if SIGNALS["harm_ppm"] in breakdown:
+        parts.append("Harmful records owe from their stake what their harm would have earned.")
+    if SIGNALS["near_copies"] in breakdown:
+        parts.append(
+            "Records flagged as near-copies earn nothing themselves; their credit goes to the records they copy."
+        )
+    return " ".join(parts)
 
 
 def _with_shares(contributors: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
@@ -454,12 +530,12 @@ def _flipped(records: pd.DataFrame | None) -> pd.Series | None:
     return flipped if 0 < flipped.sum() < len(flipped) else None
 
 
-def _provenance(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest without its (long) resolved config and timings, chain hashes turned into explorer links."""
-    out = {k: v for k, v in manifest.items() if k not in ("config", "timings")}
-    chain = out.get("chain")
-    if isinstance(chain, Mapping) and chain.get("explorer_url"):
-        out["chain"] = _link_chain(chain, str(chain["explorer_url"]).rstrip("/"), "")
+def _provenance(manifest: Manifest) -> dict[str, Any]:
+    """The manifest without its (long) resolved config, timings and date; chain hashes turned into explorer links."""
+    out = manifest.model_dump(mode="json", exclude={"config", "timings", "created_at"})
+    explorer = getattr(manifest.chain, "explorer_url", None)  # an extra a published run's chain record may carry
+    if explorer:
+        out["chain"] = _link_chain(out["chain"], str(explorer).rstrip("/"), "")
     return out
 
 
@@ -475,4 +551,4 @@ def _link_chain(node: Any, explorer: str, key: str) -> Any:
     return node
 
 
-__all__ = ["Link", "build_report", "leaderboard", "run_report", "sentence"]
+__all__ = ["Link", "build_report", "leaderboard", "payout_breakdown", "ranking", "run_report", "sentence"]

@@ -19,6 +19,7 @@ from report_view import CHROMIUM, view_report
 from olab import rewards, viz
 from olab.errors import ValidationError
 from olab.metrics import roc_auc
+from olab.pipeline.manifest import Manifest
 from olab.report import LOADER, Link, build_report, plotly_bundle, run_report
 
 BEHAVIOURS = {
@@ -57,21 +58,42 @@ def run_pieces(flips: bool = True, behaviours: dict[str, str] = BEHAVIOURS) -> d
     )
     scores = records.assign(score=rng.normal(size=n))[["record_id", "contributor", "score", "text"]]
     r = rewards.compute(table, rewards.RewardsConfig(policy="positive_influence"))  # a contributor-level table
-    manifest = {
-        "run_id": "0x" + "12" * 32,
-        "name": "quickstart",
-        "config": {"secret_looking_config": "not shown"},
-        "datanet": {"name": "news", "version": 1, "root": "0x" + "34" * 32},
-        "rewards": {"root": r.root, "policy": "positive_influence"},
-        "chain": {
-            "backend": "anvil",
-            "chain_id": 161201,
-            "explorer_url": "https://explorer.example/",
-            "contracts": {"registry": "0x" + "ef" * 20},
-            "transactions": {"publish": "0x" + "99" * 32},
-        },
-        "timings": {"datanet": 1.5, "finetune": 40.0, "attribution": 61.2},
-    }
+    manifest = Manifest.model_validate(
+        {
+            "olab_version": "0",
+            "run_id": "0x" + "12" * 32,
+            "manifest_hash": "0x" + "56" * 32,
+            "name": "quickstart",
+            "config": {"secret_looking_config": "not shown"},
+            "config_hash": "sha256:" + "78" * 32,
+            "datanet": {
+                "path": "datanets/news",
+                "name": "news",
+                "version": 1,
+                "root": "0x" + "34" * 32,
+                "record_count": n,
+            },
+            "targets": {"hash": "sha256:" + "9a" * 32, "count": 1, "path": "targets.parquet"},
+            "base_model": {"id": "tiny", "weight_hash": "sha256:" + "bc" * 32},
+            "adapter": {"path": "adapters", "models": ["sha256:" + "de" * 32], "hash": "sha256:" + "f0" * 32},
+            "attribution": {
+                "path": "attribution",
+                "engine": "olab",
+                "config": {},
+                "shape": [n, 1],
+                "scores_hash": "sha256:" + "0f" * 32,
+            },
+            "rewards": {"path": "rewards.json", "root": r.root, "policy": "positive_influence"},
+            "chain": {
+                "backend": "anvil",
+                "chain_id": 161201,
+                "explorer_url": "https://explorer.example/",
+                "addresses": {"registry": "0x" + "ef" * 20},
+                "transactions": {"publish_run": {"tx_hash": "0x" + "99" * 32}},
+            },
+            "timings": {"datanet": 1.5, "finetune": 40.0, "attribution": 61.2},
+        }
+    )
     return {
         "manifest": manifest,
         "rewards": r,
@@ -163,6 +185,7 @@ def test_run_report_leads_with_the_answer(tmp_path):
         "Summary",
         "Reward shares",
         "Leaderboard",
+        "Behind each payout",
         "Influence of each record, by contributor",
         "Proponents and opponents of a target labelled Business",
         "Training",
@@ -233,7 +256,9 @@ def test_run_report_one_metric_per_axis_with_units(tmp_path):
 def test_run_report_without_ground_truth_or_optional_pieces(tmp_path):
     pieces = run_pieces(flips=False)
     page = run_report(
-        tmp_path / "report.html", manifest={**pieces["manifest"], "timings": {}}, rewards=pieces["rewards"].as_dict()
+        tmp_path / "report.html",
+        manifest=pieces["manifest"].model_copy(update={"timings": {}}),
+        rewards=pieces["rewards"].as_dict(),
     ).read_text()
     assert headings(page) == ["Summary", "Reward shares", "Leaderboard"]
     assert "flipped labels" not in page and "accuracy" not in page
@@ -274,3 +299,61 @@ def test_run_report_leaderboard_lists_fee_split_recipients(tmp_path):
     page = run_report(tmp_path / "report.html", **pieces).read_text()
     board = re.search(r"<h2>Leaderboard</h2>(.*?)</section>", page, flags=re.S).group(1)
     assert f'<td >developer</td><td >{viz.short_address(dev)}</td><td class="num">10</td>' in board
+
+
+def per_record_pieces() -> dict:
+    """The pieces of a per_record run: a contributor whose harmful records owe more than its share, and
+    rounding units that stay in the pool (the POOL_REMAINDER leaf)."""
+    pieces = run_pieces()
+    records = pieces["records"]
+    paid = rewards.compute(records, rewards.RewardsConfig(policy="per_record"))
+    assert paid.as_dict().get(rewards.POOL_REMAINDER, 0) > 0, "the example must leave rounding in the pool"
+    paid.names = {**BEHAVIOURS, rewards.POOL_REMAINDER: "rounding (stays in the pool)"}
+    table = pieces["contributors"].drop(columns="behaviour")
+    signals = rewards.payout_signals(
+        table, paid, list(records["contributor"]), list(records["record_id"]), [None] * len(records)
+    )
+    return pieces | {"rewards": paid, "contributors": signals}
+
+
+def test_run_report_ranks_by_net_payout_and_keeps_the_pool_rounding_out_of_the_contributors(tmp_path):
+    pieces = per_record_pieces()
+    paid = pieces["rewards"]
+    net = {a: v for a, v in paid.net_ppm().items() if a != rewards.POOL_REMAINDER}
+    assert min(net.values()) < 0  # the label-noise contributor owes more than it earns
+    page = run_report(tmp_path / "report.html", **pieces).read_text()
+    board = re.search(r"<h2>Leaderboard</h2>(.*?)</section>", page, flags=re.S).group(1)
+    head = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", board)
+    assert head == ["#", "contributor", "address", "share (%)", "share (ppm)", "net payout (%)", "net payout (ppm)"]
+    cells = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", board.split("<tbody>")[1])
+    ]
+    by_net = sorted(net, key=lambda a: (-net[a], a.lower()))
+    assert [c[1] for c in cells] == [BEHAVIOURS[a] for a in by_net]  # no rounding row
+    assert [int(c[6]) for c in cells] == [net[a] for a in by_net]
+    kept = paid.as_dict()[rewards.POOL_REMAINDER]
+    assert f"Rounding: {kept} ppm nobody is owed stay in the pool" in board
+    summary = re.search(r'<ul class="summary">(.*?)</ul>', page).group(1)
+    top, bottom = by_net[0], by_net[-1]
+    assert summary.startswith(
+        f"<li>3 contributors share the rewards: the largest net payout, {net[top] / 10_000:.1f} %, goes to "
+        f"{BEHAVIOURS[top]}; the smallest, {net[bottom] / 10_000:.1f} %, to {BEHAVIOURS[bottom]}"
+    )
+    assert "rounding" not in summary and "ranks 3 of 3" in summary
+    spec = next(s for s in figure_specs(page).values() if s["data"][0].get("orientation") == "h")
+    assert len(spec["data"][0]["y"]) == 3  # the shares chart has no rounding bar either
+    breakdown = re.search(r"<h2>Behind each payout</h2>(.*?)</section>", page, flags=re.S).group(1)
+    head = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", breakdown)
+    assert head[0] == "contributor" and "harm owed from stake (ppm)" in head and "near-copies flagged" in head
+    assert "share" not in " ".join(head)  # the payout columns stay in the leaderboard
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no Chromium at {CHROMIUM} (set OLAB_CHROMIUM)")
+def test_per_record_report_first_screen_shows_every_contributor(tmp_path):
+    pieces = per_record_pieces()
+    seen = view_report(run_report(tmp_path / "report.html", **pieces), "report-per-record")
+    assert seen["errors"] == [] and seen["external"] == []
+    assert sorted(r["contributor"] for r in seen["rows"]) == sorted(BEHAVIOURS.values())
+    assert all(r["visible"] for r in seen["rows"]), seen["rows"]
+    assert not seen["inner_scroll"]

@@ -171,7 +171,7 @@ def test_by_record_pays_a_near_copy_s_credit_to_its_original(tmp_path):
 
 
 def test_leaderboard_shows_the_signals_behind_each_payout():
-    from olab.report import leaderboard
+    from olab.report import leaderboard, payout_breakdown
     from olab.viz import shares_frame
 
     who = [addr(1), addr(1), addr(2), addr(3), addr(3)]
@@ -184,7 +184,10 @@ def test_leaderboard_shows_the_signals_behind_each_payout():
     assert signals["net_ppm"].tolist() == [400_000, 400_000, 0]
     assert signals["near_copies"].tolist() == [0, 0, 2]
     assert signals["copied_from"].tolist() == ["", "", "alice (1), bob (1)"]
-    board = leaderboard(shares_frame(paid), signals, paid.names)
-    row = board[board["contributor"] == "mallory"].iloc[0]
+    breakdown = payout_breakdown(shares_frame(paid), signals, paid.names)
+    row = breakdown[breakdown["contributor"] == "mallory"].iloc[0]
     assert row["near-copies flagged"] == 2 and row["copies of"] == "alice (1), bob (1)"
-    assert board[board["contributor"] == "alice"].iloc[0]["harm owed from stake (ppm)"] == 200_000
+    assert breakdown[breakdown["contributor"] == "alice"].iloc[0]["harm owed from stake (ppm)"] == 200_000
+    board = leaderboard(shares_frame(paid), signals, paid.names)  # who is paid what: net payout, ranked by it
+    assert list(board["net payout (ppm)"]) == sorted(signals["net_ppm"], reverse=True)
+    assert list(board["contributor"]) == list(breakdown["contributor"]) == ["alice", "bob", "mallory"]

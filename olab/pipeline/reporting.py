@@ -12,6 +12,7 @@ import pandas as pd
 from olab.adapters import Adapter
 from olab.attribution import Attribution
 from olab.pipeline.artifact import Run
+from olab.pipeline.manifest import Manifest
 from olab.report import run_report
 
 
@@ -45,12 +46,12 @@ def training_rows(adapter: Adapter) -> list[Mapping[str, Any]]:
 AFTER_REPORT = ("report", "total")  # timings measured only after report.html is written
 
 
-def report_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
+def report_manifest(manifest: Manifest) -> Manifest:
     """The manifest as report.html shows it: without what is known only after the report is written (the finish
     time, the report's own time and the total), so the page rendered again from the final manifest (by
     `olab verify`, `Run.report()`) is the one `olab run` wrote."""
-    timings = {k: v for k, v in (manifest.get("timings") or {}).items() if k not in AFTER_REPORT}
-    return {**{k: v for k, v in manifest.items() if k != "created_at"}, "timings": timings}
+    timings = {k: v for k, v in manifest.timings.items() if k not in AFTER_REPORT}
+    return manifest.model_copy(update={"created_at": None, "timings": timings})
 
 
 def write_report(run: Run, path: Path | None = None) -> None:
@@ -59,7 +60,7 @@ def write_report(run: Run, path: Path | None = None) -> None:
     attribution = run.attribution
     records = record_table(run)
     contributors = run.contributors()
-    shown = report_manifest(run.manifest.model_dump(mode="json"))
+    shown = report_manifest(run.manifest)
     run_report(
         path or run.layout.report,
         manifest=shown,
@@ -68,5 +69,5 @@ def write_report(run: Run, path: Path | None = None) -> None:
         records=records,
         targets=sample_targets(attribution, records, run.targets, run.config.run.report_targets),
         training=training_rows(run.adapters[0]),
-        timings=shown["timings"],
+        timings=shown.timings,
     )
