@@ -28,7 +28,6 @@ import pandas as pd
 
 import olab
 from olab import rewards
-from olab.io import read_json
 
 OLD = rewards.RewardsConfig(policy="positive_influence", if_all_zero="equal_split")
 NEW = rewards.RewardsConfig(policy="per_record", if_all_zero="equal_split")
@@ -46,9 +45,7 @@ def table(run: olab.Run | Path) -> pd.DataFrame:
     """One row per strategy: payout per record relative to honest, under per_record and under the old policy
     (the contributor's records as a whole), and under per_record for its injected records alone."""
     if not isinstance(run, olab.Run):
-        path = Path(run)  # a relative Datanet path is relative to the project the run was made in (runs/<id>/..)
-        where = Path(read_json(path / "manifest.json")["datanet"]["path"])
-        run = olab.Run.open(path, datanet_path=where if where.is_absolute() else path.resolve().parents[1] / where)
+        run = olab.Run.open(run)  # its Datanet is found in the project the run was made in
     dn, attribution = run.datanet, run.attribution
     credited = attribution.by_record(dn)  # near-copies pay their original
     plain = attribution.record_table(

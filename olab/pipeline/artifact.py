@@ -39,14 +39,16 @@ class Run:
     `.rewards`, `.targets`; `.records()`, `.contributors()`, `.names()`, `.behaviours()`, `.ledger()`, `.claim()`, `.report()`,
     `.verify()`, `.reproduce()`.
 
-    `datanet_path` points at the Datanet when it moved since the run (the manifest records where it was).
+    The config's relative paths (the Datanet, the embedded chain's state) are rooted in `project_dir`, the
+    folder the run was made in, whatever the working directory is now. `datanet_path` points at the Datanet
+    when it moved since the run (the manifest records where it was).
     """
 
     def __init__(self, path: str | Path, manifest: Manifest, *, datanet_path: str | Path | None = None) -> None:
         self.dir = Path(path)
         self.layout = RunLayout(self.dir)
         self.manifest = manifest
-        self.datanet_path = Path(datanet_path) if datanet_path is not None else Path(manifest.datanet.path)
+        self._datanet_path = datanet_path
         self._ledger: Ledger | None = None
 
     @classmethod
@@ -58,7 +60,9 @@ class Run:
                 f"{path} is not a run directory: it has no manifest.json (a run directory is what `olab run` "
                 "writes, runs/<run id>/)"
             )
-        return cls(layout.dir, parse_manifest(read_manifest(layout.manifest), layout.manifest), datanet_path=datanet_path)
+        return cls(
+            layout.dir, parse_manifest(read_manifest(layout.manifest), layout.manifest), datanet_path=datanet_path
+        )
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -71,6 +75,26 @@ class Run:
     @property
     def timings(self) -> dict[str, float]:
         return dict(self.manifest.timings)
+
+    @cached_property
+    def project_dir(self) -> Path:
+        """The folder the run was made in: the config's relative paths (runs_dir, the Datanet, the chain state)
+        are rooted there. It is the run directory's ancestor that holds `run.runs_dir`; the working directory
+        when runs_dir is absolute or the run directory no longer sits under it."""
+        runs_dir = Path(self.config.run.runs_dir)
+        parent, depth = self.dir.resolve().parent, len(runs_dir.parts)
+        if runs_dir.is_absolute() or ".." in runs_dir.parts or (depth and parent.parts[-depth:] != runs_dir.parts):
+            return Path.cwd()
+        return parent.parents[depth - 1] if depth else parent
+
+    def in_project(self, path: str | Path) -> str | Path:
+        """`path` from the run's config, rooted in `project_dir` when relative (URLs and absolute paths stay)."""
+        return path if "://" in str(path) or Path(path).is_absolute() else self.project_dir / path
+
+    @property
+    def datanet_path(self) -> str | Path:
+        """Where the run's Datanet is: as given to `Run.open`, else the manifest's path in the project directory."""
+        return self._datanet_path if self._datanet_path is not None else self.in_project(self.manifest.datanet.path)
 
     @cached_property
     def config(self) -> RunConfig:

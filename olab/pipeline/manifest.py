@@ -49,6 +49,19 @@ def content(manifest: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def as_recorded(path: str | Path) -> str:
+    """A local path as a manifest records it: relative to the working directory (the project a run is made or
+    reproduced in) when it lies under it, so the record does not depend on where the project sits
+    (`Run.project_dir` roots it again); URLs and paths outside the project as they are."""
+    text = str(path)
+    if "://" in text or not Path(text).is_absolute():
+        return text
+    try:
+        return Path(text).relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return text
+
+
 def _as_bytes32(sha: str) -> str:
     return "0x" + sha.removeprefix("sha256:")
 

@@ -32,8 +32,10 @@ def commitment(manifest: Manifest) -> RunCommitment:
 
 
 def ledger_for(run: Run, **kwargs: Any) -> Ledger:
-    """The ledger `run` was published on, attached to the very contracts it used (`kwargs`: `Ledger` options)."""
+    """The ledger `run` was published on, attached to the very contracts it used (`kwargs`: `Ledger` options).
+    The chain's state folder, when relative, is the one in the run's project directory, not the working one."""
     cfg: ChainConfig = run.config.chain
+    cfg = cfg.model_copy(update={"state_dir": str(run.in_project(cfg.state_dir))})
     return Ledger.from_config(cfg, addresses=run.manifest.chain.addresses or None, **kwargs)
 
 

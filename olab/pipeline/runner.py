@@ -33,7 +33,14 @@ from olab.pipeline.artifact import Run, parse_manifest, write_targets
 from olab.pipeline.cache import cached, copy_entry
 from olab.pipeline.config import RunConfig, load_config
 from olab.pipeline.coverage import run_digests
-from olab.pipeline.manifest import RunLayout, compute_manifest_hash, compute_run_id, run_config_hash, run_dir_name
+from olab.pipeline.manifest import (
+    RunLayout,
+    as_recorded,
+    compute_manifest_hash,
+    compute_run_id,
+    run_config_hash,
+    run_dir_name,
+)
 from olab.pipeline.publish import publish
 from olab.pipeline.reporting import write_report
 from olab.progress import Progress, Tqdm, resolve, stage
@@ -191,7 +198,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
         "config": cfg.model_dump(mode="json"),
         "config_hash": run_config_hash(cfg.model_dump(mode="json")),
         "datanet": {
-            "path": str(dn.path),
+            "path": as_recorded(dn.path),
             "name": dn.name,
             "version": dn.version,
             "root": dn.root,

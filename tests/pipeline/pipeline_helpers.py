@@ -35,9 +35,8 @@ class Run:
 
     @property
     def opened(self) -> OpenedRun:
-        """The run as `olab.Run`; its Datanet path is recorded relative to the project directory."""
-        manifest = OpenedRun.open(self.run_dir).manifest
-        return OpenedRun.open(self.run_dir, datanet_path=self.cwd / manifest.datanet.path)
+        """The run as `olab.Run` (its Datanet and chain state are found in the project directory, `cwd`)."""
+        return OpenedRun.open(self.run_dir)
 
     def copy(self, dest: Path) -> Run:
         """An independent copy of the whole project directory (runs, Datanets, chain state)."""

@@ -81,10 +81,17 @@ def test_a_precision_the_intervals_miss_is_priced_in_targets(project: Path) -> N
     )
 
 
-def test_the_run_reopens_as_one_object_and_rewrites_its_report(project: Path) -> None:
+def test_the_run_reopens_as_one_object_and_rewrites_its_report(project: Path, tmp_path: Path, monkeypatch) -> None:
+    """From another working directory: the Datanet and the embedded chain are found in the run's project."""
     (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
-    run = OpenedRun.open(run_dir, datanet_path=project / "datanets" / "tiny")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = OpenedRun.open(run_dir)
     m = run.manifest
+    assert run.project_dir == project.resolve() and run.datanet_path == project.resolve() / "datanets" / "tiny"
+    assert run.ledger().get_run(m.run_id)["publisher"] == run.ledger().account  # the chain the run was published on
+    assert not (elsewhere / ".olab").exists()  # no empty chain started in the working directory
     assert [a.hash for a in run.adapters] == m.adapter.models and run.datanet.root == m.datanet.root
     assert run.rewards.run_id == m.run_id and run.rewards.root == m.rewards.root
     assert len(run.targets) == m.targets.count == 8 and run.attribution.scores_hash == m.attribution.scores_hash
@@ -94,7 +101,7 @@ def test_the_run_reopens_as_one_object_and_rewrites_its_report(project: Path) ->
     assert run.contributors()["records"].sum() == 48
     run.layout.report.unlink()
     assert run.report().is_file() and m.run_id in run.layout.report.read_text()
-    assert run.verify(chain=False).ok
+    assert run.verify().ok, run.verify().summary()
 
 
 def test_a_malformed_manifest_is_named_by_open_and_by_verify(project: Path) -> None:

@@ -15,8 +15,10 @@ def test_reproduce_attests_as_a_reviewer_other_than_the_publisher(tmp_path: Path
     config = write_config(tmp_path, TINY)
     run_dir = run_dir_from(olab("run", str(config), "--no-progress", cwd=tmp_path).stdout, tmp_path)
     out = olab("reproduce", str(run_dir), "--attest", "--no-progress", cwd=tmp_path).stdout
-    assert "attested: tx 0x" in out, out
-    monkeypatch.chdir(tmp_path)  # the config's chain state (.olab/chain) is relative to the project
+    assert "attested: tx 0x" in out and "same run id" in out, out  # the Datanet's path is recorded alike
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the run finds the chain state (.olab/chain) in its own project
     run = Run.open(run_dir)
     ledger = run.ledger()
     publisher = ledger.get_run(run.manifest.run_id)["publisher"]
