@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from olab.adapters.models import label_column
 from olab.hashing import INSTRUCTION_COLUMNS
 
 IGNORE_INDEX = -100
@@ -24,7 +25,11 @@ Pair = tuple[str, str]
 
 
 def instruction_view(ds: Any) -> Any:
-    """A Datanet-shaped dataset (prompt stored as `text`, response as `label`) with columns prompt and response."""
+    """A Datanet-shaped dataset (prompt stored as `text`, response as `label`) with columns prompt and response;
+    a ClassLabel label (a classification Datanet's `to_hf()`) gives its names as the responses."""
+    if hasattr(ds.features.get("label"), "int2str"):
+        names = label_column(ds)
+        ds = ds.remove_columns("label").add_column("label", names)
     return ds.rename_columns(dict(zip(("text", "label"), INSTRUCTION_COLUMNS, strict=True)))
 
 

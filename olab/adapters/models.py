@@ -175,6 +175,14 @@ def label_maps(labels: list[str]) -> dict[str, Any]:
     }
 
 
+def label_column(ds: Any) -> list[Any]:
+    """A dataset's `label` column as names: a ClassLabel column of ids (hub datasets, `Datanet.to_hf()`) is
+    mapped to its names; any other column is returned as it is."""
+    raw = list(ds["label"])
+    feature = getattr(ds, "features", {}).get("label")
+    return [feature.int2str(v) for v in raw] if hasattr(feature, "int2str") else raw
+
+
 def _what_works(name: str) -> str:
     close = difflib.get_close_matches(name, ALIASES, n=1, cutoff=0.6)
     hint = f" (did you mean the alias {close[0]!r}?)" if close else ""

@@ -38,7 +38,14 @@ from olab.adapters.chat import (
 from olab.adapters.config import FinetuneConfig
 from olab.adapters.data import Example, iter_batches
 from olab.adapters.hub import model_card, write_hub_files
-from olab.adapters.models import base_weight_hash, label_maps, load_base_model, loadable_base, resolve_base_model
+from olab.adapters.models import (
+    base_weight_hash,
+    label_column,
+    label_maps,
+    load_base_model,
+    loadable_base,
+    resolve_base_model,
+)
 from olab.config import config_hash, validate
 from olab.devices import autocast, resolve_device, resolve_precision
 from olab.errors import ConfigError, OlabError, ValidationError
@@ -94,10 +101,7 @@ def read_examples(ds: Any, labels: Sequence[str], task: str, name: str) -> tuple
     texts = _strings(ds, "text", name)
     if task != "classification":
         return texts, None
-    raw = list(ds["label"])
-    feature = ds.features.get("label")
-    if hasattr(feature, "int2str"):  # a ClassLabel column (hub datasets): ids -> names
-        raw = [feature.int2str(v) for v in raw]
+    raw = label_column(ds)  # a ClassLabel column (hub datasets, Datanet.to_hf()): ids -> names
     index = label_maps(labels)["label2id"]
     unknown = sorted({str(v) for v in raw if v not in index})
     if unknown:

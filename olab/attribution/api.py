@@ -21,7 +21,7 @@ import torch
 
 from olab.adapters.chat import INSTRUCTION_COLUMNS
 from olab.adapters.data import Example
-from olab.adapters.models import label_maps
+from olab.adapters.models import label_column, label_maps
 from olab.attribution.config import AttributionConfig
 from olab.attribution.featurize import (
     Featurizer,
@@ -73,13 +73,6 @@ def ensemble_members(adapters: list[Any], which: str) -> list[_Member]:
         checkpoints = list(a.checkpoints) if which == "all" else []
         out.extend(_Member(a, c) for c in checkpoints or [None])
     return out
-
-
-def label_column(ds: Any) -> list[str]:
-    """The `label` column as names (a ClassLabel column of ids, as hub datasets have, is mapped to names)."""
-    raw = list(ds["label"])
-    feature = getattr(ds, "features", {}).get("label")
-    return [feature.int2str(v) for v in raw] if hasattr(feature, "int2str") else raw
 
 
 def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, list[str]]:

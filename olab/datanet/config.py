@@ -272,6 +272,13 @@ class DatanetConfig(Section):
         return self
 
     @property
+    def instructions(self) -> bool:
+        """Whether the records are instructions (the prompt in the text slot, the response in the label slot)
+        rather than labelled examples: a prompt/response column mapping or the synthetic instruction generator."""
+        mapped = self.columns.prompt is not None or self.columns.response is not None
+        return mapped or (self.source.kind == "synthetic" and self.source.generator == "instructions")
+
+    @property
     def path(self) -> str:
         """Where this Datanet lives: root_dir/name (a local path or an fsspec URL)."""
         return self.root_dir.rstrip("/") + "/" + self.name

@@ -1,5 +1,6 @@
 """A Datanet as a Hugging Face dataset repo: the dataset card (`<path>/README.md`, rewritten after each commit)
-whose `configs` make `datasets.load_dataset(<path>)` read the latest version's records (label a `ClassLabel`)
+whose `configs` make `datasets.load_dataset(<path>)` read the latest version's records (label a `ClassLabel`,
+as `Datanet.to_hf()` gives it)
 and `load_dataset(<path>, "v0001")` any version, without olab; and sharing a version on the Hub (its files
 under vNNNN/ plus the same card)."""
 
@@ -15,6 +16,9 @@ from olab.errors import DatanetError
 from olab.hub import upload_folder
 
 if TYPE_CHECKING:
+    import datasets
+    import pyarrow as pa
+
     from olab.datanet.store import Datanet
 
 CARD = "README.md"
@@ -36,15 +40,26 @@ def card(dn: Datanet) -> str:
     return dataset_card([dn.manifest])
 
 
-def _features(labels: list[str]) -> list[dict[str, Any]]:
-    """The records' columns as `datasets` features, `label` a ClassLabel over the version's label names."""
+def features(schema: pa.Schema, labels: list[str], instructions: bool) -> datasets.Features:
+    """A records table's columns as `datasets` features: `label` a ClassLabel over the version's label names,
+    except for instruction records, whose label slot holds free-text responses."""
     import datasets
 
+    out = datasets.Features.from_arrow_schema(schema)
+    if not instructions:
+        out["label"] = datasets.ClassLabel(names=labels)
+    return out
+
+
+def _card_features(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    import datasets
+
+    from olab.datanet.config import DatanetConfig
     from olab.datanet.versions import SCHEMA
 
-    features = datasets.Features.from_arrow_schema(SCHEMA)
-    features["label"] = datasets.ClassLabel(names=labels)
-    return datasets.DatasetInfo(features=features)._to_yaml_dict()["features"]
+    instructions = DatanetConfig.model_validate(manifest["config"]).instructions
+    info = datasets.DatasetInfo(features=features(SCHEMA, manifest["labels"], instructions))
+    return info._to_yaml_dict()["features"]
 
 
 def dataset_card(manifests: list[dict[str, Any]]) -> str:
@@ -57,7 +72,7 @@ def dataset_card(manifests: list[dict[str, Any]]) -> str:
         {"config_name": name, "data_files": [{"split": "train", "path": f"{version_dirname(m['version'])}/{RECORDS}"}]}
         for name, m in named
     ]
-    infos = [{"config_name": name, "features": _features(m["labels"])} for name, m in named]
+    infos = [{"config_name": name, "features": _card_features(m)} for name, m in named]
     data = DatasetCardData(configs=configs, dataset_info=infos, tags=["olab", "datanet", "data-attribution"])
     contributors = "".join(
         f"| {c['address']} | {c['records']} | {c.get('behaviour')} |\n" for c in latest["contributors"]

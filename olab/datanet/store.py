@@ -16,6 +16,7 @@ from typing import Any
 import datasets
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
@@ -256,8 +257,15 @@ class Datanet:
         return self.to_hf()
 
     def to_hf(self) -> datasets.Dataset:
-        """The records as a `datasets.Dataset` (columns record_id, record_hash, contributor, text, label, ...)."""
-        return datasets.Dataset(InMemoryTable(self.table))
+        """The records as a `datasets.Dataset` (columns record_id, record_hash, contributor, text, label, ...), as
+        `load_dataset(<datanet dir>)` reads them: `label` a `ClassLabel` over the Datanet's label names
+        (`ds.features["label"].int2str`), except for instruction records, whose responses stay text."""
+        table, instructions = self.table, self.config.instructions
+        if not instructions:
+            ids = pc.index_in(table.column("label"), value_set=pa.array(self.labels, pa.string())).cast(pa.int64())
+            table = table.set_column(table.schema.get_field_index("label"), "label", ids)
+        info = datasets.DatasetInfo(features=hub.features(table.schema, self.labels, instructions))
+        return datasets.Dataset(InMemoryTable(table), info=info)
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.to_pandas()
