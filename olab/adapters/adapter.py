@@ -107,7 +107,11 @@ class Adapter:
     @property
     def label_maps(self) -> dict[str, Any]:
         """`num_labels`, `id2label`, `label2id` for a plain PEFT or transformers load of a classification adapter:
-        `AutoPeftModelForSequenceClassification.from_pretrained(adapter.adapter_dir, **adapter.label_maps)`."""
+        `AutoPeftModelForSequenceClassification.from_pretrained(adapter.adapter_dir, **adapter.label_maps)`.
+
+        The call needs them: PEFT rebuilds the base from `base_model_name_or_path` alone, whose config gives a
+        2-class head, so the trained head's weights do not fit (huggingface/peft#554); adapter_config.json has no
+        place for the head's size, and a config.json beside it makes transformers read the folder as a full model."""
         from olab.adapters.models import label_maps
 
         return label_maps(self.labels) if self.task == "classification" else {}

@@ -42,6 +42,14 @@ def test_auto_peft_loads_the_adapter_dir_and_predicts_with_its_label_names(adapt
     assert [hf.config.id2label[i] for i in got.argmax(-1).tolist()] == [LABELS[i] for i in want.argmax(-1).tolist()]
 
 
+def test_auto_peft_without_the_label_maps_cannot_fit_the_trained_head(adapter):
+    """Why the README's call passes `adapter.label_maps`: PEFT rebuilds the base from `base_model_name_or_path`
+    alone, with a 2-class head, and the trained 4-class head does not fit (huggingface/peft#554). Should PEFT
+    learn to size the head, this fails, and the README and `Adapter.label_maps` can drop the arguments."""
+    with pytest.raises(RuntimeError, match=r"size mismatch .*torch.Size\(\[4, 384\]\).*torch.Size\(\[2, 384\]\)"):
+        AutoPeftModelForSequenceClassification.from_pretrained(adapter.adapter_dir)
+
+
 def test_the_adapter_dir_is_a_hub_repo(adapter):
     files = {p.name for p in adapter.adapter_dir.iterdir()}
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "README.md"} <= files
