@@ -99,6 +99,13 @@ def test_answers_carry_signed_receipts_that_verify_and_tampering_is_named(receip
     assert any(p.startswith("record ") for p in changed(lambda r: r["records"][2].update(contributor=SERVER)))
     assert any(p.startswith("record ") for p in changed(lambda r: r["records"][0]["proof"].reverse()))
     assert any(p.startswith("receipt_id") for p in changed(lambda r: r.update(fee=10**18)))
+    # a fee split the server states and signs must be the run's (olab settle pays by it)
+    greedy = dict(clf_receipt, fee_split={"developer": 0.5, "stakers": 0.0, "contributors": 0.5,
+                                          "developer_address": SERVER, "stakers_address": None})  # fmt: skip
+    resigned = receipts.sign({k: v for k, v in greedy.items() if k not in receipts.SIGNED}, Account.from_key(KEY),
+                             receipts.chain_id_of(run))  # fmt: skip
+    broken = receipts.problems(resigned, run=run, signer=SERVER)
+    assert clf_receipt["fee_split"] is None and len(broken) == 1 and broken[0].startswith("fee_split"), broken
     flipped = "0x" + ("0" if clf_receipt["signature"][2] != "0" else "1") + clf_receipt["signature"][3:]
     assert any(p.startswith("signature") for p in changed(lambda r: r.update(signature=flipped)))
     assert any(p.startswith("signature") for p in receipts.problems(clf_receipt, signer=Account.create().address))

@@ -67,6 +67,7 @@ def test_receipts_survive_sigkill_and_settle_to_exact_totals(runs: dict[str, Pat
     assert store.integrity() == "ok"
     held = [r for _, r in store.after(0)]
     assert set(received) <= {r["receipt_id"] for r in held}
+    print(f"received {len(received)} receipts from {CLIENTS} clients across the kill; the store holds {len(held)}")
     assert all(receipts.receipt_id(r) == r["receipt_id"] for r in held)
 
     with Ledger(ChainConfig(state_dir=str(tmp_path / "chain"))) as ledger:
