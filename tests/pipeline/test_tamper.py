@@ -146,7 +146,7 @@ def test_every_file_edited_breaks_a_named_link(project: Path, monkeypatch, capsy
     assert code == 0, out
     walked = [(RUN_DIRECTORY, run_dir, p) for p in files_of(run_dir)]
     walked += [(DATANET_VERSION, version_dir, p) for p in files_of(version_dir)]
-    passed = []
+    passed, table = [], []
     for where, base, path in walked:
         rel = path.relative_to(base).as_posix()
         original = path.read_bytes()
@@ -161,13 +161,15 @@ def test_every_file_edited_breaks_a_named_link(project: Path, monkeypatch, capsy
         finally:
             path.write_bytes(original)
         broken = out.split("broken link(s): ", 1)[-1].split("\n", 1)[0] if "broken link(s)" in out else "none"
-        print(f"{where[:7]:<8} {rel:<52} {what:<36} broken: {broken}")  # the walk, for the record (-s)
+        table.append(f"{where[:7]:<8} {rel:<52} {what:<36} broken: {broken}")
         if code != 1 or "broken link(s)" not in out or "Traceback" in out:
             passed.append(f"{where} {rel} ({what}): exit {code}\n{out}")
         elif where == RUN_DIRECTORY and rel not in ("manifest.json", "report.html"):
             assert "FAIL files" in out and rel in out, out
         elif where == DATANET_VERSION:
             assert "FAIL datanet" in out, out
+    with capsys.disabled():  # the walk, for the record (pytest -s shows it)
+        print("\n" + "\n".join(table))
     assert not passed, "edits verify did not catch:\n" + "\n".join(passed)
     assert len(walked) >= 20  # adapters, checkpoints, attribution, targets, rewards, report, manifest, Datanet files
     assert cli(monkeypatch, capsys, "verify", str(run_dir))[0] == 0  # every file restored
