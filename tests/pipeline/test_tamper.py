@@ -262,3 +262,39 @@ def test_an_edited_datanet_manifest_fails_both_verifies(project, monkeypatch, ca
         path.write_bytes(original)
     assert dn_code == 1 and "manifest.json does not follow" in dn_out and expected in dn_out, dn_out
     assert code == 1 and "FAIL datanet" in out and expected in out, out
+
+
+# --- the forgeries issue #13 names, each with the link that must catch it ----------------------------------
+
+
+def _tx(name: str, **change: Any) -> Any:
+    return lambda m: m["chain"]["transactions"][name].update(change)
+
+
+@pytest.mark.parametrize(
+    ("rel", "change", "link", "expected"),
+    [
+        ("manifest.json", _tx("publish_run", tx_hash="0x" + "ab" * 32), "chain", "transaction publish_run"),
+        ("manifest.json", _tx("register_datanet_version", block=1), "chain", "block is"),
+        ("attribution/attribution.json", lambda a: a["config"].update(damping=1.0), "attribution", "differ: damping"),
+        (
+            "attribution/attribution.json",
+            lambda a: a.update(self_influence_hash="sha256:" + "0" * 64),
+            "attribution",
+            "self_influence.npy hashes to",
+        ),
+        ("rewards.json", lambda r: r.update(policy="positive_influence"), "rewards", "rewards policy"),
+    ],
+    ids=["transaction hash", "transaction block", "damping", "self-influence hash", "rewards policy"],
+)
+def test_each_named_forgery_breaks_its_link(project, monkeypatch, capsys, rel, change, link, expected) -> None:
+    path = project / rel
+    original = path.read_bytes()
+    try:
+        data = json.loads(original)
+        change(data)
+        path.write_text(json.dumps(data, indent=2))
+        code, out = cli(monkeypatch, capsys, "verify", str(project))
+    finally:
+        path.write_bytes(original)
+    assert code == 1 and f"FAIL {link}" in out and expected in out, out
