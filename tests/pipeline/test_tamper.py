@@ -140,7 +140,7 @@ def datanet_version_dir(run_dir: Path) -> Path:
 # --- the walk ------------------------------------------------------------------------------------
 
 
-def test_every_file_edited_breaks_a_named_link(project: Path, monkeypatch, capsys) -> None:
+def test_every_file_edited_breaks_a_named_link(project: Path, monkeypatch, capsys, request) -> None:
     run_dir, version_dir = project, datanet_version_dir(project)
     code, out = cli(monkeypatch, capsys, "verify", str(run_dir))
     assert code == 0, out
@@ -168,8 +168,9 @@ def test_every_file_edited_breaks_a_named_link(project: Path, monkeypatch, capsy
             assert "FAIL files" in out and rel in out, out
         elif where == DATANET_VERSION:
             assert "FAIL datanet" in out, out
-    with capsys.disabled():  # the walk, for the record (pytest -s shows it)
-        print("\n" + "\n".join(table))
+    if request.config.getoption("capture") == "no":  # the walk, for the record: pytest -s shows it
+        with capsys.disabled():
+            print("\n" + "\n".join(table))
     assert not passed, "edits verify did not catch:\n" + "\n".join(passed)
     assert len(walked) >= 20  # adapters, checkpoints, attribution, targets, rewards, report, manifest, Datanet files
     assert cli(monkeypatch, capsys, "verify", str(run_dir))[0] == 0  # every file restored
