@@ -405,6 +405,13 @@ class Datanet:
             raise DatanetVerificationError(
                 f"{where}: manifest.json does not follow from its records and config: {'; '.join(problems)}"
             )
+        if self._storage.exists(hub.CARD):  # what `load_dataset(<path>)` reads: its label names must be the versions'
+            manifests = [self._storage.read_json(self._rel(MANIFEST, v)) for v in self.versions]
+            if self._storage.read_bytes(hub.CARD) != hub.dataset_card(manifests).encode():
+                raise DatanetVerificationError(
+                    f"{self.path}/{hub.CARD}, the dataset card load_dataset reads, is not the one its versions' "
+                    "manifests give (rewrite it with olab.datanet.hub.write_card)"
+                )
 
     # --- contributions (see `intake`) -------------------------------------------------------------
 
