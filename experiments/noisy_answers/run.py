@@ -9,7 +9,7 @@ with a 95% bootstrap interval, side by side:
 - self-influence: TRAK's effect of the record on its own output (attribution's self_influence.npy);
 - training loss: the adapter's mean per-token loss on the record's response given its prompt.
 
-It also prints the contributors' reward shares (the wrong-answer contributor should be last).
+It also prints the contributors' reward shares and net payouts (the wrong-answer contributor should be last).
 
     .venv/bin/python experiments/noisy_answers/run.py                                  # the quickstart's setup
     .venv/bin/python experiments/noisy_answers/run.py --set datanet.source.n=40 --set targets.source.n=4
@@ -28,9 +28,8 @@ import torch
 
 import olab
 from olab.adapters import Adapter
-from olab.adapters.chat import instruction_view
+from olab.adapters.chat import IGNORE_INDEX, instruction_view, labelled_logprob
 from olab.adapters.data import iter_batches
-from olab.attribution.outputs import IGNORE_INDEX, sequence_logprob
 from olab.config import parse_overrides
 from olab.io import atomic_write_json, atomic_write_text
 from olab.metrics import roc_auc_interval
@@ -45,9 +44,8 @@ def response_loss(adapter: Adapter, pairs: list[tuple[str, str]], max_length: in
     out = np.empty(len(pairs))
     with torch.no_grad():
         for idx, batch in iter_batches(tokenizer, pairs, None, "causal_lm", max_length, batch_size):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             tokens = (batch["labels"][:, 1:] != IGNORE_INDEX).sum(dim=1).clamp(min=1)
-            out[idx] = (-sequence_logprob(logits, batch["labels"]) / tokens).double().numpy()
+            out[idx] = (-labelled_logprob(model, batch) / tokens).double().numpy()
     return out
 
 
@@ -81,6 +79,7 @@ def main() -> None:
         "self_influence": roc_auc_interval(attribution.self_influence, wrong, args.bootstrap),
         "training_loss": roc_auc_interval(loss, wrong, args.bootstrap),
         "shares_ppm": {s.contributor: s.share_ppm for s in result.rewards.shares},
+        "net_ppm": result.rewards.net_ppm(),  # share minus the harm its deposits owe (policy per_record)
         "behaviours": {c["address"]: c["behaviour"] for c in dn.contributors},
         "timings_s": result.timings,
     }
@@ -93,9 +92,12 @@ def main() -> None:
         f"| self-influence | {si['auc']:.4f} | [{si['ci_low']:.4f}, {si['ci_high']:.4f}] |",
         f"| training loss | {tl['auc']:.4f} | [{tl['ci_low']:.4f}, {tl['ci_high']:.4f}] |",
         "",
-        "| contributor | behaviour | share (ppm) |",
-        "| --- | --- | --- |",
-        *(f"| {a} | {results['behaviours'].get(a)} | {v} |" for a, v in results["shares_ppm"].items()),
+        "| contributor | behaviour | share (ppm) | net payout (ppm) |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {a} | {results['behaviours'].get(a, 'rounding (stays in the pool)')} | {v} | {results['net_ppm'][a]} |"
+            for a, v in results["shares_ppm"].items()
+        ),
     ])  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "results.json", results)
