@@ -55,7 +55,7 @@ def test_verify_in_a_new_process_succeeds(llm_run: Run) -> None:
 
 @pytest.mark.skipif(
     not os.environ.get("OLAB_LONG_TESTS"),
-    reason="the full language-model quickstart (200 records, 2 epochs): about 10 minutes on an idle 2-core CPU; "
+    reason="the full language-model quickstart (200 records, 2 epochs): 585 s measured on a busy 2-core CPU; "
     "set OLAB_LONG_TESTS=1 to run it",
 )
 def test_the_full_quickstart_pays_the_wrong_answer_contributor_least_and_finds_its_answers(tmp_path: Path) -> None:
