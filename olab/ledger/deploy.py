@@ -100,7 +100,12 @@ def _deploy_all(chain: Chain, account: LocalAccount) -> tuple[dict[str, str], di
         elif name == "RewardDistributor":
             args = (addresses["TestToken"], addresses["AttributionRegistry"])
         elif name == "StakeVault":
-            args = (addresses["TestToken"], addresses["AttributionRegistry"], addresses["RewardDistributor"])
+            args = (
+                addresses["TestToken"],
+                addresses["AttributionRegistry"],
+                addresses["RewardDistributor"],
+                addresses["DatanetRegistry"],
+            )
         else:
             args = ()
         factory = chain.w3.eth.contract(abi=c.abi, bytecode=c.bytecode)

@@ -222,16 +222,8 @@ class Ledger:
             ev = self._c["DatanetRegistry"].events.VersionAppended()
             return self._original(ev, existing["block"], {"datanetId": datanet_id, "version": version}, what)
         notes = []
-        if self.datanet_owner(name, registrant) is None and registrant == self.account:
-            try:
-                reg = self._send(
-                    self._c["DatanetRegistry"].functions.registerDatanet(name),
-                    f"DatanetRegistry.registerDatanet({name!r})",
-                )
-                notes.append(f"registered datanet {name!r} (owner {self.account}) in tx {reg.tx_hash}")
-            except LedgerError:
-                if self.datanet_owner(name, registrant) != self.account:  # not this account registering concurrently
-                    raise
+        if registrant == self.account and (reg := self.register_datanet(name)) is not None:
+            notes.append(f"registered datanet {name!r} (owner {self.account}) in tx {reg.tx_hash}")
         fn = self._c["DatanetRegistry"].functions.appendVersion(
             datanet_id,
             version,
@@ -252,6 +244,21 @@ class Ledger:
                 name, version, root, parent_root, record_count, contributor_count, metadata_hash, uri, registrant
             )
         return _with_note(result, "; ".join(notes) or None)
+
+    def register_datanet(self, name: str) -> TxResult | None:
+        """Register Datanet `name` owned by the signer (None when it already is): contributors can then
+        stake behind it before its first version is recorded."""
+        _check_text(name, "name", 64, nonempty=True)
+        if self.datanet_owner(name) is not None:
+            return None
+        try:
+            return self._send(
+                self._c["DatanetRegistry"].functions.registerDatanet(name), f"DatanetRegistry.registerDatanet({name!r})"
+            )
+        except LedgerError:
+            if self.datanet_owner(name) != self.account:  # not this account registering concurrently
+                raise
+            return None
 
     @staticmethod
     def datanet_id(name: str, registrant: str) -> bytes:
@@ -460,30 +467,33 @@ class Ledger:
 
     # --- stake and slashing (StakeVault) ----------------------------------------------------------
 
-    def stake(self, datanet: str, amount: int) -> TxResult:
-        """Stake `amount` test tokens behind the signer's records in Datanet `datanet` (at risk until a
-        run over it is settled after this deposit)."""
+    def stake(self, datanet: str, amount: int, registrant: str) -> TxResult:
+        """Stake `amount` test tokens behind the signer's records in Datanet `datanet` registered by
+        `registrant` (its owner; see `datanet_id`); at risk until a run over it is settled after this deposit."""
         vault = self._c["StakeVault"]
+        key = self.datanet_id(datanet, registrant)
         notes = self._allow(vault.address, "stake vault", _positive(amount, "stake"), "stake", "the stake")
-        result = self._send(
-            vault.functions.deposit(datanet_key(datanet), amount), f"StakeVault.deposit({datanet!r}, {amount})"
-        )
+        result = self._send(vault.functions.deposit(key, amount), f"StakeVault.deposit({datanet!r}, {amount})")
         return _with_note(result, "; ".join(notes) or None)
 
-    def staked(self, datanet: str, contributor: str) -> int:
-        """Tokens `contributor` has staked in `datanet` and not withdrawn or lost."""
-        who = to_address(contributor, "contributor")
-        return self._read("reading a stake", self._c["StakeVault"].functions.stake(datanet_key(datanet), who).call)
+    def staked(self, datanet: str, contributor: str, registrant: str) -> int:
+        """Tokens `contributor` has staked in Datanet `datanet` of `registrant` and not withdrawn or lost."""
+        key, who = self.datanet_id(datanet, registrant), to_address(contributor, "contributor")
+        return self._read("reading a stake", self._c["StakeVault"].functions.stake(key, who).call)
 
-    def settle(self, run_id: str | bytes, datanet: str, slashes: Mapping[str, int]) -> TxResult:
-        """Settle a published run once: slash each contributor's stake in `datanet` by the given amount
-        (see `olab.rewards.Rewards.slashes`) and pay the total into the run's reward pool."""
+    def settle(
+        self, run_id: str | bytes, datanet: str, slashes: Mapping[str, int], registrant: str | None = None
+    ) -> TxResult:
+        """Settle a published run once: slash each contributor's stake in Datanet `datanet` (of `registrant`,
+        default the signer, who must own or curate it) by the given amount (see `olab.rewards.Rewards.slashes`)
+        and pay the total into the run's reward pool."""
         rid = to_bytes32(run_id, "run_id")
+        key = self.datanet_id(datanet, self._registrant(registrant))
         who = [to_address(a, "contributor") for a in slashes]
         amounts = [int(v) for v in slashes.values()]
         if any(v < 0 for v in amounts):
             raise LedgerError(f"settle: slashes must be non-negative token amounts, got {dict(slashes)}")
-        call = self._c["StakeVault"].functions.settle(rid, datanet_key(datanet), who, amounts)
+        call = self._c["StakeVault"].functions.settle(rid, key, who, amounts)
         return self._send(call, f"StakeVault.settle(run {hex32(rid)}, {datanet!r}, {len(who)} slashes)")
 
     def settlement(self, run_id: str | bytes) -> TxResult | None:
@@ -499,9 +509,9 @@ class Ledger:
         rid, who = to_bytes32(run_id, "run_id"), to_address(contributor, "contributor")
         return self._read("reading a slash", self._c["StakeVault"].functions.slashed(rid, who).call)
 
-    def withdraw(self, datanet: str) -> TxResult:
-        """Take back the signer's remaining stake in `datanet` (refused while it is still at risk)."""
-        call = self._c["StakeVault"].functions.withdraw(datanet_key(datanet))
+    def withdraw(self, datanet: str, registrant: str) -> TxResult:
+        """Take back the signer's remaining stake in Datanet `datanet` of `registrant` (refused while at risk)."""
+        call = self._c["StakeVault"].functions.withdraw(self.datanet_id(datanet, registrant))
         return self._send(call, f"StakeVault.withdraw({datanet!r})")
 
     def pool(self, run_id: str | bytes) -> int:
@@ -651,12 +661,6 @@ class _ValueTransfer:
 
     def call(self, params: dict[str, Any], block_identifier: Any = None) -> None:
         return None
-
-
-def datanet_key(name: str) -> bytes:
-    """The StakeVault's key of a Datanet: keccak256 of its name."""
-    _check_text(name, "datanet", 64, nonempty=True)
-    return keccak(name.encode("utf-8"))
 
 
 def _positive(amount: Any, what: str) -> int:

@@ -3,9 +3,10 @@
 Settling (StakeVault.settle) happens once per run, before any claim: the publisher funds the run's
 pool with `rewards.stake.pool` test tokens, then each address loses what its harmful records owe
 (`olab.rewards.Rewards.slashes`: per record min(deposit_per_record, ceil(harm_ppm * pool / 1e6))), but
-never more than it has staked in the Datanet, and the slashed tokens join the pool. Publishing again
-finds the run settled and records the original transaction; a publish interrupted between funding and
-settling funds only the shortfall when it resumes.
+never more than it has staked in the Datanet (the one the publisher registered: stake is keyed by the
+registry's id, so a same-named Datanet of another registrant is untouched), and the slashed tokens join
+the pool. Publishing again finds the run settled and records the original transaction; a publish
+interrupted between funding and settling funds only the shortfall when it resumes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def settle_run(ledger: Ledger, run_id: str, datanet: str, paid: Rewards, stake: 
         short = stake.pool - ledger.pool(run_id)
         if short > 0:
             sent["fund"] = ledger.fund(run_id, short).to_json()
-        slashes = {a: min(v, ledger.staked(datanet, a)) for a, v in owed.items()}
+        slashes = {a: min(v, ledger.staked(datanet, a, ledger.account)) for a, v in owed.items()}
         try:
             done = ledger.settle(run_id, datanet, {a: v for a, v in slashes.items() if v})
         except LedgerError:

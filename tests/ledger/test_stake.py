@@ -26,11 +26,14 @@ def published_run(ledger, influence: dict[str, list[float]]) -> tuple[str, rewar
     return c.run_id, r
 
 
-def staked(ledger, datanet: str, records: dict[int, int]) -> None:
-    """Dev account i stakes DEPOSIT per record (tokens minted by the deployer first)."""
+def staked(ledger, datanet: str, records: dict[int, int], owner=None) -> None:
+    """Dev account i stakes DEPOSIT per record in Datanet `datanet` of `owner` (default the ledger's signer),
+    registered first; the ledger's signer (the deployer) mints the tokens."""
+    owner = owner or ledger
+    owner.register_datanet(datanet)
     for i, n in records.items():
         ledger.mint(dev_address(i), n * DEPOSIT)
-        ledger.with_signer(i).stake(datanet, n * DEPOSIT)
+        ledger.with_signer(i).stake(datanet, n * DEPOSIT, owner.account)
 
 
 def test_settle_slashes_harm_into_the_pool_and_everyone_nets_their_share(ledger):
@@ -43,7 +46,7 @@ def test_settle_slashes_harm_into_the_pool_and_everyone_nets_their_share(ledger)
     slashes = paid.slashes(POOL, DEPOSIT)
     assert slashes == {b: 167, c: DEPOSIT}  # ceil(0.001/6 * 1e6 ppm * pool / 1e6) = 167; c loses its whole deposit
     with pytest.raises(LedgerError, match="stake still at risk"):
-        ledger.with_signer(2).withdraw(datanet)
+        ledger.with_signer(2).withdraw(datanet, ledger.account)
     with pytest.raises(LedgerError, match="only a publisher may settle"):
         ledger.with_signer(3).settle(run_id, datanet, {})
     with pytest.raises(LedgerError, match="slash beyond the deposit"):
@@ -60,14 +63,14 @@ def test_settle_slashes_harm_into_the_pool_and_everyone_nets_their_share(ledger)
         share = paid.share(who)
         if share.share_ppm:
             ledger.claim(run_id, who, share.share_ppm, share.proof)
-        if ledger.staked(datanet, who):
-            ledger.with_signer(i).withdraw(datanet)
+        if ledger.staked(datanet, who, ledger.account):
+            ledger.with_signer(i).withdraw(datanet, ledger.account)
         got = ledger.token_balance(who) - before
         stake = {1: 2, 2: 2, 3: 1}[i] * DEPOSIT
         assert got == share.share_ppm * ledger.pool(run_id) // 1_000_000 + stake - slashes.get(who, 0)
-    assert ledger.staked(datanet, c) == 0
+    assert ledger.staked(datanet, c, ledger.account) == 0
     with pytest.raises(LedgerError, match="nothing staked"):
-        ledger.with_signer(3).withdraw(datanet)
+        ledger.with_signer(3).withdraw(datanet, ledger.account)
 
 
 def test_new_stake_is_at_risk_until_the_next_settlement(ledger):
@@ -77,14 +80,43 @@ def test_new_stake_is_at_risk_until_the_next_settlement(ledger):
     ledger.settle(run_id, datanet, {})  # nothing to slash, no pool funding needed
     staked(ledger, datanet, {1: 1})  # a deposit after the settlement is at risk again
     with pytest.raises(LedgerError, match="stake still at risk"):
-        ledger.with_signer(1).withdraw(datanet)
+        ledger.with_signer(1).withdraw(datanet, ledger.account)
     later, _ = published_run(ledger, {dev_address(1): [1.0]})
     ledger.settle(later, datanet, {})
     before = ledger.token_balance(dev_address(1))
-    ledger.with_signer(1).withdraw(datanet)
+    ledger.with_signer(1).withdraw(datanet, ledger.account)
     assert ledger.token_balance(dev_address(1)) - before == 2 * DEPOSIT
     with pytest.raises(LedgerError, match="amount must be a positive integer"):
-        ledger.stake(datanet, 0)
+        ledger.stake(datanet, 0, ledger.account)
+
+
+def test_stake_is_bound_to_the_registry_id_not_the_name(ledger):
+    """Two Datanets of one name from different registrants have separate stake: settling one slashes nothing
+    in the other, and only a Datanet's owner or curator (a publisher too) settles its stake. Staking behind an
+    unregistered Datanet (where no settlement could ever free it) is refused."""
+    name = "same-" + os.urandom(4).hex()
+    other = ledger.with_signer(4)  # another publisher registering the same name
+    ledger.set_publisher(other.account)
+    assert ledger.datanet_id(name, ledger.account) != ledger.datanet_id(name, other.account)
+    with pytest.raises(LedgerError, match="datanet not registered"):
+        ledger.with_signer(1).stake(name, DEPOSIT, ledger.account)
+    staked(ledger, name, {1: 1})
+    staked(ledger, name, {1: 2}, owner=other)
+    a = dev_address(1)
+    assert ledger.staked(name, a, ledger.account) == DEPOSIT and ledger.staked(name, a, other.account) == 2 * DEPOSIT
+    run_id, _ = published_run(ledger, {a: [-1.0], dev_address(2): [1.0]})
+    with pytest.raises(LedgerError, match="only the Datanet's owner or a curator may settle its stake"):
+        other.settle(run_id, name, {a: DEPOSIT}, registrant=ledger.account)
+    ledger.settle(run_id, name, {a: DEPOSIT})
+    assert ledger.staked(name, a, ledger.account) == 0 and ledger.staked(name, a, other.account) == 2 * DEPOSIT
+    with pytest.raises(LedgerError, match="stake still at risk"):  # the other Datanet has settled nothing yet
+        ledger.with_signer(1).withdraw(name, other.account)
+    other.set_curator(name, ledger.account)  # a curator who publishes may settle the other owner's stake
+    later, _ = published_run(ledger, {a: [1.0]})
+    ledger.settle(later, name, {}, registrant=other.account)
+    before = ledger.token_balance(a)
+    ledger.with_signer(1).withdraw(name, other.account)
+    assert ledger.token_balance(a) - before == 2 * DEPOSIT
 
 
 def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_change(ledger):
@@ -104,7 +136,8 @@ def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_cha
     stake = StakeConfig(pool=POOL, deposit_per_record=10 * DEPOSIT)
     ledger.send_value(b, 10**17)
     ledger.mint(b, 300)
-    ledger.with_signer(fresh).stake(datanet, 300)  # less than its harmful record owes
+    ledger.register_datanet(datanet)
+    ledger.with_signer(fresh).stake(datanet, 300, ledger.account)  # less than its harmful record owes
     owed = paid.slashes(POOL, 10 * DEPOSIT)
     assert owed[b] > 300 and c in owed  # c never staked
 
@@ -112,7 +145,7 @@ def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_cha
     first = settle_run(ledger, run_id, datanet, paid, stake)
     assert first["transactions"]["fund"] and not first["transactions"]["settle"]["already_recorded"]
     assert first["slashed"] == {b: 300} and first["owed"] == owed
-    assert ledger.pool(run_id) == POOL + 300 and ledger.staked(datanet, b) == 0
+    assert ledger.pool(run_id) == POOL + 300 and ledger.staked(datanet, b, ledger.account) == 0
     again = settle_run(ledger, run_id, datanet, paid, stake)
     assert "fund" not in again["transactions"] and again["transactions"]["settle"]["already_recorded"]
     assert again["transactions"]["settle"]["tx_hash"] == first["transactions"]["settle"]["tx_hash"]

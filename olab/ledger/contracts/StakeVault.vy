@@ -1,8 +1,10 @@
 #pragma version ~=0.4.3
 """
 @title olab stake vault
-@notice Contributors stake test tokens behind their records in a Datanet. A publisher settles a
-        published run once: each listed contributor's stake is slashed by the given amount (olab
+@notice Contributors stake test tokens behind their records in a registered Datanet, named by its
+        DatanetRegistry id (keccak256(abi.encode(registrant, name)), DatanetRegistry.idOf), so two
+        Datanets of the same name from different registrants have separate stake. The Datanet's
+        owner or one of its curators, if also a run publisher, settles a published run once: each listed contributor's stake is slashed by the given amount (olab
         computes it from rewards.json: each harmful record loses min(deposit per record,
         ceil(harm_ppm * pool / 1_000_000))), never beyond what they staked, and the slashed tokens
         are paid into the run's reward pool. Stake is at risk until a run over its Datanet has been
@@ -15,6 +17,10 @@ from ethereum.ercs import IERC20
 interface AttributionRegistry:
     def isPublished(runId: bytes32) -> bool: view
     def isPublisher(publisher: address) -> bool: view
+
+interface DatanetRegistry:
+    def ownerOf(datanetId: bytes32) -> address: view
+    def isCurator(datanetId: bytes32, curator: address) -> bool: view
 
 interface RewardDistributor:
     def fund(runId: bytes32, amount: uint256): nonpayable
@@ -46,6 +52,7 @@ event Withdrawn:
 token: public(IERC20)
 registry: public(AttributionRegistry)
 distributor: public(RewardDistributor)
+datanets: public(DatanetRegistry)
 stake: public(HashMap[bytes32, HashMap[address, uint256]])
 lastDeposit: public(HashMap[bytes32, HashMap[address, uint256]])
 lastSettled: public(HashMap[bytes32, uint256])
@@ -55,16 +62,18 @@ slashed: public(HashMap[bytes32, HashMap[address, uint256]])
 
 
 @deploy
-def __init__(token: IERC20, registry: AttributionRegistry, distributor: RewardDistributor):
+def __init__(token: IERC20, registry: AttributionRegistry, distributor: RewardDistributor, datanets: DatanetRegistry):
     self.token = token
     self.registry = registry
     self.distributor = distributor
+    self.datanets = datanets
 
 
 @external
 def deposit(datanet: bytes32, amount: uint256):
-    """@notice Stake `amount` tokens (approved beforehand) behind your records in `datanet`."""
+    """@notice Stake `amount` tokens (approved beforehand) behind your records in `datanet` (a registry id)."""
     assert amount > 0, "amount is zero"
+    assert staticcall self.datanets.ownerOf(datanet) != empty(address), "datanet not registered: stake under DatanetRegistry.idOf(registrant, name)"
     self.stake[datanet][msg.sender] += amount
     self.lastDeposit[datanet][msg.sender] = block.number
     assert extcall self.token.transferFrom(msg.sender, self, amount), "token transfer failed"
@@ -77,6 +86,8 @@ def settle(
 ):
     """@notice Slash harmful records' stake for a published run, once, and pay it into the run's pool."""
     assert staticcall self.registry.isPublisher(msg.sender), "only a publisher may settle"
+    owner: address = staticcall self.datanets.ownerOf(datanet)
+    assert msg.sender == owner or staticcall self.datanets.isCurator(datanet, msg.sender), "only the Datanet's owner or a curator may settle its stake"
     assert staticcall self.registry.isPublished(runId), "run not published"
     assert not self.settled[runId], "run already settled"
     assert len(contributors) == len(amounts), "contributors and amounts differ in length"
