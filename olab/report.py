@@ -458,7 +458,10 @@ SIGNALS = {
     "harm_ppm": "harm owed from stake (ppm)",
     "near_copies": "near-copies flagged",
     "copied_from": "copies of",
+    "stake_owed": "stake owed (tokens)",
+    "stake_slashed": "stake slashed (tokens)",
 }
+COUNTS = ("records", "harm_ppm", "near_copies", "stake_owed", "stake_slashed")  # integers, 0 for other holders
 
 
 def payout_breakdown(
@@ -473,7 +476,7 @@ def payout_breakdown(
     for col, heading in SIGNALS.items():
         if col in table:
             values = table[col]
-            if col in ("records", "harm_ppm", "near_copies"):  # share holders outside the table hold no records
+            if col in COUNTS:  # share holders outside the table hold no records
                 values = values.fillna(0).astype(int)
             out[heading] = values.fillna("").to_numpy() if col == "copied_from" else values.to_numpy()
     return out
@@ -500,6 +503,11 @@ def _breakdown_caption(breakdown: pd.DataFrame) -> str:
     if SIGNALS["near_copies"] in breakdown:
         parts.append(
             "Records flagged as near-copies earn nothing themselves; their credit goes to the records they copy."
+        )
+    if SIGNALS["stake_slashed"] in breakdown:
+        parts.append(
+            "Stake owed: what those harmful records owe from their deposits under the run's rule; slashed: what "
+            "settling the run on chain took into the pool (never more than the contributor staked)."
         )
     return " ".join(parts)
 

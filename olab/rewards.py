@@ -566,11 +566,18 @@ def share_diff_ppm(a: Rewards | Mapping[str, int], b: Rewards | Mapping[str, int
 
 
 def payout_signals(
-    table: Any, paid: Rewards, contributors: list[str], record_ids: list[str], near_duplicate_of: list[str | None]
+    table: Any,
+    paid: Rewards,
+    contributors: list[str],
+    record_ids: list[str],
+    near_duplicate_of: list[str | None],
+    settlement: Mapping[str, Any] | None = None,
 ) -> Any:
     """`table` (a DataFrame, one row per contributor) plus the signals behind each payout: `harm_ppm` (what its
     harmful records owe from their stake), `net_ppm` (share minus harm), `near_copies` (its records flagged as
-    near-copies) and `copied_from` (whose records those copy, by display name from `paid.names`).
+    near-copies) and `copied_from` (whose records those copy, by display name from `paid.names`); with the
+    run's stake `settlement` (`olab.ledger.settlement.settle_run`), `stake_owed` (tokens of stake its harmful
+    records put at risk under the rule) and `stake_slashed` (tokens settling took, never beyond its deposit).
     `contributors`, `record_ids`, `near_duplicate_of`: one entry per record."""
     from olab.names import name_of
 
@@ -583,6 +590,10 @@ def payout_signals(
             mine[of] = mine.get(of, 0) + 1
     net = {a.lower(): v for a, v in paid.net_ppm().items()}
     addresses = [str(a) for a in table["contributor"]]
+    if settlement:
+        for col, key in (("stake_owed", "owed"), ("stake_slashed", "slashed")):
+            tokens = {str(a).lower(): int(v) for a, v in (settlement.get(key) or {}).items()}
+            table = table.assign(**{col: [tokens.get(a.lower(), 0) for a in addresses]})
     return table.assign(
         harm_ppm=[paid.harm_ppm(a) if a.lower() in net else 0 for a in addresses],
         net_ppm=[net.get(a.lower(), 0) for a in addresses],

@@ -191,3 +191,11 @@ def test_leaderboard_shows_the_signals_behind_each_payout():
     board = leaderboard(shares_frame(paid), signals, paid.names)  # who is paid what: net payout, ranked by it
     assert list(board["net payout (ppm)"]) == sorted(signals["net_ppm"], reverse=True)
     assert list(board["contributor"]) == list(breakdown["contributor"]) == ["alice", "bob", "mallory"]
+    assert "stake owed (tokens)" not in breakdown  # no stake was settled: no stake columns
+    # a run whose publishing settled stake: what alice's harmful record owed and what settling took
+    settled = {"owed": {addr(1).lower(): 700}, "slashed": {addr(1): 500}}
+    staked = payout_breakdown(
+        shares_frame(paid), rewards.payout_signals(table, paid, who, ids, [None] * 5, settled), {}
+    )
+    assert staked["stake owed (tokens)"].tolist() == [700, 0, 0]
+    assert staked["stake slashed (tokens)"].tolist() == [500, 0, 0]

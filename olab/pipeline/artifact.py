@@ -159,7 +159,8 @@ class Run:
     def contributors(self) -> pd.DataFrame:
         """Per-contributor influence (the attribution's contributor table over the Datanet's records) and the
         signals behind each payout (`olab.rewards.payout_signals`: harm owed from stake, net payout, records
-        flagged as near-copies and whose records they copy)."""
+        flagged as near-copies and whose records they copy, and, when publishing settled the run's stake, the
+        stake each contributor's harmful records owed and what was slashed)."""
         from olab.rewards import payout_signals
 
         t = self.datanet.table
@@ -170,6 +171,7 @@ class Run:
             t.column("contributor").to_pylist(),
             t.column("record_id").to_pylist(),
             near,
+            self.manifest.chain.settlement,
         )
 
     def ledger(self) -> Ledger:

@@ -66,14 +66,15 @@ class Leaderboard(OlabWidget):
     def from_run(cls, run: Any, **kwargs: Any) -> Leaderboard:
         """The leaderboard of a finished run (an `olab.Run` or its directory): each contributor's records,
         positive, negative and total influence (summed over targets), reward share, the harm its stake owes,
-        its net payout and its records flagged as near-copies, labelled by display name."""
+        its net payout, its records flagged as near-copies and, when publishing settled the run's stake, the stake
+        its harmful records owed and what was slashed; labelled by display name."""
         from olab.widgets._run import open_run
 
         run = open_run(run)
+        table = run.contributors()
+        signals = ["contributor", "records", "positive", "negative", "total", "harm_ppm", "net_ppm", "near_copies"]
         return cls(
-            run.contributors()[
-                ["contributor", "records", "positive", "negative", "total", "harm_ppm", "net_ppm", "near_copies"]
-            ],
+            table[signals + [c for c in ("stake_owed", "stake_slashed") if c in table]],  # when stake was settled
             shares=run.rewards,
             labels=run.names() | (kwargs.pop("labels", None) or {}),
             **kwargs,

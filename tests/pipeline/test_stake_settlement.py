@@ -10,10 +10,12 @@ import yaml
 from pipeline_helpers import olab, run_dir_from
 from tiny_run import TINY, deep_update
 
+from olab import Run
 from olab.datanet.contributors import simulated_accounts
 from olab.io import read_json
 from olab.ledger import ChainConfig, Ledger
 from olab.rewards import Rewards
+from olab.widgets import Leaderboard
 
 DEPOSIT, POOL = 1_000, 1_000_000
 
@@ -24,11 +26,12 @@ def test_olab_run_settles_stake_once_and_verify_checks_it(tmp_path: Path) -> Non
     records = TINY["datanet"]["source"]["n"] // len(contributors)  # round robin
     # the simulated contributors stake behind their records before the run; the last stakes for one record only
     staked = {who.address: records * DEPOSIT for who in contributors[:-1]} | {contributors[-1].address: DEPOSIT}
-    with Ledger(chain) as ledger:
+    with Ledger(chain) as ledger:  # signed by the account `olab run` publishes with, which owns the Datanet
+        ledger.register_datanet("tiny")
         for who in contributors:
             ledger.send_value(who.address, 10**17)
             ledger.mint(who.address, staked[who.address])
-            ledger.with_signer(who).stake("tiny", staked[who.address])
+            ledger.with_signer(who).stake("tiny", staked[who.address], ledger.account)
     config = tmp_path / "config.yaml"
     patch = {
         "datanet": {"contributors": {"behaviours": [{"contributor": 1, "kind": "label_noise", "rate": 0.5}]}},
@@ -50,8 +53,18 @@ def test_olab_run_settles_stake_once_and_verify_checks_it(tmp_path: Path) -> Non
     with Ledger(chain, addresses=manifest["chain"]["addresses"]) as ledger:
         assert ledger.pool(manifest["run_id"]) == POOL + sum(settled["slashed"].values())
         for who in contributors:
-            assert ledger.staked("tiny", who.address) == staked[who.address] - settled["slashed"][who.address]
+            assert (
+                ledger.staked("tiny", who.address, ledger.account)
+                == staked[who.address] - settled["slashed"][who.address]
+            )
     olab("verify", str(run_dir), cwd=tmp_path)
+    # the report's 'Behind each payout' table and the leaderboard widget show each contributor's stake owed and slashed
+    table = Run.open(run_dir).contributors().set_index("contributor")
+    assert table["stake_owed"].to_dict() == owed and table["stake_slashed"].to_dict() == settled["slashed"]
+    assert "stake slashed (tokens)" in (run_dir / "report.html").read_text()
+    board = Leaderboard.from_run(run_dir)
+    assert {"stake_owed", "stake_slashed"} <= set(board.columns)
+    assert {r["contributor"]: r["stake_slashed"] for r in board.rows if r.get("stake_slashed")} == settled["slashed"]
 
     again = read_json(
         run_dir_from(olab("run", str(config), "--no-progress", cwd=tmp_path).stdout, tmp_path) / "manifest.json"
