@@ -6,9 +6,10 @@ to the mean clean contributor's, under the per_record policy (with near-copy cre
 and under the old contributor-level policy (positive_influence, no near-copy detection):
 
 - honest: the clean contributors (1.00 by definition, their spread shown as min..max);
-- copy with edits: the near_duplicate_spam contributor (near-copies of records already there; a
-  withhold-then-copy contributor is the same case: its copies arrive after the originals);
-- off-topic padding, flip labels: the off_topic and label_noise contributors;
+- copy with edits: a near_duplicate_spam contributor (near-copies of records already there);
+- withhold then copy: a near_duplicate_spam contributor all of whose records are near-copies (it holds back
+  its own records and contributes only edited copies of records already in);
+- paraphrase padding, off-topic padding, flip labels: the paraphrase, off_topic and label_noise contributors;
 - split identity: each clean contributor's records dealt over 5 fresh addresses (payout of all five
   relative to the one address), and the label-noise contributor moving its harmful records to a
   second address (relative to keeping them together). Scores do not depend on addresses, so these
@@ -16,6 +17,7 @@ and under the old contributor-level policy (positive_influence, no near-copy det
 
     .venv/bin/python experiments/gaming/run.py --run-dir runs/<run id>
     .venv/bin/python experiments/gaming/run.py --config configs/quickstart.yaml
+    .venv/bin/python experiments/gaming/run.py --config configs/quickstart_gaming.yaml  # + paraphrase, withhold
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ from olab import rewards
 
 OLD = rewards.RewardsConfig(policy="positive_influence", if_all_zero="equal_split")
 NEW = rewards.RewardsConfig(policy="per_record", if_all_zero="equal_split")
-STRATEGY = {"near_duplicate_spam": "copy with edits", "off_topic": "off-topic padding", "label_noise": "flip labels"}
+STRATEGY = {
+    "near_duplicate_spam": "copy with edits",
+    "paraphrase": "paraphrase padding",
+    "off_topic": "off-topic padding",
+    "label_noise": "flip labels",
+}
+WITHHOLD = "withhold then copy"  # a near_duplicate_spam contributor whose every record is a near-copy
 FRESH = [f"0x{0xF00D0000 + i:040x}" for i in range(8)]
 
 
@@ -53,6 +61,11 @@ def table(run: olab.Run | Path) -> pd.DataFrame:
     )
     kind = {c["address"].lower(): c["behaviour"] for c in dn.contributors}
     count = credited["contributor"].str.lower().value_counts().to_dict()
+    copies_only = {
+        c["address"].lower()
+        for c in dn.contributors
+        if c["behaviour"] == "near_duplicate_spam" and c.get("injected", {}).get("near_duplicate") == c["records"]
+    }
     new, old = net(credited, NEW), net(plain, OLD)
     clean = [a for a, b in kind.items() if b == "clean"]
 
@@ -79,7 +92,7 @@ def table(run: olab.Run | Path) -> pd.DataFrame:
             mine = [i for i in range(len(value)) if who[i] == a and injected[i]]
             rows.append(
                 {
-                    "strategy": STRATEGY[b],
+                    "strategy": WITHHOLD if a in copies_only else STRATEGY[b],
                     "who": b,
                     "per_record": f"{per_record(new, a) / honest['new']:.2f}",
                     "positive_influence (old)": f"{per_record(old, a) / honest['old']:.2f}",

@@ -134,10 +134,12 @@ class BehaviourConfig(Section):
     """An injected behaviour of one simulated contributor (ground truth for experiments and teaching)."""
 
     contributor: int = Field(0, ge=0, description="Index of the simulated contributor (0 .. n-1).")
-    kind: Literal["clean", "label_noise", "near_duplicate_spam", "off_topic"] = Field(
+    kind: Literal["clean", "label_noise", "near_duplicate_spam", "paraphrase", "off_topic"] = Field(
         "clean",
         description="label_noise: flip labels to another label; near_duplicate_spam: replace records with "
-        "small perturbations of other records; off_topic: replace texts with text unrelated to any label.",
+        "small perturbations of other records; paraphrase: replace records with loose rewrites (three word "
+        "edits) of records already there, its own or others'; off_topic: replace texts with text unrelated "
+        "to any label.",
     )
     rate: float = Field(0.0, ge=0.0, le=1.0, description="Fraction of that contributor's records affected.")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eth_account import Account
@@ -33,7 +33,13 @@ NAME_NAMESPACE = "olab.datanet.contributor-name/v1"
 KEY_NAMESPACE = "olab.datanet.simulated-key/v1"
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-INJECTED_KINDS = {"label_noise": "label_flip", "near_duplicate_spam": "near_duplicate", "off_topic": "off_topic"}
+INJECTED_KINDS = {
+    "label_noise": "label_flip",
+    "near_duplicate_spam": "near_duplicate",
+    "paraphrase": "paraphrase",
+    "off_topic": "off_topic",
+}
+PARAPHRASE_EDITS = 3  # word edits in a row that make a paraphrase (one makes a near-copy)
 
 
 def is_address(value: object) -> bool:
@@ -210,6 +216,14 @@ def perturb(text: str, rng: random.Random) -> str:
     return f"{text} {rng.choice(_FILLERS)}"
 
 
+def paraphrase(text: str, rng: random.Random) -> str:
+    """A loose rewrite of `text`: PARAPHRASE_EDITS small word edits in a row, enough that its word-set
+    similarity to `text` usually falls below the near-copy threshold (what padding with paraphrases tries)."""
+    for _ in range(PARAPHRASE_EDITS):
+        text = perturb(text, rng)
+    return text
+
+
 @dataclass
 class Injected:
     """The records after behaviours were injected, and per record what was done (None: untouched)."""
@@ -269,13 +283,12 @@ def _apply(
                 "contributors.behaviours: near_duplicate_spam needs records of other contributors to copy"
             )
         earlier = others[: bisect.bisect_left(others, i)] or others  # copy what was already there, as a spammer would
-        for _ in range(20):
-            src = rng.choice(earlier)
-            text = perturb(texts[src], rng)  # type: ignore[arg-type]
-            if normalise_text(text) not in taken:
-                break
-        out.texts[i], out.labels[i] = text, labels[src]
-        taken.add(normalise_text(text))
+        _copy(out, i, earlier, perturb, rng, texts, labels, taken)
+    elif kind == "paraphrase":
+        earlier = [j for j in range(i) if isinstance(texts[j], str)]  # pad with rewrites of records already there
+        if not earlier:
+            raise ConfigError("contributors.behaviours: paraphrase needs an earlier record to rewrite")
+        _copy(out, i, earlier, paraphrase, rng, texts, labels, taken)
     else:
         for _ in range(20):
             text = off_topic_text(rng)
@@ -284,3 +297,23 @@ def _apply(
         out.texts[i] = text
         taken.add(normalise_text(text))
     out.injected[i] = INJECTED_KINDS[kind]
+
+
+def _copy(
+    out: Injected,
+    i: int,
+    sources: list[int],
+    rewrite: Callable[[str, random.Random], str],
+    rng: random.Random,
+    texts: Sequence[str | None],
+    labels: Sequence[str | None],
+    taken: set[str],
+) -> None:
+    """Record i becomes a rewrite of one of `sources`, with that record's label, unlike any text taken."""
+    for _ in range(20):
+        src = rng.choice(sources)
+        text = rewrite(texts[src], rng)  # type: ignore[arg-type]
+        if normalise_text(text) not in taken:
+            break
+    out.texts[i], out.labels[i] = text, labels[src]
+    taken.add(normalise_text(text))

@@ -10,6 +10,7 @@ from eth_utils import is_checksum_address
 from olab.datanet import simulated_accounts
 from olab.datanet.config import BehaviourConfig, ContributorsConfig
 from olab.datanet.contributors import (
+    PARAPHRASE_EDITS,
     address_for_name,
     assign,
     contributor_address,
@@ -83,6 +84,22 @@ def test_behaviours_change_exactly_rate_of_one_contributors_records():
             assert out.texts[i] != texts[i] and out.labels[i] == labels[i]
     assert inject(texts, labels, owners, behaviours, LABELS, seed=0).texts == out.texts
     assert inject(texts, labels, owners, behaviours, LABELS, seed=1).texts != out.texts
+
+
+def test_paraphrase_padding_rewrites_records_already_there_with_their_label():
+    ds = generate(200, seed=2)
+    texts, labels = list(ds["text"]), list(ds["label"])
+    owners = [i % 4 for i in range(200)]
+    out = inject(texts, labels, owners, [BehaviourConfig(contributor=2, kind="paraphrase", rate=0.5)], LABELS, 0)
+    assert out.counts == {2: {"paraphrase": 25}}
+    edits = []
+    for i in (i for i in range(200) if out.injected[i]):
+        assert owners[i] == 2
+        distance, src = min((_word_edit_distance(texts[j], out.texts[i]), j) for j in range(i))  # an earlier record
+        assert 1 <= distance <= 2 * PARAPHRASE_EDITS and out.labels[i] == labels[src]
+        assert normalise_text(out.texts[i]) not in {normalise_text(t) for t in texts}
+        edits.append(distance)
+    assert max(edits) > 2  # looser than a near-copy's single edit
 
 
 def _word_edit_distance(a: str, b: str) -> int:
