@@ -45,6 +45,9 @@ class ShareIntervals:
     resampled: str = RESAMPLED
     asked_ppm: int | None = None  # rewards.max_interval_ppm: the widest interval asked for (None: not asked)
 
+    def __post_init__(self) -> None:  # addresses in any case, looked up checksummed
+        object.__setattr__(self, "ppm", {to_checksum_address(a): (int(lo), int(hi)) for a, (lo, hi) in self.ppm.items()})
+
     @property
     def widest_ppm(self) -> int:
         """The width of the widest interval, in ppm."""
@@ -89,7 +92,7 @@ class ShareIntervals:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ShareIntervals:
         return cls(
-            ppm={to_checksum_address(a): (int(lo), int(hi)) for a, (lo, hi) in data["ppm"].items()},
+            ppm=data["ppm"],
             level=float(data["level"]),
             resamples=int(data["resamples"]),
             seed=int(data["seed"]),

@@ -20,9 +20,13 @@ explorer = AttributionExplorer(rng.normal(size=(30, 4)), train, targets, k=3, la
 explorer"""
 
 BOARD = """\
+from olab import intervals, rewards
+
+paid = rewards.compute({people[0]: 6.0, people[1]: 0.0, people[2]: 4.0})
+paid.intervals = intervals.ShareIntervals({people[0]: (550_000, 640_000), people[2]: (360_000, 450_000)})
 Leaderboard(
     [{"contributor": a, "positive": p, "records": n} for a, p, n in zip(people, [5.0, 1.0, 3.0], [40, 60, 20])],
-    shares={people[0]: 600_000, people[2]: 400_000},
+    shares=paid,
     labels=names,
 )"""
 
@@ -56,6 +60,7 @@ def test_attribution_explorer_and_leaderboard_respond_in_jupyterlab(jupyterlab, 
     expect(board.locator(".olab-plot .main-svg").first).to_be_visible()
     order = board.locator(".olab-board")
     expect(order).to_have_attribute("data-order", ",".join("0x" + c * 40 for c in "acb"))
+    expect(order.locator("tbody tr").first).to_contain_text("60.00%[55.00, 64.00]")  # the share and its interval
     board.locator("button.olab-sort[data-column='records']").click()
     expect(order).to_have_attribute("data-order", ",".join("0x" + c * 40 for c in "bac"))
     screenshot(page, "jupyterlab-leaderboard", board)
