@@ -14,7 +14,7 @@ from olab import Run
 from olab.datanet.contributors import simulated_accounts
 from olab.io import read_json
 from olab.ledger import ChainConfig, Ledger
-from olab.rewards import Rewards
+from olab.rewards import POOL_REMAINDER, PPM, Rewards
 from olab.widgets import Leaderboard
 
 DEPOSIT, POOL = 1_000, 1_000_000
@@ -58,6 +58,14 @@ def test_olab_run_settles_stake_once_and_verify_checks_it(tmp_path: Path) -> Non
                 == staked[who.address] - settled["slashed"][who.address]
             )
     olab("verify", str(run_dir), cwd=tmp_path)
+    # olab claim pays a contributor its share of the run's pool (the same command pays usage epochs), once
+    top = next(s for s in Rewards.open(run_dir / "rewards.json").ranked() if s.contributor != POOL_REMAINDER)
+    paid = (POOL + lost) * top.share_ppm // PPM
+    assert (
+        f"paid {paid} tokens to {top.contributor}" in olab("claim", str(run_dir), top.contributor, cwd=tmp_path).stdout
+    )
+    twice = olab("claim", str(run_dir), top.contributor, cwd=tmp_path, check=False)
+    assert twice.returncode == 2 and "share already claimed" in twice.stderr and "Traceback" not in twice.stderr
     # the report's 'Behind each payout' table and the leaderboard widget show each contributor's stake owed and slashed
     table = Run.open(run_dir).contributors().set_index("contributor")
     assert table["stake_owed"].to_dict() == owed and table["stake_slashed"].to_dict() == settled["slashed"]
