@@ -27,6 +27,7 @@ from olab.datanet import hub, intake
 from olab.datanet.config import DatanetConfig
 from olab.datanet.consistency import manifest_problems
 from olab.datanet.contributions import SignedBatch
+from olab.datanet.logcheck import log_problems
 from olab.datanet.records import LEAF_ENCODING, build_tree, record_hash, verify_record_proof
 from olab.datanet.sources import load_source
 from olab.datanet.storage import MANIFEST, RECORDS, REJECTIONS, TREE, Storage, parse_version_dir, version_dirname
@@ -390,6 +391,9 @@ class Datanet:
                     "near_duplicate_of)"
                 )
         self._verify_manifest(where, table)
+        if problems := log_problems(self, table):
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise DatanetVerificationError(f"{where}: the contribution log (submissions/) does not hold: {shown}")
         return {"path": self.path, "version": self.version, "root": self.root, "records": len(ids), "ok": True}
 
     def _verify_manifest(self, where: str, table: pa.Table) -> None:

@@ -7,6 +7,8 @@
 - A Datanet version's data files are hashed into its `manifest.json` (`files`), and that manifest into its
   `metadata_hash` (all but `created`), which the run's manifest records (so its run_id covers it) and the
   Datanet registry holds on chain.
+- The Datanet folder's contribution log (`submissions/`) is checked by `Datanet.verify` against the versions
+  (`olab.datanet.logcheck`): signatures, signers, batch hashes, accepted records.
 - `OUTSIDE_CHAIN` names, in this one place, the parts no hash covers: what the machine measured (timings,
   memory), where it kept things, and notes the publishing call wrote. docs/verify.md quotes it
   (`outside_chain_table`; tests/pipeline/test_coverage.py holds the two equal), and the tamper test edits
@@ -22,9 +24,9 @@ from typing import Any
 
 from olab.hashing import hash_json, sha256_file
 
-RUN_DIRECTORY, DATANET_VERSION = "run directory", "Datanet version directory"
+RUN_DIRECTORY, DATANET_VERSION, DATANET_FOLDER = "run directory", "Datanet version directory", "Datanet folder"
 
-# where -> file pattern (relative, `*` any name) -> JSON key path (dots; `*` every item) -> why it is left out
+# where -> file pattern (relative, `*` any name) -> JSON key path (dots; `*` every item, alone: the whole file) -> why
 OUTSIDE_CHAIN: dict[str, dict[str, dict[str, str]]] = {
     RUN_DIRECTORY: {
         "manifest.json": {
@@ -49,6 +51,24 @@ OUTSIDE_CHAIN: dict[str, dict[str, dict[str, str]]] = {
     },
     DATANET_VERSION: {
         "manifest.json": {"created": "when the version was written (so a version rebuilt identically is the same)"},
+    },
+    DATANET_FOLDER: {
+        ".olab-*.lock": {"*": "the locks writers hold while they commit (empty files; what they hold means nothing)"},
+        "submissions/*.tmp": {"*": "a log write a killed process left unfinished (nothing reads it)"},
+        "submissions/unverified-*.json": {
+            "*": "a batch whose signature failed, kept to show the attempt (verify checks only that it still fails)"
+        },
+        "submissions/*.json": {
+            "submitted": "when the batch arrived",
+            "decided": "when the batch was decided",
+            "decided_at_version": "the latest version when the batch was decided",
+            "at_version": "the latest version when the batch arrived (the signature binds the Datanet's name, chain "
+            "id and genesis root, not a version)",
+            "reason": "why the batch was rejected or held, in words",
+            "preview_rejections": "(pending) what validation would reject, shown to the reviewer",
+            "rejections": "(rejected) the validator's reasons; an accepted batch's are checked against its "
+            "version's rejections.jsonl",
+        },
     },
 }
 CHECKED_BY_LINK = {"manifest.json": "manifest", "report.html": "report"}  # run files with a link of their own
