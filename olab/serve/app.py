@@ -1,11 +1,15 @@
 """The HTTP server: FastAPI endpoints in OpenAI's shapes (olab.serve.protocol) over the adapter registry and the
-batching engine. Every refusal is a 4xx with OpenAI's error body naming what is wrong; none is a 500.
+batching engine. Every refusal is a 4xx with OpenAI's error body naming what is wrong; anything unforeseen is a
+JSON 500 with a request id (its traceback only in the server's log), never a bare 500, and the server keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from olab.errors import OlabError
+from olab.secrets import redact
 from olab.serve.config import ServeConfig
 from olab.serve.engine import Engine, Generated, Job
 from olab.serve.protocol import (
@@ -32,7 +38,9 @@ from olab.serve.protocol import (
     ModelList,
     Usage,
 )
-from olab.serve.registry import Registry, RequestError, register_runs
+from olab.serve.registry import Registry, RequestError, register_runs, unreadable
+
+log = logging.getLogger("olab.serve")
 
 
 def _error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
@@ -77,6 +85,18 @@ class Server:
         @app.exception_handler(RequestError)
         async def _refused(request: Request, exc: RequestError) -> JSONResponse:
             return _error(exc.status, str(exc), exc.kind, exc.param)
+
+        @app.middleware("http")
+        async def _last_resort(request: Request, call_next: Any) -> Any:
+            # anything no handler above mapped: a JSON error with an id, the traceback only in the server's log
+            try:
+                return await call_next(request)
+            except Exception:
+                rid = uuid.uuid4().hex[:16]
+                log.error("request %s (%s %s) failed:\n%s", rid, request.method, request.url.path,
+                          redact(traceback.format_exc()))  # fmt: skip
+                return _error(500, f"internal error in olab serve (request id {rid}); the server logged the details "
+                              "under that id and keeps serving", "InternalServerError")  # fmt: skip
 
         @app.middleware("http")
         async def _limit_body(request: Request, call_next: Any) -> Any:
@@ -225,12 +245,17 @@ class Receipts:
     def issue(self, name: str, example: dict[str, Any], prompt: str, output: str) -> str:
         from olab.serve import receipts
 
-        run, scorer = self._prepared(name)
-        with self._scoring:  # a scorer's featurizer records activations in hooks: one answer at a time
-            scores = scorer.scores(*receipts.example_of(example, prompt, output))[:, 0]
         served = self.registry.get(name)
-        body = receipts.body(run=run, member=served.member, scores=scores, example=example, prompt=prompt,
-                             output=output, fee=self.config.fee, top_k=self.config.top_k)  # fmt: skip
+        try:  # the run's adapter, checkpoints and Datanet are read on first use: a deleted run refuses, clearly
+            run, scorer = self._prepared(name)
+            with self._scoring:  # a scorer's featurizer records activations in hooks: one answer at a time
+                scores = scorer.scores(*receipts.example_of(example, prompt, output))[:, 0]
+            body = receipts.body(run=run, member=served.member, scores=scores, example=example, prompt=prompt,
+                                 output=output, fee=self.config.fee, top_k=self.config.top_k)  # fmt: skip
+        except RequestError:
+            raise
+        except (OSError, OlabError) as e:
+            raise unreadable(served, "the run files its receipts need", e) from None
         receipt = receipts.sign(body, self.account, receipts.chain_id_of(run))
         self.store.add({**receipt, "inputs": {"prompt": prompt, "output": output}})
         return receipt["receipt_id"]

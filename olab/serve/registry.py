@@ -89,6 +89,15 @@ def register_runs(run_dirs: list[str | Path]) -> dict[str, ServedAdapter]:
     return out
 
 
+def unreadable(served: ServedAdapter, what: str, cause: object) -> RequestError:
+    """409 for an adapter whose run files went missing or unreadable while serving (a run directory moved or deleted):
+    the adapter no longer matches what its run committed, as with altered files; the operator can restore it."""
+    return RequestError(
+        409, f"adapter {served.name!r} cannot answer: {what} under {served.run_dir} cannot be read ({cause}); restore "
+        "the run directory (or restart olab serve without it); the other adapters still answer", "model",
+    )  # fmt: skip
+
+
 def _require(served: ServedAdapter, found: str, committed: str, subject: str, committer: str, fix: str) -> None:
     """Refuse (409) an adapter whose files or base weights do not hash to what was committed."""
     if found != committed:
@@ -132,13 +141,18 @@ class Registry:
             res = self._bases.get(served.group)
             if res is not None and name in res.adapters:
                 return res
-            _require(served, artifact_hash(served.path), served.committed_hash, f"its files at {served.path}",
-                     f"run {served.run_id}", "restore the run's adapter files (or re-run it)")  # fmt: skip
-            if res is None:
-                res = self._bases[served.group] = self._load_base(served)
-            else:
-                res.model.load_adapter(str(served.path / ADAPTER_DIR), adapter_name=name)
-                res.adapters.add(name)
+            if not (served.path / ADAPTER_DIR).is_dir():
+                raise unreadable(served, "its adapter files", f"{served.path / ADAPTER_DIR} is missing")
+            try:
+                _require(served, artifact_hash(served.path), served.committed_hash, f"its files at {served.path}",
+                         f"run {served.run_id}", "restore the run's adapter files (or re-run it)")  # fmt: skip
+                if res is None:
+                    res = self._bases[served.group] = self._load_base(served)
+                else:
+                    res.model.load_adapter(str(served.path / ADAPTER_DIR), adapter_name=name)
+                    res.adapters.add(name)
+            except OSError as e:  # deleted between the check and the read
+                raise unreadable(served, "its adapter files", e) from None
             res.model.eval()
             return res
 
