@@ -400,14 +400,20 @@ class Ledger:
                   "rewardsRoot": "rewards_root", "manifestHash": "manifest_hash"}  # fmt: skip
         return [
             {name: hex32(log["args"][arg]) for arg, name in fields.items()}
-            | {"publisher": log["args"]["publisher"], "block": log["blockNumber"], "tx_hash": "0x" + bytes(log["transactionHash"]).hex()}
+            | {
+                "publisher": log["args"]["publisher"],
+                "block": log["blockNumber"],
+                "tx_hash": "0x" + bytes(log["transactionHash"]).hex(),
+            }
             for log in logs
         ]
 
     def receipt(self, tx_hash: str) -> Any:
         """The receipt of transaction `tx_hash` (LedgerError when this chain has none)."""
         try:
-            return self._read(f"reading the receipt of {tx_hash}", lambda: self.chain.w3.eth.get_transaction_receipt(tx_hash))
+            return self._read(
+                f"reading the receipt of {tx_hash}", lambda: self.chain.w3.eth.get_transaction_receipt(tx_hash)
+            )
         except (TransactionNotFound, ValueError) as e:  # ValueError: not a transaction hash
             raise LedgerError(f"transaction {tx_hash} is not on chain {self.chain_id} ({type(e).__name__})") from None
 
@@ -504,6 +510,17 @@ class Ledger:
         if not block:
             return None
         return self._original(vault.events.Settled(), block, {"runId": rid}, f"StakeVault.settle(run {hex32(rid)})")
+
+    def settled_datanet(self, run_id: str | bytes) -> str | None:
+        """The registry id (0x-hex) of the Datanet whose stake settling a run slashed, or None while unsettled."""
+        rid = to_bytes32(run_id, "run_id")
+        vault = self._c["StakeVault"]
+        block = self._read("reading a settlement", vault.functions.settledAt(rid).call)
+        logs = block and self._read(
+            "reading a settlement",
+            lambda: vault.events.Settled().get_logs(from_block=block, to_block=block, argument_filters={"runId": rid}),
+        )
+        return hex32(logs[0]["args"]["datanet"]) if logs else None
 
     def slashed(self, run_id: str | bytes, contributor: str) -> int:
         rid, who = to_bytes32(run_id, "run_id"), to_address(contributor, "contributor")

@@ -50,9 +50,16 @@ def settle_run(ledger: Ledger, run_id: str, datanet: str, paid: Rewards, stake: 
 
 
 def check_settlement(
-    ledger: Ledger, run_id: str, datanet: str, paid: Rewards, stake: StakeConfig | None, record: dict[str, Any] | None
+    ledger: Ledger,
+    run_id: str,
+    datanet: str,
+    paid: Rewards,
+    stake: StakeConfig | None,
+    record: dict[str, Any] | None,
+    registrant: str,
 ) -> list[str]:
-    """Differences between a run's stake config, its rewards, its manifest's settlement record and the chain."""
+    """Differences between a run's stake config, its rewards, its manifest's settlement record and the chain
+    (`registrant`: who registered the run's Datanet, its publisher; the stake settled must be that Datanet's)."""
     if stake is None:
         return ["the manifest records a settlement but the config has no rewards.stake"] if record else []
     if not record:
@@ -68,6 +75,12 @@ def check_settlement(
     done = ledger.settlement(run_id)
     if done is None:
         return [*problems, f"run {run_id} is not settled on chain {ledger.chain_id} (StakeVault)"]
+    want = "0x" + ledger.datanet_id(datanet, registrant).hex()
+    if ledger.settled_datanet(run_id) != want:
+        problems.append(
+            f"the run settled the stake of Datanet id {ledger.settled_datanet(run_id)}, not that of {datanet!r} "
+            f"registered by {registrant} ({want})"
+        )
     tx = (record.get("transactions") or {}).get("settle") or {}
     if tx.get("tx_hash") != done.tx_hash:
         problems.append(f"the settlement's transaction is {tx.get('tx_hash')!r}, on chain it is {done.tx_hash}")

@@ -77,7 +77,9 @@ def check_on_chain(run: Run) -> list[str]:
     m = run.manifest
     if not m.chain.backend:
         return _check_unpublished(run)
-    problems = [] if run.config.run.publish else ["the manifest has a chain record, but its config says run.publish: false"]
+    problems = (
+        [] if run.config.run.publish else ["the manifest has a chain record, but its config says run.publish: false"]
+    )
     if m.chain.backend != run.config.chain.backend:
         problems.append(f"chain backend {m.chain.backend} is not the config's {run.config.chain.backend}")
     ledger = ledger_for(run)
@@ -89,7 +91,9 @@ def check_on_chain(run: Run) -> list[str]:
     publisher = ledger.get_run(m.run_id)["publisher"]
     version = ledger.datanet_version(m.datanet.name, m.datanet.version, registrant=publisher)
     if version is None:
-        return [f"Datanet {m.datanet.name!r} version {m.datanet.version} is not registered on chain by the run's publisher"]
+        return [
+            f"Datanet {m.datanet.name!r} version {m.datanet.version} is not registered on chain by the run's publisher"
+        ]
     for name, value in (("root", m.datanet.root), ("metadata_hash", m.datanet.metadata_hash)):
         if version[name] != _hex32(value):
             problems.append(f"Datanet version's {name} on chain is {version[name]}, the manifest's {value}")
@@ -102,7 +106,9 @@ def check_on_chain(run: Run) -> list[str]:
         problems += _transaction_problems(ledger, name, tx, _expected_events(m).get(name))
     stake = run.config.rewards.stake
     if stake is not None or m.chain.settlement:
-        problems += check_settlement(ledger, m.run_id, m.datanet.name, run.rewards, stake, m.chain.settlement)
+        problems += check_settlement(
+            ledger, m.run_id, m.datanet.name, run.rewards, stake, m.chain.settlement, publisher
+        )
     return problems
 
 
@@ -151,7 +157,9 @@ def _transaction_problems(
         contract, event_name, args = event
         logs = getattr(ledger.contract(contract).events, event_name)().process_receipt(receipt, errors=DISCARD)
         if not any(all(log["args"][k] == v for k, v in args.items()) for log in logs):
-            problems.append(f"transaction {name} ({tx_hash}) emitted no {contract}.{event_name} with the manifest's values")
+            problems.append(
+                f"transaction {name} ({tx_hash}) emitted no {contract}.{event_name} with the manifest's values"
+            )
     return problems
 
 

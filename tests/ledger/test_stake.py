@@ -130,6 +130,7 @@ def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_cha
     from olab.rewards import StakeConfig
 
     datanet = "settle-" + os.urandom(4).hex()
+    me = ledger.account  # the publisher, who registers the Datanet
     fresh = Account.create()  # a contributor with no coin for gas: someone sends it some to stake
     a, b, c = dev_address(1), fresh.address, dev_address(3)
     run_id, paid = published_run(ledger, {a: [3.0, 1.0], b: [2.0, -0.5], c: [-5.0]})
@@ -151,23 +152,32 @@ def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_cha
     assert again["transactions"]["settle"]["tx_hash"] == first["transactions"]["settle"]["tx_hash"]
     assert ledger.pool(run_id) == POOL + 300
 
-    assert check_settlement(ledger, run_id, datanet, paid, stake, first) == []
+    assert check_settlement(ledger, run_id, datanet, paid, stake, first, me) == []
     forged = {**first, "slashed": {b: 299}}
     assert any(
         "slashed 300 on chain, the manifest says 299" in p
-        for p in check_settlement(ledger, run_id, datanet, paid, stake, forged)
+        for p in check_settlement(ledger, run_id, datanet, paid, stake, forged, me)
     )
     wrong_tx = {**first, "transactions": {"settle": {**first["transactions"]["settle"], "tx_hash": "0x" + "ab" * 32}}}
     assert any(
-        "the settlement's transaction is" in p for p in check_settlement(ledger, run_id, datanet, paid, stake, wrong_tx)
+        "the settlement's transaction is" in p
+        for p in check_settlement(ledger, run_id, datanet, paid, stake, wrong_tx, me)
     )
     other = StakeConfig(pool=POOL, deposit_per_record=DEPOSIT)
-    assert any("deposit_per_record" in p for p in check_settlement(ledger, run_id, datanet, paid, other, first))
-    assert check_settlement(ledger, run_id, datanet, paid, stake, None) == [
+    assert any("deposit_per_record" in p for p in check_settlement(ledger, run_id, datanet, paid, other, first, me))
+    assert check_settlement(ledger, run_id, datanet, paid, stake, None, me) == [
         "rewards.stake is set but the manifest records no settlement of the run's stake"
     ]
     unsettled, paid2 = published_run(ledger, {a: [1.0]})
     assert any(
         "is not settled on chain" in p
-        for p in check_settlement(ledger, unsettled, datanet, paid2, stake, {**first, "owed": {}, "slashed": {}})
+        for p in check_settlement(ledger, unsettled, datanet, paid2, stake, {**first, "owed": {}, "slashed": {}}, me)
+    )
+    # a run settled against another Datanet of the publisher's: its slashes did not come from the run's Datanet
+    elsewhere, paid3 = published_run(ledger, {a: [1.0]})
+    ledger.register_datanet(datanet + "-other")
+    ledger.settle(elsewhere, datanet + "-other", {})
+    assert any(
+        f"not that of {datanet!r} registered by {me}" in p
+        for p in check_settlement(ledger, elsewhere, datanet, paid3, stake, {**first, "owed": {}, "slashed": {}}, me)
     )
