@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -118,7 +119,10 @@ def test_receipts_need_the_signing_key_and_each_runs_datanet(runs, tmp_path) -> 
                             timeout=300)  # fmt: skip
     assert no_key.returncode == 2 and receipts.KEY_ENV in no_key.stderr and "Traceback" not in no_key.stderr
     assert KEY[4:] not in no_key.stderr + no_key.stdout
-    # started away from the project, the run's Datanet (recorded relative to it) is not found: refused at start
-    away = subprocess.run(command, cwd=tmp_path, env={**env, receipts.KEY_ENV: KEY}, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    # a run copied out of its project (its Datanet, recorded relative to the project, left behind) is refused at
+    # start, naming what is missing; inside its project a run serves from any working directory (Run.project_dir)
+    moved = tmp_path / "elsewhere" / runs["clf"].name
+    shutil.copytree(runs["clf"], moved)
+    away = subprocess.run([*command[:4], str(moved), *command[5:]], cwd=tmp_path, env={**env, receipts.KEY_ENV: KEY},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert away.returncode == 2 and "Traceback" not in away.stderr and "error: " in away.stderr, away.stderr
