@@ -185,8 +185,8 @@ def _progress(out: Path, what: str, done: dict[str, Any]) -> None:
 
 def summary(result: dict[str, Any]) -> str:
     s = result["stability"]
-    names = {a: f"contributor {i}" for i, a in enumerate(sorted(s["ranks"]))}
-    names[s["noisy"]] += " (label noise)"
+    clean = [a for a in sorted(s["ranks"]) if a != s["noisy"]]  # numbered by address: the config's order is not kept
+    names = {s["noisy"]: "label noise", **{a: f"clean {a[:6]}" for a in clean}}
     lines = [
         f"# Reward stability: seeds {result['seeds']}, flip rate {result['rate']:.0%}, overrides {result['overrides']}",
         "",
