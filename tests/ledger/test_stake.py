@@ -98,6 +98,7 @@ def test_stake_is_bound_to_the_registry_id_not_the_name(ledger):
     other = ledger.with_signer(4)  # another publisher registering the same name
     ledger.set_publisher(other.account)
     assert ledger.datanet_id(name, ledger.account) != ledger.datanet_id(name, other.account)
+    ledger.mint(dev_address(1), DEPOSIT)  # tokens in hand, whichever tests ran before on this chain
     with pytest.raises(LedgerError, match="datanet not registered"):
         ledger.with_signer(1).stake(name, DEPOSIT, ledger.account)
     staked(ledger, name, {1: 1})
