@@ -74,52 +74,28 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def _warm_hook() -> Callable[[], None]:
-    """Ray's worker set-up hook: import what featurizing needs (about 6 s of torch, transformers and PEFT on a
-    2-core CPU) when a worker process starts, so the workers Ray prestarts for a job are warm by the time an
-    actor is placed on them instead of paying the imports inside the job.
-
-    A nested function, so Ray ships it by value: a worker whose olab differs still starts. Warming is best
-    effort (a worker that cannot import these fails later, inside the actor, with the real error), since a
-    hook that raises makes Ray kill and restart the worker forever.
-    """
-
-    def warm() -> None:
-        try:
-            import peft  # noqa: F401
-
-            import olab.adapters.data
-            import olab.adapters.models  # noqa: F401
-        except Exception:  # best effort: see above
-            pass
-
-    return warm
-
-
 def connect(address: str | None, num_cpus: int) -> tuple[Any, bool]:
     """(the ray module, whether this call started or joined Ray, so should shut it down or leave afterwards).
 
     `address` None: the Ray already initialised in this process, else a new one-machine Ray with `num_cpus`.
-    Either way the job's workers run `_warm_hook` when they start.
     """
     ray = _import_ray()
     if ray.is_initialized():
         return ray, False
-    warm = {"worker_process_setup_hook": _warm_hook()}
     if address is None:
         # a second try: a loaded machine can miss the raylet's fixed 15 s agent start (ray-project/ray#65983)
         for attempt in range(2):
             try:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, runtime_env=warm)
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
                 break
-            except Exception:  # best effort: see above
+            except Exception:
                 ray.shutdown()
                 if attempt:
                     raise
         return ray, True
     _check_reachable(address)
     try:
-        ray.init(address=address, log_to_driver=False, runtime_env=warm)
+        ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError) as err:
         raise OlabError(
             f"no Ray cluster is reachable at attribution.ray_address={address!r} ({err}); start one with "
