@@ -10,6 +10,7 @@ Exit codes: 0 ok, 1 a verification failed (a hash, a root or an on-chain record 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 
@@ -71,6 +72,11 @@ def main() -> None:
     except OlabError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_VERIFICATION_FAILED if isinstance(e, VerificationError) else EXIT_USAGE)
+    finally:
+        # free Arrow's readers while Arrow is alive: left to interpreter teardown, a parquet reader thread can
+        # abort the process after the command finished ("terminate called without an active exception",
+        # exit 134; apache/arrow#34314, seen once in CI on `olab datanet proof`)
+        gc.collect()
 
 
 if __name__ == "__main__":
