@@ -137,12 +137,12 @@ def bootstrap(
     owners = sorted(set(addresses), key=str.lower)
     index = {a: i for i, a in enumerate(owners)}
     owner_of = np.array([index[a] for a in addresses], dtype=int)
-    payee_rows = np.arange(n) if payee is None else np.asarray(payee, dtype=int)
+    payee_of = np.arange(n) if payee is None else np.asarray(payee, dtype=int)
     counts = np.random.default_rng(seed).multinomial(t, np.full(t, 1.0 / t), size=resamples).astype(np.float64)
     chunk = max(1, _CELLS // max(n, 1))
     fractions = np.concatenate(
         [
-            _fractions(_totals(scores, counts[i : i + chunk]), owner_of, payee_rows, len(owners), policy)
+            _fractions(_totals(scores, counts[i : i + chunk]), owner_of, payee_of, len(owners), policy)
             for i in range(0, resamples, chunk)
         ],
         axis=1,
