@@ -82,12 +82,27 @@ def verify(run_dir: str, chain: bool, datanet_path: str | None, number: int | No
 @click.option("--attest", is_flag=True, help="Publish the comparison as a reviewer attestation.")
 @click.option("--workdir", default=None, help="Where to re-run (default: a new temporary directory).")
 @click.option("--datanet", "datanet_path", default=None, help="Where the Datanet is, if it moved.")
+@click.option(
+    "--max-share-diff",
+    "max_share_diff",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Accept a re-run whose hashes differ (another device or BLAS) if no share moved by more than this many ppm.",
+)
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (else one line per stage).")
-def reproduce(run_dir: str, attest: bool, workdir: str | None, datanet_path: str | None, progress: bool) -> None:
-    """Re-run RUN_DIR's experiment from its recorded config and compare the results."""
+def reproduce(
+    run_dir: str, attest: bool, workdir: str | None, datanet_path: str | None, max_share_diff: int, progress: bool
+) -> None:
+    """Re-run RUN_DIR's experiment from its recorded config and compare the results.
+
+    Exits 0 when every hash is the same (or, with --max-share-diff, when no share moved by more than that), else 1."""
+    from olab.cli import EXIT_OK, EXIT_VERIFICATION_FAILED
     from olab.pipeline.reproduction import reproduce as reproduce_run
 
     report = reproduce_run(
         run_dir, attest=attest, work_dir=workdir, datanet_path=datanet_path, progress=terminal(progress)
     )
     click.echo(report.summary())
+    click.echo(report.verdict(max_share_diff))
+    sys.exit(EXIT_OK if report.reproduced(max_share_diff) else EXIT_VERIFICATION_FAILED)

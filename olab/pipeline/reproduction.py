@@ -51,6 +51,22 @@ class ReproduceReport:
     def identical(self) -> bool:
         return all(a == b for a, b in self.hashes.values())
 
+    def reproduced(self, max_share_diff_ppm: int = 0) -> bool:
+        """Every hash is the same, or they differ (another device, another BLAS) but no share moved by more than
+        `max_share_diff_ppm`."""
+        return self.identical or self.max_share_diff_ppm <= max_share_diff_ppm
+
+    def verdict(self, max_share_diff_ppm: int = 0) -> str:
+        """One line saying whether the run reproduced (see `reproduced`) and, if not, what differs."""
+        if self.identical:
+            return "reproduced: every hash is the same"
+        differ = ", ".join(name for name, (a, b) in self.hashes.items() if a != b)
+        if self.reproduced(max_share_diff_ppm):
+            return (f"reproduced within {max_share_diff_ppm} ppm: {differ} differ, the largest share difference is "
+                    f"{self.max_share_diff_ppm} ppm")  # fmt: skip
+        return (f"NOT reproduced: {differ} differ and the largest share difference is {self.max_share_diff_ppm} ppm "
+                f"(accepted: {max_share_diff_ppm}; pass --max-share-diff PPM to accept a re-run on other hardware)")  # fmt: skip
+
     def attest(self, ledger: Ledger) -> TxResult:
         """Publish this comparison as `ledger`'s signer's attestation to the run (a reviewer's `with_signer`)."""
         tx = ledger.attest(self.run_id, self.reproduced_root, self.max_share_diff_ppm, self.rank_correlation)

@@ -9,6 +9,7 @@ from pipeline_helpers import olab, run_dir_from
 from test_inputs import TINY, write_config
 
 from olab.pipeline import Run
+from olab.pipeline.reproduction import ReproduceReport
 
 
 def test_reproduce_attests_as_a_reviewer_other_than_the_publisher(tmp_path: Path, monkeypatch) -> None:
@@ -24,3 +25,19 @@ def test_reproduce_attests_as_a_reviewer_other_than_the_publisher(tmp_path: Path
     publisher = ledger.get_run(run.manifest.run_id)["publisher"]
     (attestation,) = ledger.attestations(run.manifest.run_id)
     assert attestation["reviewer"] != publisher and attestation["matches_published"]
+
+
+def _report(differ: bool, share_diff_ppm: int) -> ReproduceReport:
+    hashes = {"run id": ("a", "a"), "scores": ("s", "t" if differ else "s"), "rewards": ("r", "q" if differ else "r")}
+    return ReproduceReport("a", hashes, rank_correlation=0.99, max_share_diff_ppm=share_diff_ppm, reproduced_root="q")
+
+
+def test_a_rerun_reproduces_only_when_identical_or_within_the_accepted_share_difference() -> None:
+    assert _report(differ=False, share_diff_ppm=0).reproduced()
+    other_blas = _report(differ=True, share_diff_ppm=40)
+    assert not other_blas.reproduced()  # strict by default: differing hashes fail `olab reproduce` (exit 1)
+    assert (
+        "NOT reproduced: scores, rewards differ" in other_blas.verdict() and "--max-share-diff" in other_blas.verdict()
+    )
+    assert other_blas.reproduced(40) and other_blas.verdict(40).startswith("reproduced within 40 ppm")
+    assert not other_blas.reproduced(39)
