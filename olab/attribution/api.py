@@ -31,6 +31,7 @@ from olab.attribution.featurize import (
     gradient_layout,
     mark_adapter_trainable,
 )
+from olab.attribution.members import EnsembleMember, ensemble_members
 from olab.attribution.outputs import OUTPUT_FUNCTION
 from olab.attribution.projection import Projector, make_projector
 from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
@@ -39,40 +40,11 @@ from olab.attribution.trak import Member, NpyRows, score, write_features
 from olab.config import validate
 from olab.devices import AUTOCAST, resolve_device, resolve_precision
 from olab.errors import OlabError
-from olab.hashing import dataset_hash, sha256_dir, sha256_file
+from olab.hashing import dataset_hash, sha256_file
 from olab.io import atomic_dir, atomic_write_json
 from olab.progress import Progress, Steps, resolve
 
 OLAB_SELF_INFLUENCE = "effect on the record's own loss: mean over members of φ_i (ΦᵀΦ+λI)⁻¹ φ_iᵀ, times (mean Q_i)²"
-
-
-@dataclass
-class _Member:
-    adapter: Any
-    checkpoint: Path | None
-
-    @property
-    def weights_dir(self) -> Path:
-        return Path(self.checkpoint) if self.checkpoint is not None else Path(self.adapter.adapter_dir)
-
-    def load(self) -> tuple[Any, Any]:
-        return self.adapter.load(checkpoint=self.checkpoint)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "adapter": str(self.adapter.path),
-            "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
-            "weights_hash": sha256_dir(self.weights_dir),
-        }
-
-
-def ensemble_members(adapters: list[Any], which: str) -> list[_Member]:
-    """Ensemble members: each adapter's final weights ('last'), or all its checkpoints ('all', when it has any)."""
-    out = []
-    for a in adapters:
-        checkpoints = list(a.checkpoints) if which == "all" else []
-        out.extend(_Member(a, c) for c in checkpoints or [None])
-    return out
 
 
 def _check_inputs(adapters: list[Any], train: Any, targets: Any) -> tuple[str, list[str]]:
@@ -227,7 +199,7 @@ class _Job:
 
     cfg: AttributionConfig
     task: str
-    members: list[_Member]
+    members: list[EnsembleMember]
     device: torch.device
     autocast: torch.dtype | None
     train: tuple[list[Example], list[int] | None]
@@ -252,7 +224,7 @@ class _Job:
 
         return gen
 
-    def load(self, member: _Member) -> Any:
+    def load(self, member: EnsembleMember) -> Any:
         model, self.tokenizer = member.load()
         return model
 

@@ -23,13 +23,14 @@ import numpy as np
 import torch
 
 from olab.adapters.data import Example, encode, iter_batches
-from olab.attribution.api import CPU_BATCH, ensemble_members, examples
+from olab.attribution.api import CPU_BATCH, examples
 from olab.attribution.featurize import (
     Featurizer,
     gradient_blocks,
     gradient_layout,
     mark_adapter_trainable,
 )
+from olab.attribution.members import ensemble_members
 from olab.attribution.projection import make_projector
 from olab.attribution.trak import damped_inverse, write_features
 from olab.devices import AUTOCAST, resolve_device, resolve_precision
