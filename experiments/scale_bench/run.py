@@ -66,14 +66,17 @@ def speed(p: dict, work: Path, address: str | None = None) -> dict:
             print(f"[scale] {name}: attributing {p['examples']} x {p['targets']} ({load()})", flush=True)
             t0 = time.perf_counter()
             result = attribute(adapter, train, targets, {**cfg, **extra}, work / name, progress=False)
-            runs[name] = {"seconds": time.perf_counter() - t0, "scores_hash": result.scores_hash}
-            print(f"[scale] {name}: {runs[name]['seconds']:.1f}s", flush=True)
+            seconds = time.perf_counter() - t0
+            timings = {k: round(v, 2) for k, v in result.params["timings"].items()}
+            runs[name] = {"seconds": seconds, "scores_hash": result.scores_hash, "timings": timings}
+            print(f"[scale] {name}: {seconds:.1f}s ({', '.join(f'{k} {v}' for k, v in timings.items())})", flush=True)
     finally:
         ray.shutdown()
     return {
         "runs": runs,
         "speedup_1_to_2_workers": runs["ray-1"]["seconds"] / runs["ray-2"]["seconds"],
         "ray_overhead_1_worker": runs["ray-1"]["seconds"] / runs["local"]["seconds"],
+        "ray_extra_seconds_1_worker": runs["ray-1"]["seconds"] - runs["local"]["seconds"],
         "identical": len({r["scores_hash"] for r in runs.values()}) == 1,
     }
 
@@ -127,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Tiny sizes: a smoke run.")
     parser.add_argument("--out", type=Path, default=OUT, help="Where results.json goes.")
+    parser.add_argument(
+        "--examples", type=int, default=None, help="Training examples of the speed part (default 1,024): a larger "
+        "job shows how Ray's fixed per-job cost amortizes.",
+    )  # fmt: skip
     parser.add_argument("--skip-speed", action="store_true", help="Only the memory part (no Ray needed).")
     parser.add_argument("--ray-address", default=None, help="A running Ray (2 CPUs) to use; default: start one.")
     parser.add_argument("--memory-child", nargs=4, metavar=("ROWS", "K", "TARGETS", "DIR"), help=argparse.SUPPRESS)
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, k, n_targets, tmp = args.memory_child
         print(json.dumps(memory_child(int(rows), int(k), int(n_targets), Path(tmp))))
         return 0
-    p = QUICK if args.quick else FULL
+    p = {**(QUICK if args.quick else FULL), **({"examples": args.examples} if args.examples else {})}
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"params": p, "cpus": os.cpu_count(), "load_before": load()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if "speed" in results:
         s = results["speed"]
-        print(f"speed-up 1 -> 2 workers: {s['speedup_1_to_2_workers']:.2f}x (goal >= 1.6); Ray overhead with one "
-              f"worker: {s['ray_overhead_1_worker']:.2f}x the local executor (goal <= 1.15); scores bit-identical: "
-              f"{s['identical']}")  # fmt: skip
+        print(f"{p['examples']:,} examples: local {s['runs']['local']['seconds']:.1f}s, Ray 1 worker "
+              f"{s['runs']['ray-1']['seconds']:.1f}s, 2 workers {s['runs']['ray-2']['seconds']:.1f}s; speed-up 1 -> 2 "
+              f"workers: {s['speedup_1_to_2_workers']:.2f}x (goal >= 1.6); Ray overhead with one worker: "
+              f"{s['ray_overhead_1_worker']:.2f}x the local executor (goal <= 1.15), "
+              f"{s['ray_extra_seconds_1_worker']:+.1f}s; scores bit-identical: {s['identical']}")  # fmt: skip
     biggest = results["memory"][-1]
     print(f"blocked scoring {biggest['rows']:,} x {biggest['targets']:,}: peak {biggest['peak_rss_mib'] / 1024:.2f} GiB "
           f"(goal < 8 GiB); {results['load_before']} before, {results['load_after']} after")  # fmt: skip

@@ -125,11 +125,13 @@ class FeatureWorker:
         self.spec, self.store = spec, ShardStore(spec.store_url)
         self.loaded: tuple[int, Featurizer, Any] | None = None
         self.projectors: dict[str, Any] = {}
+        self.fresh = True  # no shard featurized yet: the first one pays the process's imports
 
     def pid(self) -> int:
         return os.getpid()
 
     def _featurizer(self, i: int) -> tuple[Featurizer, Any]:
+        """The featurizer of member i, loading its model (and drawing the projection once) if another is held."""
         if self.loaded is None or self.loaded[0] != i:
             self.loaded = None
             cfg = self.spec.cfg
@@ -149,11 +151,16 @@ class FeatureWorker:
             self.loaded = (i, featurizer, tokenizer)
         return self.loaded[1], self.loaded[2]
 
-    def featurize(self, member: int, which: str, index: int, texts: list[str], labels: list[int] | None) -> str:
-        """Featurize one shard and store it; return its name."""
+    def featurize(
+        self, member: int, which: str, index: int, texts: list[str], labels: list[int] | None
+    ) -> dict[str, float]:
+        """Featurize one shard and store it; return the seconds spent loading the model (with the imports a fresh
+        worker process pays on its first shard), featurizing and writing the shard."""
         from olab.adapters.data import iter_batches
 
+        t0 = time.perf_counter()
         featurizer, tokenizer = self._featurizer(member)
+        t1 = time.perf_counter()
         cfg = self.spec.cfg
         batches = (b for _, b in iter_batches(tokenizer, texts, labels, self.spec.task, cfg.max_length,
                                               self.spec.batch_size))  # fmt: skip
@@ -163,9 +170,10 @@ class FeatureWorker:
             path = Path(tmp) / "features.npy"
             f = write_features(featurizer.featurize, batches, len(texts), featurizer.dim, path)
             info = {"projection": projection, "grad_dim": featurizer.grad_dim, "feature_dim": featurizer.dim}
-            name = shard_name(member, which, index)
-            self.store.write(name, path.read_bytes(), f.q, f.xtx, info)
-        return name
+            t2 = time.perf_counter()
+            self.store.write(shard_name(member, which, index), path.read_bytes(), f.q, f.xtx, info)
+        first, self.fresh = self.fresh, False
+        return {"load_s": t1 - t0, "featurize_s": t2 - t1, "write_s": time.perf_counter() - t2, "first": first}
 
     def score(self, scorer: Scorer, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, self-influence) of training rows start..stop, as the local executor scores that block."""
@@ -273,7 +281,11 @@ def run_on_ray(job: Any) -> dict[str, Any]:
     found = store.done()
     tasks = [t for t in every if shard_name(*t) not in found]
 
+    t0 = time.perf_counter()
     ray, started = connect(cfg.ray_address, cfg.num_workers * cfg.cpus_per_worker)
+    t1 = time.perf_counter()
+    times = job.timings
+    times.update(ray_init_s=t1 - t0, worker_start_s=0.0, load_s=0.0, shard_write_s=0.0)
     worker = ray.remote(FeatureWorker).options(
         num_cpus=cfg.cpus_per_worker, num_gpus=cfg.gpus_per_worker, max_restarts=-1, max_task_retries=0
     )
@@ -287,11 +299,20 @@ def run_on_ray(job: Any) -> dict[str, Any]:
             texts, labels = data[w]
             return actor.featurize.remote(m, w, i, texts[a:b], None if labels is None else labels[a:b])
 
-        redone = _run_pool(
-            ray, actors, tasks, submit, lambda t, _: advance(bounds[t[1]][t[2]][1] - bounds[t[1]][t[2]][0])
-        )
+        def featurized(t: tuple[int, str, int], seconds: dict[str, float]) -> None:
+            if seconds["first"]:  # from the actor's creation to its first shard, less that shard's own work
+                done = time.perf_counter() - t1 - seconds["featurize_s"] - seconds["write_s"]
+                times["worker_start_s"] = max(times["worker_start_s"], done)
+            times["load_s"] += seconds["load_s"]
+            times["shard_write_s"] += seconds["write_s"]
+            advance(bounds[t[1]][t[2]][1] - bounds[t[1]][t[2]][0])
+
+        redone = _run_pool(ray, actors, tasks, submit, featurized)
+        t2 = time.perf_counter()
         stored = [stored_member(store, m, n, rows) for m in range(len(job.members))]
         members, info = [member for member, _ in stored], stored[0][1]
+        t3 = time.perf_counter()
+        times.update(featurize_s=t2 - t1, shard_gather_s=t3 - t2)
 
         scorer = Scorer.prepare(members, cfg.damping)
         scorer_ref = ray.put(scorer)
@@ -305,6 +326,7 @@ def run_on_ray(job: Any) -> dict[str, Any]:
             advance(block[1] - block[0])
 
         redone += _run_pool(ray, actors, blocks, lambda a, b: a.score.remote(scorer_ref, *b), scored)
+        times["score_s"] = time.perf_counter() - t3
     finally:
         for actor in actors:
             ray.kill(actor)

@@ -103,6 +103,8 @@ def test_ray_scores_are_bit_identical_to_local(cluster, quickstart, local, tmp_p
     ex = result.params["executor"]
     assert ex == {**ex, "kind": "ray", "workers": 2, "shards": 14, "computed": 14, "resumed": 0, "redone": []}
     assert local.params["executor"] == {"kind": "local", "shard_rows": 8}
+    t = result.params["timings"]  # where a Ray job's time goes: a fresh worker's start-up first
+    assert 0 < t["worker_start_s"] < t["featurize_s"] < t["total_s"] and t["load_s"] > 0 and t["shard_write_s"] > 0
     assert not (tmp_path / ".ray.shards").exists()  # shard storage removed once assembled
 
 
