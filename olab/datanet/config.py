@@ -186,10 +186,12 @@ class ContributorsConfig(Section):
 
 
 class NearDuplicateConfig(Section):
-    """Near-copies of accepted records (MinHash LSH over each record's words): what the owner does with them.
+    """Near-copies of accepted records (MinHash LSH candidates, exact word-set Jaccard decides): what the owner
+    does with them.
 
-    Defaults measured on the simulated spam (one word inserted, dropped, repeated or swapped): >= 99% of
-    near-copies caught, < 1% of clean AG News records flagged (tests/datanet/test_neardup.py prints both).
+    Defaults measured on the simulated spam (near-copies: one word inserted, dropped, repeated or swapped;
+    paraphrases: three such edits): >= 98% of each caught on the quickstart, the gaming quickstart and AG News,
+    < 1% of clean AG News records flagged (tests/datanet/test_neardup.py prints every figure).
     """
 
     policy: Literal["credit_original", "reject", "off"] = Field(
@@ -203,7 +205,7 @@ class NearDuplicateConfig(Section):
         0.8,
         gt=0,
         le=1,
-        description="Estimated Jaccard similarity of two records' word sets at or above which one is a near-copy.",
+        description="Jaccard similarity of two records' word sets at or above which one is a near-copy.",
     )
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations: more, a finer similarity estimate.")
     ngram: int = Field(1, ge=1, le=5, description="Word n-grams hashed besides the words themselves (1: words only).")

@@ -217,8 +217,8 @@ def perturb(text: str, rng: random.Random) -> str:
 
 
 def paraphrase(text: str, rng: random.Random) -> str:
-    """A loose rewrite of `text`: PARAPHRASE_EDITS small word edits in a row, enough that its word-set
-    similarity to `text` usually falls below the near-copy threshold (what padding with paraphrases tries)."""
+    """A loose rewrite of `text`: PARAPHRASE_EDITS small word edits in a row (what padding with paraphrases tries;
+    the near-copy check still catches it, tests/datanet/test_neardup.py measures how often)."""
     for _ in range(PARAPHRASE_EDITS):
         text = perturb(text, rng)
     return text
@@ -246,15 +246,21 @@ def inject(
     """Apply each behaviour to a `rate` fraction of its contributor's records (deterministic in `seed`)."""
     out = Injected(list(texts), list(labels), [None] * len(texts), [None] * len(texts))
     taken = {normalise_text(t) for t in texts if isinstance(t, str)}
+    plan = []
     for b in sorted(behaviours, key=lambda b: b.contributor):
         if b.kind == "clean" or b.rate == 0:
             continue
         rng = random.Random(f"olab.datanet.behaviour/{seed}/{b.contributor}/{b.kind}")
         own = [i for i, o in enumerate(owners) if o == b.contributor]
-        others = [i for i, o in enumerate(owners) if o != b.contributor and isinstance(texts[i], str)]
-        chosen = sorted(rng.sample(own, round(b.rate * len(own))))
+        plan.append((b, rng, sorted(rng.sample(own, round(b.rate * len(own))))))
+    # a copy's source is a record whose text stays in the Datanet: copying a text another behaviour replaces
+    # would make a record that is a near-copy of nothing there
+    replaced = {i for b, _, chosen in plan if b.kind != "label_noise" for i in chosen}
+    kept = [i for i, t in enumerate(texts) if isinstance(t, str) and i not in replaced]
+    for b, rng, chosen in plan:
+        others = [i for i in kept if owners[i] != b.contributor]
         for i in chosen:
-            _apply(out, i, b.kind, rng, texts, labels, others, label_set, taken)
+            _apply(out, i, b.kind, rng, texts, labels, others, kept, label_set, taken)
         out.counts[b.contributor] = {INJECTED_KINDS[b.kind]: len(chosen)}
     return out
 
@@ -267,6 +273,7 @@ def _apply(
     texts: Sequence[str | None],
     labels: Sequence[str | None],
     others: list[int],
+    kept: list[int],
     label_set: Sequence[str],
     taken: set[str],
 ) -> None:
@@ -285,7 +292,7 @@ def _apply(
         earlier = others[: bisect.bisect_left(others, i)] or others  # copy what was already there, as a spammer would
         _copy(out, i, earlier, perturb, rng, texts, labels, taken)
     elif kind == "paraphrase":
-        earlier = [j for j in range(i) if isinstance(texts[j], str)]  # pad with rewrites of records already there
+        earlier = kept[: bisect.bisect_left(kept, i)]  # pad with rewrites of records already there
         if not earlier:
             raise ConfigError("contributors.behaviours: paraphrase needs an earlier record to rewrite")
         _copy(out, i, earlier, paraphrase, rng, texts, labels, taken)

@@ -125,7 +125,7 @@ class RecordValidator:
             if self.cfg.near_duplicates.policy == "reject":
                 return (
                     "near_duplicate",
-                    f"near-copy of record {original} (estimated word-set similarity {hit[1]:.2f} >= "
+                    f"near-copy of record {original} (word-set Jaccard similarity {hit[1]:.2f} >= "
                     f"validation.near_duplicates.threshold {threshold}); the earliest accepted record is the original",
                 )
             self.near_copies[record_id] = original
