@@ -540,12 +540,14 @@ class Ledger:
         rid, who = to_bytes32(run_id, "run_id"), to_address(contributor, "contributor")
         return self._read("reading a claim", self._c["RewardDistributor"].functions.claimed(rid, who).call)
 
-    def claim(self, run_id: str | bytes, contributor: str, share_ppm: int, proof: Sequence[str | bytes]) -> TxResult:
+    def claim(
+        self, run_id: str | bytes, contributor: str, share_ppm: int, proof: Sequence[str | bytes], kind: str = "run"
+    ) -> TxResult:
         """Pay `contributor` its share of the run's pool (`share_ppm * pool / 1e6`), once.
-        Anyone may submit it; the tokens go to the contributor."""
+        Anyone may submit it; the tokens go to the contributor. `kind` names the pool in errors ("run", "epoch 3")."""
         args = self._share_args(run_id, contributor, share_ppm, proof)
         dist = self._c["RewardDistributor"]
-        what = f"RewardDistributor.claim(run {hex32(args[0])}, {args[1]}, {share_ppm} ppm)"
+        what = f"RewardDistributor.claim({kind} {hex32(args[0])}, {args[1]}, {share_ppm} ppm)"
         result, receipt = self._send_with_receipt(dist.functions.claim(*args), what)
         paid = [e["args"]["amount"] for e in dist.events.Claimed().process_receipt(receipt, errors=DISCARD)]
         return _with_note(result, f"paid {paid[0]} tokens to {args[1]}" if paid else None)

@@ -89,18 +89,28 @@ _chain = click.option("--config", default=None, type=click.Path(dir_okay=False, 
 @click.command()
 @_store
 @_chain
-def settle(store: str, config: str | None) -> None:
+@click.option("--run", "run_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
+              help="A run whose answers the epoch pays (repeatable): its harmful records' stake is settled.")  # fmt: skip
+@click.option("--deposit-per-record", default=None, type=click.IntRange(min=1),
+              help="Settle the stake of each --run no publish or earlier epoch settled: a harmful record loses "
+              "min(this, ceil(harm_ppm * the run's contributor fees in the epoch / 1e6)).")  # fmt: skip
+def settle(store: str, config: str | None, run_dirs: tuple[str, ...], deposit_per_record: int | None) -> None:
     """Close a usage epoch over the receipts STORE (olab serve --receipts) holds since the last one: each address's
     share of their fees, published as a reward root and funded in the test token. An unfinished epoch resumes."""
+    from olab.errors import ConfigError
     from olab.ledger import Ledger
     from olab.ledger.cli import chain_config
+    from olab.pipeline import Run
     from olab.rewards import POOL_REMAINDER
     from olab.serve.epochs import settle as settle_epoch
     from olab.serve.store import open_store
 
+    if run_dirs and deposit_per_record is None:
+        raise ConfigError("--run names runs whose stake to settle: give --deposit-per-record UNITS with it")
+    runs = {r.manifest.run_id: r for r in map(Run.open, run_dirs)}
     receipts = open_store(store)
     with Ledger(chain_config(config)) as ledger:
-        e = settle_epoch(receipts, ledger)
+        e = settle_epoch(receipts, ledger, runs, deposit_per_record)
     rec, tx = e.record, e.chain["transactions"]
     click.echo(f"epoch {e.number}: {len(rec['receipt_ids'])} receipt(s), seq {rec['first_seq']}..{rec['last_seq']}, "
                f"fees {rec['total_fee']:,}, root {rec['root']}")  # fmt: skip
@@ -109,6 +119,15 @@ def settle(store: str, config: str | None) -> None:
         click.echo(f"  {who}  {amount:,} ({rec['shares_ppm'][who]:,} ppm){note}")
     click.echo(f"published in tx {tx['publish']['tx_hash']}, funded in tx {tx['fund']['tx_hash']} "
                f"(epoch id {e.epoch_id}, chain {e.chain['chain_id']})")  # fmt: skip
+    for run_id, rec in (e.chain.get("stake") or {}).items():
+        if "not_settled" in rec:
+            click.echo(f"stake of run {run_id}: not settled, {rec['not_settled']}")
+        elif "settled_before" in rec:
+            click.echo(f"stake of run {run_id}: settled before, in tx {rec['settled_before']['tx_hash']}")
+        else:
+            lost = ", ".join(f"{a} {v:,}" for a, v in rec["slashed"].items()) or "nobody"
+            click.echo(f"stake of run {run_id}: slashed {lost} into the run's pool "
+                       f"(in tx {rec['transactions']['settle']['tx_hash']})")  # fmt: skip
 
 
 @click.command()

@@ -9,7 +9,13 @@ tree (olab.rewards.from_shares: OpenZeppelin standard leaves `(address, uint256 
 Settling goes through the run-rewards path: the epoch's commitment is published in the AttributionRegistry (its id
 the epoch id, rewards root the epoch's root, scores hash the hash of its receipt ids, manifest hash the hash of its
 record) and the RewardDistributor's pool for that id is funded with the epoch's fees in the test token; an address
-claims `share_ppm * fees // 1e6` once with its proof, as from a run. The epoch is written to the store before anything
+claims `share_ppm * fees // 1e6` once with its proof, as from a run.
+
+The rounding rule, in this one place: an address is owed an exact fraction of the epoch's fees; its leaf holds that
+fraction in ppm rounded down, and its claim pays `share_ppm * fees // 1e6`, so it receives less than its exact amount
+by under `fees / 1e6 + 1` token units, which stay in the pool (the remainder leaf). Exact token amounts per leaf would
+need leaves of amounts, which the RewardDistributor (it pays a ppm share of a pool) cannot pay without a contract
+change; the ppm leaves keep one tree format and one claim path for runs and epochs. The epoch is written to the store before anything
 is sent, so a settle stopped at any step resumes where it stopped, and a receipt is never settled twice.
 """
 
@@ -27,8 +33,11 @@ from olab.hashing import canonical_json, keccak
 from olab.rewards import LEAF_ENCODING, POOL_REMAINDER, PPM, FeeSplit, Rewards, floor_ppm, from_shares
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from olab.ledger import Ledger, TxResult
     from olab.ledger.config import ChainConfig
+    from olab.pipeline import Run
     from olab.serve.store import ReceiptStore
 
 EPOCH_KIND, EPOCH_VERSION = "olab usage epoch", 1
@@ -39,11 +48,10 @@ def _hex(data: bytes) -> str:
     return "0x" + keccak(data).hex()
 
 
-def fee_shares(receipt: dict[str, Any]) -> dict[str, Fraction]:
-    """{address: exact token units} of one receipt's fee: developer and stakers by its fee_split, the contributors'
-    part by its shares_ppm (to the pool remainder where nobody's record helped the answer)."""
+def _split(receipt: dict[str, Any]) -> tuple[int, FeeSplit | None, dict[str, Fraction]]:
+    """(fee, its FeeSplit or None, the parts of it for developer, stakers and contributors) of one receipt."""
     rid = receipt.get("receipt_id")
-    fee, split, shares = receipt.get("fee"), receipt.get("fee_split"), receipt.get("shares_ppm") or {}
+    fee, split = receipt.get("fee"), receipt.get("fee_split")
     if isinstance(fee, bool) or not isinstance(fee, int) or fee < 0:
         raise ValidationError(f"receipt {rid}: fee is {fee!r}, expected a non-negative integer of token units")
     try:
@@ -51,6 +59,25 @@ def fee_shares(receipt: dict[str, Any]) -> dict[str, Fraction]:
     except Exception as e:  # pydantic names the field
         raise ValidationError(f"receipt {rid}: fee_split {split!r} is not a valid FeeSplit ({e})") from None
     parts = terms.parts() if terms else {"developer": Fraction(0), "stakers": Fraction(0), "contributors": Fraction(1)}
+    return fee, terms, parts
+
+
+def contributor_fees(rows: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
+    """{run id: the contributors' part of the fees its answers earned in these receipts, rounded down}: the pool
+    whose harm-weighted part a run's harmful records owe when an epoch settles the run's stake."""
+    out: dict[str, Fraction] = {}
+    for _, r in rows:
+        fee, _, parts = _split(r)
+        out[r["run_id"]] = out.get(r["run_id"], Fraction(0)) + fee * parts["contributors"]
+    return {run: int(v) for run, v in sorted(out.items())}
+
+
+def fee_shares(receipt: dict[str, Any]) -> dict[str, Fraction]:
+    """{address: exact token units} of one receipt's fee: developer and stakers by its fee_split, the contributors'
+    part by its shares_ppm (to the pool remainder where nobody's record helped the answer)."""
+    rid = receipt.get("receipt_id")
+    shares = receipt.get("shares_ppm") or {}
+    fee, terms, parts = _split(receipt)
     bad = [a for a, p in shares.items() if not is_address(a) or isinstance(p, bool) or not isinstance(p, int) or p < 0]
     if bad or sum(shares.values()) > PPM:
         raise ValidationError(f"receipt {rid}: shares_ppm must map addresses to non-negative ppm summing to at most "
@@ -146,8 +173,12 @@ class Epoch:
 
     def claim(self, contributor: str, ledger: Ledger) -> TxResult:
         """Pay `contributor` its share of the epoch's fees, once, with the share and proof from the epoch's tree."""
-        share = self.rewards.share(contributor)
-        return ledger.claim(self.epoch_id, share.contributor, share.share_ppm, share.proof)
+        try:
+            share = self.rewards.share(contributor)
+        except ValidationError:
+            raise OlabError(f"{contributor} has no share in epoch {self.number} (epoch id {self.epoch_id}): only the "
+                            f"{len(self.record['shares_ppm'])} addresses its receipts pay can claim") from None  # fmt: skip
+        return ledger.claim(self.epoch_id, share.contributor, share.share_ppm, share.proof, f"epoch {self.number}")
 
 
 def epochs(store: ReceiptStore) -> list[Epoch]:
@@ -162,17 +193,22 @@ def epoch(store: ReceiptStore, number: int) -> Epoch:
     return found[number]
 
 
-def settle(store: ReceiptStore, ledger: Ledger) -> Epoch:
+def settle(
+    store: ReceiptStore, ledger: Ledger, runs: Mapping[str, Run] | None = None, deposit_per_record: int | None = None
+) -> Epoch:
     """Close an epoch over the receipts stored since the last one and pay it on chain; an epoch a previous settle
     left unfinished is finished first (same receipts, same id). OlabError when there is nothing to settle. One
-    settle of a store at a time (a lock file beside it), so two never fund one epoch twice."""
+    settle of a store at a time (a lock file beside it), so two never fund one epoch twice.
+
+    With `deposit_per_record`, the epoch also settles the stake of each run it pays for (`runs`: the runs by id,
+    whose rewards.json gives the harm) that no publish or earlier epoch settled (olab.ledger.settlement)."""
     from filelock import FileLock
 
     with FileLock(f"{store.path}.settle.lock"):
-        return _settle(store, ledger)
+        return _settle(store, ledger, runs or {}, deposit_per_record)
 
 
-def _settle(store: ReceiptStore, ledger: Ledger) -> Epoch:
+def _settle(store: ReceiptStore, ledger: Ledger, runs: Mapping[str, Run], deposit: int | None) -> Epoch:
     done = epochs(store)
     pending = next((e for e in done if e.chain is None), None)
     if pending is None:
@@ -183,9 +219,12 @@ def _settle(store: ReceiptStore, ledger: Ledger) -> Epoch:
             raise OlabError(f"nothing to settle: {store.path} holds no receipt since {since}")
         record = build(len(done) + 1, rows)
         if not store.open_epoch(record["number"], record["first_seq"], record["last_seq"], epoch_id(record), record):
-            return _settle(store, ledger)  # opened by a settle that did not take the lock: finish that one
+            return _settle(store, ledger, runs, deposit)  # opened by a settle that did not take the lock: finish it
         pending = Epoch(record["number"], epoch_id(record), record, None)
     chain = _pay(ledger, pending)
+    if deposit is not None:
+        rows = store.between(pending.record["first_seq"], pending.record["last_seq"])
+        chain["stake"] = _settle_stake(ledger, rows, runs, deposit, chain["transactions"]["publish"]["block"])
     store.close_epoch(pending.number, chain)
     pending.chain = chain
     return pending
@@ -205,6 +244,30 @@ def _pay(ledger: Ledger, e: Epoch) -> dict[str, Any]:
     }
 
 
+def _settle_stake(
+    ledger: Ledger, rows: list[tuple[int, dict[str, Any]]], runs: Mapping[str, Run], deposit: int, since: int
+) -> dict[str, Any]:
+    """{run id: its stake record} for each run the epoch pays for: settled by this epoch, settled before, or why not."""
+    from olab.ledger.settlement import settle_served
+
+    _positive_units(deposit, "deposit_per_record")
+    out: dict[str, Any] = {}
+    for run_id, fees in contributor_fees(rows).items():
+        if run_id not in runs:
+            out[run_id] = {"fees": fees, "not_settled": "its run directory was not given (olab settle --run RUN_DIR)"}
+        elif not ledger.is_published(run_id):
+            out[run_id] = {"fees": fees, "not_settled": f"the run is not published on chain {ledger.chain_id}"}
+        else:
+            run = runs[run_id]
+            out[run_id] = settle_served(ledger, run_id, run.manifest.datanet.name, run.rewards, fees, deposit, since)
+    return out
+
+
+def _positive_units(value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(f"{what} must be a positive integer number of token units, got {value!r}")
+
+
 def _funding(ledger: Ledger, key: str, since: int) -> dict[str, Any]:
     """The transaction that funded a pool an earlier, interrupted settle already funded."""
     from olab.ledger.records import to_bytes32
@@ -218,10 +281,13 @@ def _funding(ledger: Ledger, key: str, since: int) -> dict[str, Any]:
             "already_recorded": True}  # fmt: skip
 
 
-def problems(store: ReceiptStore, number: int, ledger: Ledger | None = None) -> list[str]:
-    """Every broken link of epoch `number`: its receipts against the store, its record recomputed from them, and
-    (with `ledger`) the commitment and pool on chain. Empty: the epoch holds."""
-    from olab.serve.receipts import receipt_id
+def problems(
+    store: ReceiptStore, number: int, ledger: Ledger | None = None, runs: Mapping[str, Run] | None = None
+) -> list[str]:
+    """Every broken link of epoch `number`: its receipts against the store (each one's id, EIP-712 signature and
+    record proofs), its record recomputed from them, and (with `ledger`) the commitment, pool and stake settlements
+    on chain (with `runs`, by id: the stake owed recomputed from their rewards). Empty: the epoch holds."""
+    from olab.serve.receipts import problems as receipt_problems
 
     e = epoch(store, number)
     rec, out = e.record, []
@@ -232,8 +298,7 @@ def problems(store: ReceiptStore, number: int, ledger: Ledger | None = None) -> 
         out.append(f"receipts: the store's seq {rec['first_seq']}..{rec['last_seq']} differ from the epoch's "
                    f"(missing {sorted(gone)[:3]}, not in the epoch {sorted(extra)[:3]})")  # fmt: skip
     for seq, r in rows:
-        if receipt_id(r) != r["receipt_id"]:
-            out.append(f"receipt {r['receipt_id']} (seq {seq}): its body hashes to {receipt_id(r)} (a field changed)")
+        out += [f"receipt {r['receipt_id']} (seq {seq}): {p}" for p in receipt_problems(r)]
     if e.epoch_id != epoch_id(rec):
         out.append(f"epoch id: the record hashes to {epoch_id(rec)}, the store says {e.epoch_id}")
     try:
@@ -249,7 +314,28 @@ def problems(store: ReceiptStore, number: int, ledger: Ledger | None = None) -> 
             out.append(f"share of {who}: the receipts give {want} ppm, the epoch records {got} ppm")
     if e.chain is None:
         return [*out, f"epoch {number} is not settled on chain yet (olab settle finishes it)"]
-    return out if ledger is None else out + _on_chain(ledger, e)
+    return out if ledger is None else out + _on_chain(ledger, e) + _stake_on_chain(ledger, e, rows, runs or {})
+
+
+def _stake_on_chain(
+    ledger: Ledger, e: Epoch, rows: list[tuple[int, dict[str, Any]]], runs: Mapping[str, Run]
+) -> list[str]:
+    from olab.ledger.settlement import check_served
+
+    recorded = (e.chain or {}).get("stake")
+    if recorded is None:
+        return []
+    fees, out = contributor_fees(rows), []
+    if set(recorded) != set(fees):
+        out.append(f"stake: the epoch records runs {sorted(recorded)}, its receipts pay runs {sorted(fees)}")
+    for run_id, rec in sorted(recorded.items()):
+        if "not_settled" in rec:  # nothing on chain to check: a later epoch may settle the run
+            if rec.get("fees") != fees.get(run_id):
+                out.append(f"stake of run {run_id}: fees {rec.get('fees')}, its receipts give {fees.get(run_id)}")
+            continue
+        paid = runs[run_id].rewards if run_id in runs else None
+        out += check_served(ledger, run_id, rec, fees.get(run_id, 0), paid)
+    return out
 
 
 def _on_chain(ledger: Ledger, e: Epoch) -> list[str]:

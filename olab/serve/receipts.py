@@ -3,10 +3,11 @@
 A receipt's *body* names the run, the adapter and its committed hash, the Datanet version and root, the keccak256
 of the prompt and of the answer, the top-k training records by TRAK score (record id, contributor, record hash,
 score, Merkle inclusion proof against the Datanet root), the contributors' shares of this answer in ppm (the run's
-rewards policy, olab.rewards, applied to those records' scores), the fee, how the run splits it (`fee_split`) and
-a timestamp. `receipt_id` is the
-keccak256 of the body's canonical JSON; the server signs the EIP-712 message (receipt_id, run id, timestamp) with
-the key in $OLAB_SERVE_KEY. `problems(receipt, ...)` names every link that does not hold.
+rewards policy, olab.rewards, applied to those records' scores), the fee, how the run splits it (`fee_split`),
+the chain id of the signing domain and a timestamp. `receipt_id` is the keccak256 of the body's canonical JSON;
+the server signs the EIP-712 message (receipt_id, run id, timestamp) under that chain id with the key in
+$OLAB_SERVE_KEY, so a receipt store alone is enough to check every signature. `problems(receipt, ...)` names
+every link that does not hold.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def body(
         "records": records,
         "fee": int(fee),
         "fee_split": fee_split_of(run),
+        "chain_id": chain_id_of(run),  # the EIP-712 domain's chain id the server signs under
         "timestamp": int(time.time()) if timestamp is None else int(timestamp),
         "nonce": "0x" + secrets.token_hex(16),  # two equal answers in one second still get distinct receipts
     }
@@ -148,7 +150,7 @@ def problems(receipt: Mapping[str, Any], run: Any = None, scorer: Any = None, si
     if receipt.get("receipt_id") != receipt_id(b):
         out.append(f"receipt_id: the body hashes to {receipt_id(b)}, not {receipt.get('receipt_id')} (a field changed)")
     try:
-        chain = chain_id_of(run) if run is not None else OPENLEDGER_TESTNET_CHAIN_ID
+        chain = signing_chain_id(b, run)
         found = Account.recover_message(_message(receipt["receipt_id"], b["run_id"], b["timestamp"], chain),
                                         signature=receipt["signature"])  # fmt: skip
     except Exception as e:  # a malformed signature or id: the signature link is broken either way
@@ -170,8 +172,18 @@ def problems(receipt: Mapping[str, Any], run: Any = None, scorer: Any = None, si
     return out
 
 
+def signing_chain_id(b: Mapping[str, Any], run: Any = None) -> int:
+    """The chain id of the EIP-712 domain a receipt is signed under: the one its body states (for receipts written
+    before it was recorded: the run's, else OpenLedger's testnet's)."""
+    if "chain_id" in b:
+        return int(b["chain_id"])
+    return chain_id_of(run) if run is not None else OPENLEDGER_TESTNET_CHAIN_ID
+
+
 def _against_run(b: Mapping[str, Any], run: Any) -> list[str]:
     m, out = run.manifest, []
+    if "chain_id" in b and b["chain_id"] != chain_id_of(run):
+        out.append(f"chain_id: the receipt is signed for chain {b['chain_id']}, the run's is {chain_id_of(run)}")
     if b.get("run_id") != m.run_id:
         out.append(f"run_id: the receipt names {b.get('run_id')}, the run is {m.run_id}")
     member = b.get("adapter", {}).get("member", -1)

@@ -37,9 +37,9 @@ ANSWERS = [
 OWED = {A: 4000, B: 1700, C: 700, DEV: 200, STAKERS: 400, POOL_REMAINDER: 3000}
 
 
-def receipt(fee: int, split: dict | None, shares: dict[str, int]) -> dict:
-    body = {"version": 1, "run_id": "0x" + "ab" * 32, "fee": fee, "fee_split": split, "shares_ppm": shares,
-            "records": [], "timestamp": 1_700_000_000, "nonce": "0x" + os.urandom(16).hex()}  # fmt: skip
+def receipt(fee: int, split: dict | None, shares: dict[str, int], run_id: str = "0x" + "ab" * 32) -> dict:
+    body = {"version": 1, "run_id": run_id, "fee": fee, "fee_split": split, "shares_ppm": shares, "records": [],
+            "chain_id": 161201, "timestamp": 1_700_000_000, "nonce": "0x" + os.urandom(16).hex()}  # fmt: skip
     return receipts.sign(body, SERVER, 161201)
 
 
@@ -60,8 +60,10 @@ def test_settle_pays_each_address_its_exact_share_once(ledger, tmp_path: Path) -
         before = ledger.token_balance(who)
         e.claim(who, ledger)
         assert ledger.token_balance(who) - before == OWED[who]
-    with pytest.raises(LedgerError, match="share already claimed"):
+    with pytest.raises(LedgerError, match=r"claim\(epoch 1 0x[0-9a-f]{64}, .*share already claimed"):
         e.claim(A, ledger)
+    with pytest.raises(OlabError, match=r"has no share in epoch 1 \(epoch id 0x.*only the 6 addresses its receipts"):
+        e.claim(dev_address(9), ledger)
     b = e.rewards.share(B)
     with pytest.raises(LedgerError, match="invalid proof for this share"):  # C presents B's share and proof
         ledger.claim(e.epoch_id, C, b.share_ppm, b.proof)
@@ -149,6 +151,8 @@ def test_olab_verify_recomputes_epochs_and_names_the_changed_link(tmp_path: Path
         "epoch 1: 5 receipt(s), seq 1..5, fees 10,000" in settled.output
         and f"{A}  4,000 (400,000 ppm)" in settled.output
     )
+    alone = runner.invoke(cli, ["settle", "receipts.sqlite", "--config", "chain.yaml", "--run", str(tmp_path)])
+    assert "give --deposit-per-record UNITS with it" in str(alone.exception), alone.output
     claimed = runner.invoke(cli, ["claim", "receipts.sqlite", B])
     assert claimed.exit_code == 0 and f"paid 1700 tokens to {B}" in claimed.output, claimed.output
     again = runner.invoke(cli, ["claim", "receipts.sqlite", B, "--epoch", "1"])
@@ -162,8 +166,15 @@ def test_olab_verify_recomputes_epochs_and_names_the_changed_link(tmp_path: Path
     _tampered(tmp_path / "receipts.sqlite", tmp_path / "fee.sqlite",
                     "UPDATE receipts SET receipt = replace(receipt, '\"fee\": 4000', '\"fee\": 4001') WHERE seq = 1")  # fmt: skip
     out = runner.invoke(cli, ["verify", "fee.sqlite"])
-    assert out.exit_code == 1 and "receipt 0x" in out.output and "(seq 1): its body hashes to" in out.output
+    assert out.exit_code == 1 and "receipt 0x" in out.output and "(seq 1): receipt_id: the body hashes to" in out.output
     assert "total_fee: the receipts give 10001, the epoch records 10000" in out.output
+
+    forged = "0x" + "11" * 65
+    _tampered(tmp_path / "receipts.sqlite", tmp_path / "signature.sqlite",
+              f"UPDATE receipts SET receipt = json_set(receipt, '$.signature', '{forged}') WHERE seq = 2")  # fmt: skip
+    out = runner.invoke(cli, ["verify", "signature.sqlite"])
+    assert out.exit_code == 1 and "(seq 2): signature: it recovers to" in out.output, out.output
+    assert "total_fee" not in out.output  # the body is intact: only the signature link breaks
 
     _tampered(tmp_path / "receipts.sqlite", tmp_path / "share.sqlite",
                       f"UPDATE epochs SET record = replace(record, '\"{C}\": 70000', '\"{C}\": 70001')")  # fmt: skip
@@ -172,3 +183,73 @@ def test_olab_verify_recomputes_epochs_and_names_the_changed_link(tmp_path: Path
         out.exit_code == 1 and f"share of {C}: the receipts give 70000 ppm, the epoch records 70001 ppm" in out.output
     )
     assert "epoch id: the record hashes to" in out.output and "chain manifest_hash:" in out.output
+
+
+DEPOSIT = 1_000  # tokens staked per record
+
+
+def test_an_epoch_settles_the_stake_of_each_run_it_pays_for_once(ledger, tmp_path: Path) -> None:
+    """The first epoch paying for a published, unsettled run slashes its harmful records' deposits by the run rule
+    with the run's contributor fees in the epoch as the pool; a run settled before, or later again, loses nothing
+    more; refusals: settling twice, slashing beyond a deposit, withdrawing stake still at risk."""
+    from types import SimpleNamespace
+
+    from olab.ledger import RunCommitment
+    from olab.rewards import compute
+
+    datanet = "served-" + os.urandom(4).hex()
+    ledger.register_datanet(datanet)
+
+    def published(influence: dict[str, list[float]]) -> tuple[str, SimpleNamespace]:
+        paid, h = compute(influence), lambda: "sha256:" + os.urandom(32).hex()
+        c = RunCommitment("0x" + os.urandom(32).hex(), h(), h(), h(), paid.root, h())
+        ledger.publish_run(c)
+        return c.run_id, SimpleNamespace(rewards=paid, manifest=SimpleNamespace(datanet=SimpleNamespace(name=datanet)))
+
+    harmful, run = published({A: [3.0, 1.0], C: [-0.5, -20.0]})  # C's two records are harmful
+    earlier, run_earlier = published({A: [1.0], C: [-1.0]})
+    ledger.settle(earlier, datanet, {})  # settled at publish: an epoch leaves it alone
+    for i, records in ((1, 2), (3, 2)):
+        ledger.mint(dev_address(i), records * DEPOSIT)
+        ledger.with_signer(i).stake(datanet, records * DEPOSIT, ledger.account)
+    with pytest.raises(LedgerError, match="stake still at risk"):
+        ledger.with_signer(3).withdraw(datanet, ledger.account)
+    unknown = "0x" + os.urandom(32).hex()  # a run whose directory the settle is not given
+    store = store_with(tmp_path / "receipts.sqlite", [
+        (6000, SPLIT, {A: 1_000_000}, harmful), (3000, None, {A: 1_000_000}, harmful),  # contributors: 4200 + 3000
+        (1000, None, {A: 1_000_000}, earlier), (500, None, {A: 1_000_000}, unknown),
+    ])  # fmt: skip
+    runs = {harmful: run, earlier: run_earlier}
+    e = epochs.settle(store, ledger, runs, deposit_per_record=DEPOSIT)
+    stake = e.chain["stake"]
+    owed = run.rewards.slashes(7200, DEPOSIT)
+    # C's -0.5 record: harm 0.5 / 4 (the positive influence) = 125,000 ppm of 7,200 tokens = 900; the -20 record owes
+    # more than its deposit and loses all of it
+    assert stake[harmful]["fees"] == 7200 and stake[harmful]["owed"] == owed == {C: 900 + DEPOSIT}
+    assert stake[harmful]["slashed"] == owed and ledger.pool(harmful) == sum(owed.values())
+    assert ledger.staked(datanet, C, ledger.account) == 2 * DEPOSIT - sum(owed.values())
+    assert "settled_before" in stake[earlier] and ledger.slashed(earlier, C) == 0
+    assert stake[unknown] == {"fees": 500, "not_settled": "its run directory was not given (olab settle --run RUN_DIR)"}
+    assert epochs.problems(store, 1, ledger, runs) == []
+
+    with pytest.raises(LedgerError, match="run already settled"):
+        ledger.settle(harmful, datanet, {C: 1})
+    store.add(receipt(9000, None, {A: 1_000_000}, harmful))
+    second = epochs.settle(store, ledger, runs, deposit_per_record=DEPOSIT)
+    assert second.chain["stake"][harmful]["settled_before"]["tx_hash"] == stake[harmful]["transactions"]["settle"]["tx_hash"]
+    assert ledger.slashed(harmful, C) == sum(owed.values())  # the second epoch slashed nothing more
+    assert epochs.problems(store, 2, ledger, runs) == []
+
+    fresh, _ = published({A: [1.0], C: [-1.0]})
+    with pytest.raises(LedgerError, match="slash beyond the deposit"):
+        ledger.settle(fresh, datanet, {C: ledger.staked(datanet, C, ledger.account) + 1})
+    before = ledger.token_balance(C)
+    ledger.with_signer(3).withdraw(datanet, ledger.account)  # no longer at risk once a run settled after the deposit
+    assert ledger.token_balance(C) - before == 2 * DEPOSIT - sum(owed.values())
+
+    rec = e.chain | {"stake": stake | {harmful: stake[harmful] | {"slashed": {C: 1}}}}
+    store.close_epoch(1, rec)
+    assert any(f"{C}: slashed {sum(owed.values())} on chain, the epoch records 1" in p
+               for p in epochs.problems(store, 1, ledger, runs))  # fmt: skip
+    store.close_epoch(1, e.chain | {"stake": stake | {harmful: stake[harmful] | {"fees": 7201}}})
+    assert any("stake settled on fees 7201, its receipts give 7200" in p for p in epochs.problems(store, 1, ledger, runs))

@@ -107,6 +107,13 @@ def test_answers_carry_signed_receipts_that_verify_and_tampering_is_named(receip
                              receipts.chain_id_of(run))  # fmt: skip
     broken = receipts.problems(resigned, run=run, signer=SERVER)
     assert clf_receipt["fee_split"] is None and len(broken) == 1 and broken[0].startswith("fee_split"), broken
+    # the signing domain's chain id is in the signed body: a receipt store alone checks every signature, and a
+    # receipt signed for another chain holds alone but not against the run
+    assert clf_receipt["chain_id"] == receipts.chain_id_of(run)
+    elsewhere = receipts.sign({k: v for k, v in clf_receipt.items() if k not in (*receipts.SIGNED, "inputs")}
+                              | {"chain_id": 1}, Account.from_key(KEY), 1)  # fmt: skip
+    assert receipts.problems(elsewhere, signer=SERVER) == []
+    assert [p.split(":")[0] for p in receipts.problems(elsewhere, run=run, signer=SERVER)] == ["chain_id"]
     flipped = "0x" + ("0" if clf_receipt["signature"][2] != "0" else "1") + clf_receipt["signature"][3:]
     assert any(p.startswith("signature") for p in changed(lambda r: r.update(signature=flipped)))
     assert any(p.startswith("signature") for p in receipts.problems(clf_receipt, signer=Account.create().address))
