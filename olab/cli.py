@@ -29,6 +29,8 @@ COMMANDS = {
     "receipt": "olab.serve.cli:receipt",
     "settle": "olab.serve.cli:settle",
     "claim": "olab.serve.cli:claim",
+    "stake": "olab.ledger.cli:stake",
+    "withdraw": "olab.ledger.cli:withdraw",
 }
 
 

@@ -1,4 +1,5 @@
-"""`olab chain up|down|status`: a local anvil node standing in for OpenLedger's testnet.
+"""`olab chain up|down|status`: a local anvil node standing in for OpenLedger's testnet; `olab stake` and
+`olab withdraw`: a contributor's deposit behind their records in a Datanet (StakeVault).
 
 Config models and the node helpers load inside the commands, so `--help` and completion stay instant."""
 
@@ -124,3 +125,77 @@ def status(config: str | None, state_dir: str | None, as_json: bool) -> None:
         click.echo(f"anvil not running (state dir {cfg.state_dir})")
     for cid, contracts in out.get("deployments", {}).items():
         click.echo(f"chain {cid}: " + ", ".join(f"{k} {v}" for k, v in contracts.items()))
+
+
+_datanet = click.argument("datanet")
+_owner = click.option(
+    "--owner",
+    default=None,
+    help="Address that registered the Datanet (its stake is keyed by owner and name). Default: found on chain "
+    "when DATANET is a Datanet directory.",
+)
+_signer_config = click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML whose chain: section names the chain and the signer (chain.key_env / chain.keystore; on the "
+    "embedded chain chain.dev_account). Default: the embedded chain, .olab/chain.",
+)
+
+
+def _stake_key(ledger: Any, datanet: str, owner: str | None) -> tuple[str, str]:
+    """(Datanet name, its registrant) of a name or a Datanet directory and --owner."""
+    from eth_utils import is_address, to_checksum_address
+
+    from olab.errors import OlabError
+
+    name, root = datanet, None
+    if Path(datanet).is_dir():
+        from olab.datanet import Datanet
+
+        dn = Datanet.open(datanet)
+        name, root = dn.name, dn.root
+    if owner is not None:
+        if not is_address(owner):
+            raise OlabError(f"--owner {owner!r} is not an address: give the 0x-prefixed address that registered {name!r}")
+        return name, to_checksum_address(owner)
+    for version in ledger.versions_with_root(root) if root else []:
+        who = version["appended_by"]
+        if "0x" + ledger.datanet_id(name, who).hex() == version["datanet_id"]:
+            return name, who
+    where = f"no version of {datanet} is registered on chain {ledger.chain_id} by its owner" if root else "a name alone"
+    raise OlabError(f"whose Datanet {name!r}? {where}: give --owner ADDRESS (the address that registered it)")
+
+
+@click.command()
+@_datanet
+@click.argument("amount", type=click.IntRange(min=1))
+@_owner
+@_signer_config
+def stake(datanet: str, amount: int, owner: str | None, config: str | None) -> None:
+    """Stake AMOUNT test-token units behind your records in DATANET (a name, or a Datanet directory). It is at risk
+    until a run over the Datanet (or a usage epoch paying for one) is settled after this deposit; harmful records
+    lose up to their deposit (docs: olab.ledger.settlement)."""
+    from olab.ledger import Ledger
+
+    with Ledger(chain_config(config)) as ledger:
+        name, registrant = _stake_key(ledger, datanet, owner)
+        result = ledger.stake(name, amount, registrant)
+        total = ledger.staked(name, ledger.account, registrant)
+    click.echo(f"staked {amount:,} in Datanet {name!r} of {registrant} from {ledger.account} in tx {result.tx_hash}"
+               f" (now {total:,} at risk)" + (f"; {result.note}" if result.note else ""))  # fmt: skip
+
+
+@click.command()
+@_datanet
+@_owner
+@_signer_config
+def withdraw(datanet: str, owner: str | None, config: str | None) -> None:
+    """Take back what is left of your stake in DATANET (a name, or a Datanet directory): refused while it is at risk
+    (no run over the Datanet settled since your last deposit)."""
+    from olab.ledger import Ledger
+
+    with Ledger(chain_config(config)) as ledger:
+        name, registrant = _stake_key(ledger, datanet, owner)
+        before = ledger.staked(name, ledger.account, registrant)
+        result = ledger.withdraw(name, registrant)
+    click.echo(f"withdrew {before:,} from Datanet {name!r} of {registrant} to {ledger.account} in tx {result.tx_hash}")

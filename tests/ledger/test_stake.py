@@ -182,3 +182,54 @@ def test_publishing_settles_once_resumes_after_funding_and_verify_sees_every_cha
         f"not that of {datanet!r} registered by {me}" in p
         for p in check_settlement(ledger, elsewhere, datanet, paid3, stake, {**first, "owed": {}, "slashed": {}}, me)
     )
+
+
+def test_olab_stake_and_withdraw_on_the_command_line(tmp_path, monkeypatch):
+    """`olab stake` / `olab withdraw` sign with the configured account (here the embedded chain's dev account 3),
+    find a Datanet directory's owner on chain, and answer each refusal with one clear message."""
+    import yaml
+    from click.testing import CliRunner
+
+    from olab.cli import cli
+    from olab.datanet import Datanet
+    from olab.ledger import ChainConfig, Ledger
+
+    monkeypatch.chdir(tmp_path)
+    state = str(tmp_path / "chain")
+    for name, index in (("owner", 0), ("contributor", 3)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"chain": {"state_dir": state, "dev_account": index}}))
+    owner = Ledger(ChainConfig(state_dir=state))
+    me, runner = dev_address(3), CliRunner()
+
+    def olab(*args: str, config: str = "contributor.yaml") -> tuple[str, str]:
+        out = runner.invoke(cli, [*args, "--config", config])
+        return out.output, str(out.exception or "")
+
+    dn = Datanet.build({"name": "staked", "root_dir": str(tmp_path / "datanets"),
+                        "source": {"kind": "synthetic", "n": 20, "seed": 0}}, progress=False)  # fmt: skip
+    owner.mint(me, 500)
+    _, err = olab("stake", "staked", "100", "--owner", owner.account)
+    assert "datanet not registered" in err
+    _, err = olab("stake", "staked", "100")
+    assert "whose Datanet 'staked'? a name alone: give --owner ADDRESS" in err
+    _, err = olab("stake", str(dn.path), "100")
+    assert f"no version of {dn.path} is registered on chain" in err
+    owner.register_datanet_version(name=dn.name, version=dn.version, root=dn.root, parent_root=None,
+                                   record_count=len(dn.table), contributor_count=len(dn.contributors),
+                                   metadata_hash=dn.metadata_hash, uri="")  # fmt: skip
+    _, err = olab("stake", str(dn.path), "600")
+    assert f"{me} holds 500 tokens but the stake needs 600" in err
+    out, err = olab("stake", str(dn.path), "500")  # the directory's owner is found on chain
+    assert f"staked 500 in Datanet 'staked' of {owner.account} from {me}" in out and "(now 500 at risk)" in out, err
+    _, err = olab("withdraw", "staked", "--owner", owner.account)
+    assert "stake still at risk" in err
+    run_id, _ = published_run(owner, {me: [1.0]})
+    owner.settle(run_id, "staked", {me: 120})
+    out, err = olab("withdraw", str(dn.path))
+    assert f"withdrew 380 from Datanet 'staked' of {owner.account} to {me}" in out, err
+    assert owner.token_balance(me) == 380
+    _, err = olab("withdraw", str(dn.path))
+    assert "nothing staked" in err
+    _, err = olab("stake", "staked", "5", "--owner", "nobody")
+    assert "--owner 'nobody' is not an address" in err
+    assert runner.invoke(cli, ["stake", "staked", "0"]).exit_code == 2  # AMOUNT must be at least 1
