@@ -10,10 +10,11 @@ def _():
 
     import olab
     from olab import viz
+    from olab.datanet.contributors import STRATEGIES, strategy_behaviour
     from olab.notebook import notebook_size
     from olab.widgets import AttributionExplorer, Leaderboard
 
-    return AttributionExplorer, Leaderboard, mo, notebook_size, olab, viz
+    return AttributionExplorer, Leaderboard, STRATEGIES, mo, notebook_size, olab, strategy_behaviour, viz
 
 
 @app.cell(hide_code=True)
@@ -22,9 +23,10 @@ def _(mo):
     # Attribution playground
 
     Four simulated contributors give news headlines to a Datanet. Make one of them misbehave: flip some of its
-    labels, spam near-copies of others' records, or post off-topic text. Choose the LoRA rank and how many
-    independently trained adapters to average, then run the pipeline: olab fine-tunes the adapter(s), scores every
-    training record's influence on held-out predictions with TRAK, and pays contributors by positive influence.
+    labels, spam near-copies of others' records, pad with paraphrases, withhold and then only copy, or post
+    off-topic text. Choose the LoRA rank and how many independently trained adapters to average, then run the
+    pipeline: olab fine-tunes the adapter(s), scores every training record's influence on held-out predictions with
+    TRAK, and pays contributors by positive influence.
     Does attribution notice, and who ends up with the smallest reward?
 
     Each run is cached by its settings, so going back to an earlier setting is instant.
@@ -33,7 +35,7 @@ def _(mo):
 
 
 @app.cell
-def _(mo):
+def _(STRATEGIES, mo):
     controls = mo.ui.form(
         mo.ui.batch(
             mo.md(
@@ -44,9 +46,7 @@ def _(mo):
             ),
             {
                 "who": mo.ui.dropdown({f"#{i}": i for i in range(4)}, value="#1"),
-                "how": mo.ui.dropdown(
-                    ["label_noise", "near_duplicate_spam", "off_topic", "clean"], value="label_noise"
-                ),
+                "how": mo.ui.dropdown(list(STRATEGIES), value="label_noise"),  # withhold_then_copy: rate 1
                 "rate": mo.ui.slider(0.1, 0.8, step=0.1, value=0.4, show_value=True),
                 "rank": mo.ui.dropdown({"2": 2, "4": 4, "8": 8, "16": 16}, value="4"),
                 "models": mo.ui.slider(1, 3, value=1, show_value=True),
@@ -67,7 +67,7 @@ def _(controls, notebook_size):
 
 
 @app.cell
-def _(mo, olab, settings, size):
+def _(mo, olab, settings, size, strategy_behaviour):
     config = olab.notebook_config(
         size,
         notebooks_dir=mo.notebook_dir(),
@@ -76,7 +76,7 @@ def _(mo, olab, settings, size):
             "datanet": {
                 "name": f"playground-{size}",
                 "contributors": {
-                    "behaviours": [{"contributor": settings["who"], "kind": settings["how"], "rate": settings["rate"]}]
+                    "behaviours": [strategy_behaviour(settings["who"], settings["how"], settings["rate"])]
                 },
             },
             "finetune": {"lora": {"r": settings["rank"], "alpha": 2 * settings["rank"]}},

@@ -10,11 +10,12 @@ def _():
 
     import olab
     from olab.datanet import verify_record_proof
+    from olab.datanet.contributors import STRATEGIES, strategy_behaviour
     from olab.hashing import hash_json
     from olab.notebook import notebook_workdir
     from olab.widgets import DatanetView
 
-    return DatanetView, hash_json, mo, notebook_workdir, olab, verify_record_proof
+    return DatanetView, STRATEGIES, hash_json, mo, notebook_workdir, olab, strategy_behaviour, verify_record_proof
 
 
 @app.cell(hide_code=True)
@@ -31,14 +32,14 @@ def _(mo):
 
 
 @app.cell
-def _(mo):
+def _(STRATEGIES, mo):
     controls = mo.ui.batch(
         mo.md("{n_records} {n_contributors} {behaviour} {rate}"),
         {
             "n_records": mo.ui.slider(40, 400, step=20, value=120, label="records", show_value=True),
             "n_contributors": mo.ui.slider(2, 8, value=4, label="contributors", show_value=True),
             "behaviour": mo.ui.dropdown(
-                ["label_noise", "near_duplicate_spam", "off_topic", "clean"],
+                list(STRATEGIES),  # withhold_then_copy: every record a near-copy, whatever the rate
                 value="label_noise",
                 label="contributor 1 is",
             ),
@@ -50,13 +51,13 @@ def _(mo):
 
 
 @app.cell
-def _(controls):
+def _(controls, strategy_behaviour):
     settings = {
         "source": {"kind": "synthetic", "n": controls.value["n_records"], "seed": 0},
         "contributors": {
             "n": controls.value["n_contributors"],
             "seed": 0,
-            "behaviours": [{"contributor": 1, "kind": controls.value["behaviour"], "rate": controls.value["rate"]}],
+            "behaviours": [strategy_behaviour(1, controls.value["behaviour"], controls.value["rate"])],
         },
     }
     return (settings,)

@@ -19,6 +19,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -40,6 +41,19 @@ INJECTED_KINDS = {
     "off_topic": "off_topic",
 }
 PARAPHRASE_EDITS = 3  # word edits in a row that make a paraphrase (one makes a near-copy)
+# every simulated strategy a UI offers: each behaviour kind, and withholding-then-copying (a near-copy spammer
+# whose every record is a near-copy of records already there: `rate` is fixed at 1)
+WITHHOLD_THEN_COPY = "withhold_then_copy"
+STRATEGIES = ("clean", *INJECTED_KINDS, WITHHOLD_THEN_COPY)
+
+
+def strategy_behaviour(contributor: int, strategy: str, rate: float) -> dict[str, Any]:
+    """The `contributors.behaviours` entry of one contributor following `strategy` (one of STRATEGIES)."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"strategy {strategy!r} is not one of {list(STRATEGIES)}")
+    if strategy == WITHHOLD_THEN_COPY:
+        return {"contributor": contributor, "kind": "near_duplicate_spam", "rate": 1.0}
+    return {"contributor": contributor, "kind": strategy, "rate": rate}
 
 
 def is_address(value: object) -> bool:

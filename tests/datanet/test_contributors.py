@@ -148,3 +148,22 @@ def test_label_noise_needs_two_labels():
 
     with pytest.raises(ConfigError, match="at least two labels"):
         inject(["a", "b"], ["x", "x"], [0, 0], [BehaviourConfig(contributor=0, kind="label_noise", rate=1.0)], ["x"], 0)
+
+
+def test_every_strategy_a_ui_offers_is_a_valid_behaviour():
+    """The marimo apps' dropdowns offer olab.datanet.contributors.STRATEGIES: every behaviour kind the config
+    accepts, and withhold-then-copy (every record a near-copy, whatever the rate)."""
+    import typing
+
+    from olab.datanet.config import BehaviourConfig
+    from olab.datanet.contributors import STRATEGIES, strategy_behaviour
+    from olab.errors import ConfigError
+
+    kinds = set(typing.get_args(BehaviourConfig.model_fields["kind"].annotation))
+    assert set(STRATEGIES) == kinds | {"withhold_then_copy"}
+    for s in STRATEGIES:
+        b = BehaviourConfig(**strategy_behaviour(2, s, 0.3))
+        assert b.contributor == 2 and b.rate == (1.0 if s == "withhold_then_copy" else 0.3)
+    assert strategy_behaviour(1, "withhold_then_copy", 0.2)["kind"] == "near_duplicate_spam"
+    with pytest.raises(ConfigError, match="strategy 'spam' is not one of"):
+        strategy_behaviour(1, "spam", 0.5)
