@@ -9,14 +9,17 @@ tree (olab.rewards.from_shares: OpenZeppelin standard leaves `(address, uint256 
 Settling goes through the run-rewards path: the epoch's commitment is published in the AttributionRegistry (its id
 the epoch id, rewards root the epoch's root, scores hash the hash of its receipt ids, manifest hash the hash of its
 record) and the RewardDistributor's pool for that id is funded with the epoch's fees in the test token; an address
-claims `share_ppm * fees // 1e6` once with its proof, as from a run.
+claims `share_ppm * fees // 1e6` once with its proof, as from a run. The epoch is written to the store before
+anything is sent, so a settle stopped at any step resumes where it stopped, and a receipt is never settled twice.
+Given a deposit per record and the runs' directories, the epoch also settles the stake of each published run it pays
+for that nothing settled yet (`olab.ledger.settlement.settle_served`: the run's contributor fees in the epoch are the
+pool), recorded in the epoch's `chain` record under `stake` and checked by `problems` on chain.
 
 The rounding rule, in this one place: an address is owed an exact fraction of the epoch's fees; its leaf holds that
 fraction in ppm rounded down, and its claim pays `share_ppm * fees // 1e6`, so it receives less than its exact amount
 by under `fees / 1e6 + 1` token units, which stay in the pool (the remainder leaf). Exact token amounts per leaf would
 need leaves of amounts, which the RewardDistributor (it pays a ppm share of a pool) cannot pay without a contract
-change; the ppm leaves keep one tree format and one claim path for runs and epochs. The epoch is written to the store before anything
-is sent, so a settle stopped at any step resumes where it stopped, and a receipt is never settled twice.
+change; the ppm leaves keep one tree format and one claim path for runs and epochs.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from olab.cli import cli
 from olab.errors import LedgerError, OlabError
@@ -253,3 +255,31 @@ def test_an_epoch_settles_the_stake_of_each_run_it_pays_for_once(ledger, tmp_pat
                for p in epochs.problems(store, 1, ledger, runs))  # fmt: skip
     store.close_epoch(1, e.chain | {"stake": stake | {harmful: stake[harmful] | {"fees": 7201}}})
     assert any("stake settled on fees 7201, its receipts give 7200" in p for p in epochs.problems(store, 1, ledger, runs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.sampled_from([None, SPLIT]),
+                          st.lists(st.integers(1, 10**6), min_size=0, max_size=3)), min_size=1, max_size=6))  # fmt: skip
+def test_the_rounding_rule_costs_each_address_under_one_ppm_of_the_fees_plus_one_unit(answers) -> None:
+    """What the module docstring states: each address's claim is its exact fraction of the epoch's fees, less
+    under fees / 1e6 + 1 token units, never more."""
+    from fractions import Fraction
+
+    rows = []
+    for seq, (fee, split, weights) in enumerate(answers, 1):
+        total = sum(weights) or 1
+        shares = {who: w * 1_000_000 // total for who, w in zip((A, B, C), weights, strict=False)}
+        rows.append((seq, receipt(fee, split, shares)))
+    if sum(fee for fee, _, _ in answers) == 0:
+        return
+    record = epochs.build(1, rows)
+    exact: dict[str, Fraction] = {}
+    for _, r in rows:
+        for who, amount in epochs.fee_shares(r).items():
+            exact[who] = exact.get(who, Fraction(0)) + amount
+    fees = record["total_fee"]
+    paid = epochs.Epoch(1, epochs.epoch_id(record), record, None).amounts()
+    for who, want in exact.items():
+        if who != POOL_REMAINDER:
+            assert 0 <= want - paid.get(who, 0) < Fraction(fees, 1_000_000) + 1, (who, want, paid.get(who))
+    assert sum(paid.values()) <= fees
