@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from olab import viz
+from olab.detection import DEFAULT, describe
 from olab.errors import ValidationError
 from olab.intervals import share_text
 from olab.io import atomic_write_text
@@ -254,7 +255,8 @@ def run_report(
     style = {"labels": names, "colors": colors}
     policy = getattr(rewards, "policy", None) or manifest.rewards.policy
     flipped = _flipped(records)
-    auc = roc_auc(records["self_influence"], flipped) if flipped is not None else None
+    column, method = _detector(records, manifest)
+    auc = roc_auc(records[column], flipped) if flipped is not None else None
 
     sections: list[tuple[str, Content, str]] = [
         (
@@ -314,10 +316,10 @@ def run_report(
         sections.append(
             (
                 "Finding flipped labels",
-                viz.self_influence_roc(records["self_influence"], flipped),
+                viz.self_influence_roc(records[column], flipped, method=method),
                 f"Ground truth from the simulated contributors: {int(flipped.sum())} of {len(flipped)} records "
-                f"have flipped labels. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
-                "(1.0: every flipped record ranks above every clean one; 0.5: chance).",
+                f"have flipped labels. Ranking records by {method} (run.detector) finds them with ROC AUC "
+                f"{auc:.3f} (1.0: every flipped record ranks above every clean one; 0.5: chance).",
             )
         )
         sections.append(
@@ -340,7 +342,7 @@ def run_report(
         title=f"olab run {manifest.name}".strip(),
         intro=f"Run {manifest.run_id[:18]}… · check every link of it from its files and the chain with: "
         "olab verify <this run's directory>",
-        summary=summary_sentences(ranked, names, records, flipped, auc, training, manifest.targets.count),
+        summary=summary_sentences(ranked, names, records, flipped, auc, training, manifest.targets.count, method),
         sections=sections,
         provenance=_provenance(manifest),
     )
@@ -354,6 +356,7 @@ def summary_sentences(
     auc: float | None,
     training: Any,
     target_count: int | None = None,
+    method: str = "self-influence",
 ) -> list[str]:
     """The answer in words: who is paid what, how well harmful data was found, how good the model is.
 
@@ -384,7 +387,7 @@ def summary_sentences(
         )
         out.append(
             f"{int(flipped.sum())} of {len(flipped)} training records have flipped labels (the simulation's ground "
-            f"truth): {owners}. Ranking records by self-influence finds them with ROC AUC {auc:.3f} "
+            f"truth): {owners}. Ranking records by {method} finds them with ROC AUC {auc:.3f} "
             "(1.0: all of them first; 0.5: chance)."
         )
     quality = _model_quality(training, target_count)
@@ -528,6 +531,14 @@ def _names_from(contributors: pd.DataFrame | None) -> dict[str, str]:
         if col in contributors:
             return {str(a): str(v) for a, v in zip(contributors["contributor"], contributors[col], strict=True)}
     return {}
+
+
+def _detector(records: pd.DataFrame | None, manifest: Manifest) -> tuple[str, str]:
+    """(records' column, its name) that ranks records as likely harmful: `harm_score` under the run's
+    `run.detector` (`olab.detection`) when the records have it, else their self-influence."""
+    if records is not None and "harm_score" in records:
+        return "harm_score", describe((manifest.config.get("run") or {}).get("detector", DEFAULT))
+    return "self_influence", "self-influence"
 
 
 def _flipped(records: pd.DataFrame | None) -> pd.Series | None:

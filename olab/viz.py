@@ -172,7 +172,9 @@ def contributor_shares(
     if intervals is not None:
         bounds = [intervals.of(a) or (p, p) for a, p in zip(df["contributor"], df["share_ppm"], strict=True)]
         low, high = (np.array([b[i] for b in bounds]) / 10_000 for i in (0, 1))
-        trace.update(
+        trace.update(  # the label sits inside the bar at its base, clear of the whisker around the bar's end
+            textposition="inside",
+            insidetextanchor="start",
             error_x={"type": "data", "array": np.maximum(high - pct, 0), "arrayminus": np.maximum(pct - low, 0)},
             customdata=np.column_stack([custom, low, high]),
             hovertemplate="%{customdata[0]}<br>%{customdata[1]} ppm (%{x:.3f}%)"
@@ -367,8 +369,10 @@ def self_influence_roc(
     *,
     title: str | None = None,
     what: str = "flipped labels",
+    method: str = "self-influence",
 ) -> go.Figure:
-    """ROC of ranking records by self-influence against ground truth (e.g. labels known to be flipped).
+    """ROC of ranking records by `scores` (self-influence, or another `method` of `olab.detection`) against ground
+    truth (e.g. labels known to be flipped).
 
     The title carries the AUC: the chance that a flipped record scores higher than a clean one.
     """
@@ -384,7 +388,7 @@ def self_influence_roc(
                 x=fpr,
                 y=tpr,
                 mode="lines",
-                name=f"self-influence (AUC {auc:.3f})",
+                name=f"{method} (AUC {auc:.3f})",
                 line={"color": PALETTE[0], "width": 3, "shape": "hv"},
                 customdata=thr,
                 hovertemplate="threshold %{customdata:.4g}<br>FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>",
@@ -393,7 +397,12 @@ def self_influence_roc(
     )
     fig.update_xaxes(title_text="false positive rate", range=[0, 1], constrain="domain")
     fig.update_yaxes(title_text=f"true positive rate ({n_pos} {what})", range=[0, 1.02], scaleanchor="x")
-    return _style(fig, title or f"Self-influence finds {what}: ROC AUC = {auc:.3f}", 440, legend={"x": 0.55, "y": 0.08})
+    return _style(
+        fig,
+        title or f"{method[:1].upper()}{method[1:]} finds {what}: ROC AUC = {auc:.3f}",
+        440,
+        legend={"x": 0.55, "y": 0.08},
+    )
 
 
 def leaderboard_table(

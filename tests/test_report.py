@@ -178,6 +178,19 @@ def test_the_inlined_plotly_matches_the_plotly_python_builds_figures_for():
     assert version == get_plotlyjs_version().split(".")[0], "refresh olab/assets (see its README)"
 
 
+def test_the_roc_view_ranks_by_the_runs_detector_and_names_it(tmp_path):
+    """With a harm_score column (olab.detection under run.detector) the ROC and the summary use it, by name."""
+    pieces = run_pieces()
+    records = pieces["records"].assign(harm_score=lambda d: d["self_influence"] + d["flipped"])
+    manifest = pieces["manifest"].model_copy(update={"config": {"run": {"detector": "training_loss"}}})
+    page = run_report(tmp_path / "report.html", **{**pieces, "records": records, "manifest": manifest}).read_text()
+    auc = roc_auc(records["harm_score"], records["flipped"])
+    assert auc > roc_auc(records["self_influence"], records["flipped"])
+    assert f"Ranking records by training loss finds them with ROC AUC {auc:.3f}" in page
+    assert f"Ranking records by training loss (run.detector) finds them with ROC AUC {auc:.3f}" in page
+    assert f"Training loss finds flipped labels: ROC AUC = {auc:.3f}" in page
+
+
 def test_run_report_leads_with_the_answer(tmp_path):
     pieces = run_pieces()
     page = run_report(tmp_path / "report.html", **pieces).read_text()

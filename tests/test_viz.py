@@ -47,6 +47,18 @@ def test_contributor_shares_bar_and_donut_from_any_share_form():
         viz.contributor_shares(r, kind="pie3d")
 
 
+def test_with_intervals_the_share_labels_sit_at_the_bars_base_clear_of_the_whiskers():
+    from olab.intervals import ShareIntervals
+
+    r = rewards.compute({A: 1.0, B: 3.0})
+    plain = viz.contributor_shares(r).data[0]
+    assert plain.textposition == "auto" and plain.error_x.array is None
+    r.intervals = ShareIntervals({A: (200_000, 300_000), B: (700_000, 800_000)}, targets=10)
+    (bar,) = viz.contributor_shares(r).data
+    assert list(bar.error_x.array) == [5.0, 5.0] and list(bar.error_x.arrayminus) == [5.0, 5.0]
+    assert bar.textposition == "inside" and bar.insidetextanchor == "start"  # the whisker is at the bar's end
+
+
 def _records(n_per: int = 12) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     return pd.DataFrame(

@@ -2,9 +2,10 @@
 
 Runs the language-model quickstart (`olab.run` on configs/quickstart_llm.yaml; every stage is cached in
 runs/.cache, so after `olab run configs/quickstart_llm.yaml` in the same folder nothing is recomputed),
-then scores each training record two ways and reports the ROC AUC of each as a detector of the records
-whose answers the wrong-answer contributor replaced (the Datanet's ground truth, `injected == label_flip`),
-with a 95% bootstrap interval, side by side:
+then scores each training record by every method of `olab.detection` (the code the AG News experiment,
+experiments/reward_stability, measures with) and reports the ROC AUC of each as a detector of the records whose
+answers the wrong-answer contributor replaced (the Datanet's ground truth, `injected == label_flip`), with a 95%
+bootstrap interval, side by side. The methods combine two signals:
 
 - self-influence: TRAK's effect of the record on its own output (attribution's self_influence.npy);
 - training loss: the adapter's mean per-token loss on the record's response given its prompt.
@@ -24,29 +25,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import olab
-from olab.adapters import Adapter
-from olab.adapters.chat import IGNORE_INDEX, instruction_view, labelled_logprob
-from olab.adapters.data import iter_batches
+from olab.adapters.chat import instruction_view
 from olab.config import parse_overrides
+from olab.detection import METHODS, harm_scores, record_losses
 from olab.io import atomic_write_json, atomic_write_text
 from olab.metrics import roc_auc_interval
 
 REPO = Path(__file__).resolve().parents[2]
 WRONG = "label_flip"  # the Datanet's ground-truth tag of a label_noise (wrong-answer) record
-
-
-def response_loss(adapter: Adapter, pairs: list[tuple[str, str]], max_length: int, batch_size: int = 16) -> np.ndarray:
-    """Mean per-token loss of each response given its prompt under the adapter (the training objective)."""
-    model, tokenizer = adapter.load(device="cpu")
-    out = np.empty(len(pairs))
-    with torch.no_grad():
-        for idx, batch in iter_batches(tokenizer, pairs, None, "causal_lm", max_length, batch_size):
-            tokens = (batch["labels"][:, 1:] != IGNORE_INDEX).sum(dim=1).clamp(min=1)
-            out[idx] = (-labelled_logprob(model, batch) / tokens).double().numpy()
-    return out
 
 
 def main() -> None:
@@ -67,30 +55,29 @@ def main() -> None:
     wrong = np.array([x == WRONG for x in dn.table.column("injected").to_pylist()])
     if not wrong.any():
         sys.exit("the Datanet has no wrong-answer records: give a contributor kind label_noise with rate > 0")
-    attribution, adapter = result.attribution, result.adapters[0]
-    train = instruction_view(dn.to_hf())
-    pairs = list(zip(train["prompt"], train["response"], strict=True))
-    loss = response_loss(adapter, pairs, adapter.provenance["config"]["max_length"])
+    attribution = result.attribution
+    loss = record_losses(result.adapters, instruction_view(dn.to_hf()), result.config.finetune.max_length)
+    found = {
+        method: roc_auc_interval(harm_scores(attribution.self_influence, loss, None, method), wrong, args.bootstrap)
+        for method in METHODS
+    }
 
     results = {
         "run_dir": str(result.dir),
         "records": len(wrong),
         "wrong_answers": int(wrong.sum()),
-        "self_influence": roc_auc_interval(attribution.self_influence, wrong, args.bootstrap),
-        "training_loss": roc_auc_interval(loss, wrong, args.bootstrap),
+        "auc": found,
         "shares_ppm": {s.contributor: s.share_ppm for s in result.rewards.shares},
         "net_ppm": result.rewards.net_ppm(),  # share minus the harm its deposits owe (policy per_record)
         "behaviours": {c["address"]: c["behaviour"] for c in dn.contributors},
         "timings_s": result.timings,
     }
-    si, tl = results["self_influence"], results["training_loss"]
     table = "\n".join([
         f"# Wrong-answer detection ({results['wrong_answers']} wrong of {results['records']} records)",
         "",
-        "| score | ROC AUC | 95% bootstrap interval |",
+        "| method | ROC AUC | 95% bootstrap interval |",
         "| --- | --- | --- |",
-        f"| self-influence | {si['auc']:.4f} | [{si['ci_low']:.4f}, {si['ci_high']:.4f}] |",
-        f"| training loss | {tl['auc']:.4f} | [{tl['ci_low']:.4f}, {tl['ci_high']:.4f}] |",
+        *(f"| {m} | {a['auc']:.4f} | [{a['ci_low']:.4f}, {a['ci_high']:.4f}] |" for m, a in found.items()),
         "",
         "| contributor | behaviour | share (ppm) | net payout (ppm) |",
         "| --- | --- | --- | --- |",
@@ -103,7 +90,7 @@ def main() -> None:
     atomic_write_json(args.out / "results.json", results)
     atomic_write_text(args.out / "results.md", table + "\n")
     print(table)
-    print(json.dumps({"self_influence_auc": si["auc"], "training_loss_auc": tl["auc"]}))
+    print(json.dumps({method: a["auc"] for method, a in found.items()}))
 
 
 if __name__ == "__main__":

@@ -31,13 +31,13 @@ import torch
 
 import olab
 from olab.config import deep_merge, parse_overrides
+from olab.detection import aucs, record_losses
 from olab.io import atomic_write_json
-from olab.metrics import adapter_outputs, roc_auc, spearman
+from olab.metrics import spearman
 from olab.pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "experiments" / "reward_stability_agnews.yaml"
-NOISY = 8  # the label-noise contributor's index in the config
 # --quick: tiny sizes, an end-to-end smoke run; its figures mean little.
 QUICK = {
     "datanet": {"source": {"max_records": 54}},
@@ -48,13 +48,17 @@ QUICK = {
 }
 
 
-def setup(base: dict[str, Any], config: Path, seed: int, rate: float, out: Path):
-    """The run config of one setup: `seed` for fine-tuning and projection, `rate` of the noisy one's labels flipped."""
+def setup(base: dict[str, Any], config: Path, seed: int, rate: float, out: Path, contributors: int | None = None):
+    """The run config of one setup: `seed` for fine-tuning and projection, `rate` of the noisy one's labels flipped;
+    `contributors`: how many (the last one noisy), each with as many records as in the config (default: its own)."""
     cfg = load_config(config, base)
+    count = contributors or cfg.datanet.contributors.n
     behaviours = [
-        b.model_dump() | ({"rate": rate} if b.kind == "label_noise" else {})
+        b.model_dump() | ({"rate": rate, "contributor": count - 1} if b.kind == "label_noise" else {})
         for b in cfg.datanet.contributors.behaviours
     ]
+    per_contributor = cfg.datanet.source.max_records // cfg.datanet.contributors.n
+    suffix = "" if count == cfg.datanet.contributors.n else f"-{count}"
     return load_config(
         config,
         deep_merge(
@@ -62,9 +66,10 @@ def setup(base: dict[str, Any], config: Path, seed: int, rate: float, out: Path)
             {
                 "run": {"runs_dir": str(out / "runs")},
                 "datanet": {
-                    "name": f"{cfg.datanet.name}-flip{round(rate * 100)}",
+                    "name": f"{cfg.datanet.name}-flip{round(rate * 100)}{suffix}",
                     "root_dir": str(out / "datanets"),
-                    "contributors": {"behaviours": behaviours},
+                    "source": {"max_records": per_contributor * count},
+                    "contributors": {"n": count, "behaviours": behaviours},
                 },
                 "finetune": {"seed": seed},
                 "attribution": {"proj_seed": seed},
@@ -79,13 +84,7 @@ def measure(cfg) -> dict[str, Any]:
     run = olab.run(cfg, progress=False)
     records = run.records()
     flipped = (records["injected"] == "label_flip").to_numpy()
-    margins = [
-        adapter_outputs(a, list(records["text"]), list(records["label"]), max_length=cfg.finetune.max_length)[0]
-        for a in run.adapters
-    ]
-    loss = -np.mean(margins, axis=0)  # monotone in the given label's training loss
-    self_influence = records["self_influence"].to_numpy(dtype=np.float64)
-    both = (_ranks(loss) + _ranks(self_influence)) / 2
+    loss = record_losses(run.adapters, run.datanet.to_hf(), cfg.finetune.max_length)
     rewards = run.rewards
     return {
         "run_id": run.run_id,
@@ -93,17 +92,9 @@ def measure(cfg) -> dict[str, Any]:
         "behaviour": run.behaviours(),
         "shares": rewards.as_dict(),
         "intervals": {a: list(b) for a, b in rewards.intervals.ppm.items()},
-        "auc": {
-            "self-influence": roc_auc(self_influence, flipped),
-            "training loss": roc_auc(loss, flipped),
-            "mean rank of both": roc_auc(both, flipped),
-        },
+        "auc": aucs(flipped, records["self_influence"], loss, list(records["label"])),
         "flipped": int(flipped.sum()),
     }
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    return np.argsort(np.argsort(x, kind="stable"), kind="stable") / max(len(x) - 1, 1)
 
 
 def stability(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--detect-rates", type=float, nargs="*", default=[0.1, 0.2, 0.4], help="More flip rates (seed: the first)."
     )
+    parser.add_argument(
+        "--contributors", type=int, help="How many contributors, the last one noisy (default: the config's 9)."
+    )
     parser.add_argument("--quick", action="store_true", help="Tiny sizes: an end-to-end smoke run.")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Override a key: a.b=value.")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 suits a shared machine).")
@@ -154,11 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runs = []
     for seed in args.seeds:
-        runs.append(measure(setup(base, args.config, seed, args.rate, args.out)))
+        runs.append(measure(setup(base, args.config, seed, args.rate, args.out, args.contributors)))
         _progress(args.out, f"seed {seed}, flip {args.rate:.0%}", runs[-1])
     detection = {args.rate: runs[0]["auc"]}
     for rate in args.detect_rates:
-        done = measure(setup(base, args.config, args.seeds[0], rate, args.out))
+        done = measure(setup(base, args.config, args.seeds[0], rate, args.out, args.contributors))
         detection[rate] = done["auc"]
         _progress(args.out, f"seed {args.seeds[0]}, flip {rate:.0%}", done)
     result = {

@@ -138,12 +138,26 @@ class Run:
 
     def records(self) -> pd.DataFrame:
         """The training records (the Datanet version's columns, in score-row order) with each one's influence
-        summed over the targets and its self-influence."""
+        summed over the targets, its self-influence, its training loss under the adapters, and `harm_score`: how
+        likely it is harmful under the run's `run.detector` (`olab.detection`; higher: more likely)."""
         import numpy as np
 
-        return self.datanet.to_pandas().assign(
+        from olab.detection import harm_scores
+
+        if not self.layout.record_loss.is_file():
+            raise OlabError(
+                f"run {self.dir} has no {self.layout.record_loss.name} (made before olab kept each record's training "
+                "loss); re-run it with `olab run`"
+            )
+        records = self.datanet.to_pandas()
+        self_influence = np.asarray(self.attribution.self_influence, dtype=np.float64)
+        loss = np.load(self.layout.record_loss)
+        labels = list(records["label"]) if self.config.finetune.task == "classification" else None
+        return records.assign(
             influence=self.attribution.record_totals(),
-            self_influence=np.asarray(self.attribution.self_influence, dtype=np.float64),
+            self_influence=self_influence,
+            training_loss=loss,
+            harm_score=harm_scores(self_influence, loss, labels, self.config.run.detector),
         )
 
     def behaviours(self) -> dict[str, str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from olab import detection
 from olab.adapters.config import FinetuneConfig
 from olab.attribution.config import AttributionConfig
 from olab.config import Section, load
@@ -23,6 +24,16 @@ class RunSection(Section):
     )
     publish: bool = Field(True, description="Publish the Datanet version and the run commitment to the chain.")
     report_targets: int = Field(3, ge=0, description="How many sample targets the report shows proponents for.")
+    detector: str = Field(
+        detection.DEFAULT,
+        description="How training records are ranked as likely harmful (the records' harm_score and the report's "
+        f"ROC view): one of {', '.join(detection.METHODS)} (olab/detection.py says how each was measured).",
+    )
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, value: str) -> str:
+        return detection.check_method(value)
 
 
 class TargetsConfig(Section):

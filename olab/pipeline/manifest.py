@@ -179,6 +179,7 @@ class RunLayout:
     adapters = _InRun("adapters")
     attribution = _InRun("attribution")
     targets = _InRun("targets.parquet")
+    record_loss = _InRun("record_loss.npy")  # each training record's loss under the adapters (olab.detection)
 
     def adapter(self, i: int) -> Path:
         return self.adapters / f"model-{i}"

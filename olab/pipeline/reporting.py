@@ -17,9 +17,10 @@ from olab.report import run_report
 
 
 def record_table(run: Run) -> pd.DataFrame:
-    """One row per training record: id, contributor, text, total influence, self-influence, ground truth."""
+    """One row per training record: id, contributor, text, total influence, self-influence, harm score (the run's
+    detector), ground truth."""
     records = run.records()
-    table = records[["record_id", "contributor", "text", "influence", "self_influence"]].copy()
+    table = records[["record_id", "contributor", "text", "influence", "self_influence", "harm_score"]].copy()
     if "injected" in records:
         table["flipped"] = records["injected"] == "label_flip"
     return table

@@ -8,6 +8,7 @@ included, has succeeded, so a failed run never leaves a half-written manifest.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import olab
 from olab import intervals
@@ -25,6 +28,7 @@ from olab.adapters.models import base_weight_hash, resolve_base_model
 from olab.attribution import Attribution, attribute
 from olab.datanet import Datanet
 from olab.datanet.sources import load_source
+from olab.detection import record_losses
 from olab.errors import ConfigError, DatanetError
 from olab.hashing import dataset_hash, hash_json
 from olab.io import atomic_dir, atomic_write_json, read_json, writable_dir
@@ -44,6 +48,8 @@ from olab.pipeline.manifest import (
 from olab.pipeline.publish import publish
 from olab.pipeline.reporting import write_report
 from olab.progress import Progress, Tqdm, resolve, stage
+
+LOSS_FILE = RunLayout(Path(".")).record_loss.name
 
 
 @dataclass
@@ -187,6 +193,19 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
         )
         attribution = Attribution.open(entry)
 
+    with timer("detection") as st:  # each record's training loss, the second signal of olab.detection
+        inputs = {
+            "adapters": [a.hash for a in adapters],
+            "datanet_root": dn.root,
+            "max_length": cfg.finetune.max_length,
+        }
+        losses, st["reused"] = cached(
+            cache,
+            "record_loss",
+            inputs,
+            lambda tmp: np.save(tmp / LOSS_FILE, record_losses(adapters, train_set, cfg.finetune.max_length)),
+        )
+
     with timer("rewards"):
         shares = rewards_mod.compute(attribution.by_record(dn), cfg.rewards)
         shares.intervals = intervals.for_run(attribution, dn, cfg.rewards)
@@ -237,6 +256,7 @@ def _run(cfg: RunConfig, datanet: Datanet | None, targets: Any | None, sink: Pro
         for i, a in enumerate(adapters):
             copy_entry(a.path, staged.adapter(i))
         copy_entry(attribution.path, staged.attribution)
+        shutil.copyfile(losses / LOSS_FILE, staged.record_loss)
         write_targets(targets, staged.targets)
         shares.write(staged.rewards, run_id)
         manifest["files"] = run_digests(staged.dir)

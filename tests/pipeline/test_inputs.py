@@ -104,6 +104,31 @@ def test_the_run_reopens_as_one_object_and_rewrites_its_report(project: Path, tm
     assert run.verify().ok, run.verify().summary()
 
 
+def test_each_records_training_loss_is_its_loss_under_the_adapter_and_feeds_the_detector(project: Path) -> None:
+    """record_loss.npy holds each record's mean per-token loss of its response (the Datanet's label) given its
+    prompt (its text) under the adapter, what transformers' own loss gives for the record alone, and harm_score ranks records by the run's detector over it and self-influence."""
+    import torch
+
+    from olab import detection
+    from olab.adapters.data import encode
+
+    (run_dir,) = [p for p in (project / "runs").iterdir() if not p.name.startswith(".")]
+    run = OpenedRun.open(run_dir, datanet_path=project / "datanets" / "tiny")
+    records = run.records()
+    model, tokenizer = run.adapters[0].load(device="cpu")
+    for i in (0, 17, 47):
+        pair = (records["text"][i], records["label"][i])
+        batch = encode(tokenizer, [pair], None, "causal_lm", run.config.finetune.max_length)
+        with torch.no_grad():
+            expected = float(model(**batch).loss)
+        assert records["training_loss"][i] == pytest.approx(expected, rel=1e-4)
+    assert run.config.run.detector == detection.DEFAULT
+    assert records["harm_score"].to_numpy() == pytest.approx(
+        detection.harm_scores(records["self_influence"], records["training_loss"], None, detection.DEFAULT)
+    )
+    assert (run_dir / "record_loss.npy").name in run.manifest.files  # hashed into the run, checked by verify
+
+
 def test_a_malformed_manifest_is_named_by_open_and_by_verify(project: Path) -> None:
     from olab.errors import OlabError, VerificationError
     from olab.pipeline import verify
