@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from repo_paths import load_script, needs_agnews
 
+import olab
 from olab.detection import METHODS
 
 stability_run = load_script("reward_stability", "experiments/reward_stability/run.py")
+sweep = load_script("reward_stability_sweep", "experiments/reward_stability/sweep.py")
 
 A, B, C = ("0x" + c * 40 for c in "abc")
 
@@ -65,3 +67,13 @@ def test_quick_run_end_to_end(tmp_path):
         assert list(aucs) == list(METHODS)
         assert all(0 <= v <= 1 for v in aucs.values())
     assert all(r["flipped"] > 0 for r in res["runs"])
+    # the sweep recomputes the seeds' shares from their stored scores: with every target and no normalisation it
+    # gives the runs' own clean CVs; per-record normalisation and fewer targets give other shares
+    seeds = [olab.Run.open(out / "runs" / r["run_id"][2:18]) for r in res["runs"][:2]]
+    rows = sweep.measure(seeds)
+    assert [(r["normalisation"], r["targets"]) for r in rows][-1] == ("per record", 8) and len(rows) == 8
+    as_run = next(r for r in rows if r["normalisation"] == "none" and r["targets"] == 8)
+    assert as_run["clean_cv"] == pytest.approx(s["clean_cv_per_seed"])
+    assert as_run["noisy_ppm"] == s["noisy_share_ppm"]
+    normalised = next(r for r in rows if r["normalisation"] == "per record" and r["targets"] == 8)
+    assert normalised["clean_cv"] != as_run["clean_cv"]
