@@ -72,7 +72,7 @@ def test_shell_line_is_valid(line: str):
                 pytest.skip("Ray is not installed (pip install 'olab[ray]')")
             assert subprocess.run([ray, rest[0], "--help"], capture_output=True).returncode == 0, line
         elif first == "curl":  # a request to olab serve: its path is one of the server's routes
-            routes = re.findall(r'@app\.(?:get|post)\("([^"]+)"\)', (REPO / "olab/serve/app.py").read_text())
+            routes = re.findall(r'@app\.(?:get|post|delete)\("([^"]+)"\)', (REPO / "olab/serve/app.py").read_text())
             path = re.sub(r"^https?://[^/]+", "", next(w for w in rest if w.startswith("http")))
             assert any(re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", r), path) for r in routes), line
         else:

@@ -6,7 +6,9 @@ JSON 500 with a request id (its traceback only in the server's log), never a bar
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import os
 import threading
 import traceback
 import uuid
@@ -22,6 +24,7 @@ from olab.secrets import redact
 from olab.serve.config import ServeConfig
 from olab.serve.engine import Engine, Generated, Job
 from olab.serve.protocol import (
+    AdaptersRequest,
     AssistantMessage,
     ChatChoice,
     ChatCompletionRequest,
@@ -38,9 +41,10 @@ from olab.serve.protocol import (
     ModelList,
     Usage,
 )
-from olab.serve.registry import Registry, RequestError, register_runs, unreadable
+from olab.serve.registry import Registry, RequestError, ServedAdapter, register_runs, unreadable
 
 log = logging.getLogger("olab.serve")
+ADMIN_TOKEN_ENV = "OLAB_SERVE_ADMIN_TOKEN"  # bearer token for POST/DELETE /v1/adapters; unset: those are off
 
 
 def _error(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
@@ -70,7 +74,8 @@ class Server:
 
     def __init__(self, run_dirs: list[str | Path], config: ServeConfig | None = None) -> None:
         self.config = config or ServeConfig()
-        self.registry = Registry(register_runs(run_dirs))
+        self.registry = Registry(register_runs(run_dirs), max_resident=self.config.max_resident)
+        self._admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
         self.engine = Engine(self.registry, max_batch=self.config.max_batch, max_wait_ms=self.config.max_wait_ms)
         self.receipts = Receipts(self.registry, self.config) if self.config.receipts else None
         self.app = self._build()
@@ -108,18 +113,27 @@ class Server:
 
         @app.get("/v1/models")
         async def models() -> ModelList:
-            return ModelList(data=[
-                ModelCard(id=a.name, root=str(a.path), parent=a.base, task=a.task, run_id=a.run_id,
-                          adapter_hash=a.committed_hash)
-                for a in self.registry.adapters.values()
-            ])  # fmt: skip
+            return self._cards(self.registry.adapters)
+
+        @app.post("/v1/adapters")
+        async def add_adapters(req: AdaptersRequest, request: Request) -> ModelList:
+            self._admin(request)
+            return await asyncio.to_thread(self._add_run, req.run_dir)
+
+        @app.delete("/v1/adapters/{name}")
+        async def remove_adapter(name: str, request: Request) -> dict[str, Any]:
+            self._admin(request)
+            served = await asyncio.to_thread(self.registry.remove, name)
+            if self.receipts is not None:
+                self.receipts.forget(served)
+            return {"id": name, "object": "model", "deleted": True}
 
         @app.post("/v1/completions")
         async def completions(req: CompletionRequest) -> CompletionResponse:
-            res = await self._resident(req.model, "causal_lm")
+            served, res = await self._resident(req.model, "causal_lm")
             ids = self._prompt_ids(res.tokenizer, req.prompt)
-            out: Generated = await self._run(self._gen_job(req, ids, res.model))
-            receipt = await self._receipt(req.model, {"kind": "completion"}, req.prompt, out.text)
+            out: Generated = await self._run(self._gen_job(req, ids, res.model, served))
+            receipt = await self._receipt(served, {"kind": "completion"}, req.prompt, out.text)
             return CompletionResponse(
                 model=req.model, choices=[CompletionChoice(text=out.text, finish_reason=out.finish_reason)],
                 usage=_usage(len(ids), out.completion_tokens), receipt_id=receipt,
@@ -127,11 +141,11 @@ class Server:
 
         @app.post("/v1/chat/completions")
         async def chat(req: ChatCompletionRequest) -> ChatCompletionResponse:
-            res = await self._resident(req.model, "causal_lm")
+            served, res = await self._resident(req.model, "causal_lm")
             ids = self._prompt_ids(res.tokenizer, chat_prompt(res.tokenizer, req.messages))
-            out: Generated = await self._run(self._gen_job(req, ids, res.model))
+            out: Generated = await self._run(self._gen_job(req, ids, res.model, served))
             asked = "\n".join(m.content for m in req.messages if m.role == "user")
-            receipt = await self._receipt(req.model, {"kind": "chat"}, asked, out.text)
+            receipt = await self._receipt(served, {"kind": "chat"}, asked, out.text)
             return ChatCompletionResponse(
                 model=req.model, choices=[ChatChoice(message=AssistantMessage(content=out.text),
                                                      finish_reason=out.finish_reason)],
@@ -144,14 +158,14 @@ class Server:
                 texts = req.texts()
             except ValueError as e:
                 raise RequestError(400, str(e), "input") from None
-            res = await self._resident(req.model, "classification")
+            served, res = await self._resident(req.model, "classification")
             lengths = [len(self._prompt_ids(res.tokenizer, t, add_special_tokens=True)) for t in texts]
-            probs = await self._run(Job(adapter=req.model, kind="classify", texts=texts))
-            labels = list(self.registry.get(req.model).labels)
+            probs = await self._run(Job(adapter=req.model, kind="classify", texts=texts, served=served))
+            labels = list(served.labels)
             data = []
             for i, (text, p) in enumerate(zip(texts, probs, strict=True)):
                 best = max(range(len(p)), key=p.__getitem__)
-                receipt = await self._receipt(req.model, {"kind": "classify", "label": best}, text, labels[best])
+                receipt = await self._receipt(served, {"kind": "classify", "label": best}, text, labels[best])
                 data.append(ClassifyData(index=i, label=labels[best], probs=p, labels=labels, num_classes=len(labels),
                                          receipt_id=receipt))  # fmt: skip
             return ClassifyResponse(model=req.model, data=data, usage=_usage(sum(lengths), 0))
@@ -166,18 +180,57 @@ class Server:
 
         return app
 
-    async def _receipt(self, name: str, example: dict[str, Any], prompt: str, output: str) -> str | None:
+    def _cards(self, adapters: dict[str, ServedAdapter]) -> ModelList:
+        resident = set(self.registry.resident_names)
+        return ModelList(data=[
+            ModelCard(id=a.name, root=str(a.path), parent=a.base, task=a.task, run_id=a.run_id,
+                      adapter_hash=a.committed_hash, resident=a.name in resident)
+            for a in adapters.values()
+        ])  # fmt: skip
+
+    def _admin(self, request: Request) -> None:
+        """Changing what is served reads files from this machine's disk: only with the admin bearer token."""
+        if self._admin_token is None:
+            raise RequestError(403, f"adding and removing adapters at run time is off: start olab serve with "
+                               f"${ADMIN_TOKEN_ENV} set and send it as 'Authorization: Bearer <token>'")  # fmt: skip
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), self._admin_token.encode()):
+            raise RequestError(401, f"POST/DELETE /v1/adapters need 'Authorization: Bearer <token>' with the token "
+                               f"in the server's ${ADMIN_TOKEN_ENV}; the request's is missing or wrong")  # fmt: skip
+
+    def _add_run(self, run_dir: str) -> ModelList:
+        """Register every member adapter of `run_dir` after checking each as a load would (files against the run's
+        commitment, the run against its chain record): all of them, or none with a 4xx naming what is wrong."""
+        try:
+            found = register_runs([run_dir])
+        except (OlabError, OSError, KeyError, ValueError) as e:
+            raise RequestError(400, f"run_dir {run_dir!r} cannot be served: {e}", "run_dir") from None
+        self.registry.clash(found)
+        for served in found.values():
+            self.registry.verify(served)
+        if self.receipts is not None:
+            try:
+                self.receipts.open_runs(found.values())
+            except (OlabError, OSError) as e:
+                raise RequestError(
+                    400, f"run_dir {run_dir!r}: its receipts cannot be proven ({e})", "run_dir"
+                ) from None
+        self.registry.add(found)
+        return self._cards(found)
+
+    async def _receipt(self, served: ServedAdapter, example: dict[str, Any], prompt: str, output: str) -> str | None:
         """Sign and store the answer's receipt (durable before the response goes out); its id, or None."""
         if self.receipts is None:
             return None
-        return await asyncio.to_thread(self.receipts.issue, name, example, prompt, output)
+        return await asyncio.to_thread(self.receipts.issue, served, example, prompt, output)
 
-    async def _resident(self, name: str, task: str) -> Any:
+    async def _resident(self, name: str, task: str) -> tuple[ServedAdapter, Any]:
+        """The adapter a request names, and the base model it runs on (the adapter itself loads in its batch)."""
         served = self.registry.get(name)
         if served.task != task:
             endpoint = "/v1/classify" if served.task == "classification" else "/v1/completions or /v1/chat/completions"
             raise RequestError(400, f"model {name!r} is a {served.task} adapter; send it to {endpoint}", "model")
-        return await asyncio.to_thread(self.registry.resident, name)
+        return served, await asyncio.to_thread(self.registry.base, name)
 
     def _prompt_ids(self, tokenizer: Any, text: str, add_special_tokens: bool = False) -> list[int]:
         ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
@@ -188,7 +241,9 @@ class Server:
             )  # fmt: skip
         return ids
 
-    def _gen_job(self, req: CompletionRequest | ChatCompletionRequest, ids: list[int], model: Any) -> Job:
+    def _gen_job(
+        self, req: CompletionRequest | ChatCompletionRequest, ids: list[int], model: Any, served: ServedAdapter
+    ) -> Job:
         max_tokens = req.max_tokens or self.config.default_max_tokens
         if max_tokens > self.config.max_tokens:
             raise RequestError(
@@ -202,7 +257,7 @@ class Server:
                 f"{context} tokens; shorten the prompt or ask for fewer new tokens", "max_tokens",
             )  # fmt: skip
         return Job(adapter=req.model, kind="generate", ids=ids, max_tokens=max_tokens, temperature=req.temperature,
-                   top_p=req.top_p, seed=req.seed, stops=req.stops())  # fmt: skip
+                   top_p=req.top_p, seed=req.seed, stops=req.stops(), served=served)  # fmt: skip
 
     async def _run(self, job: Job) -> Any:
         return await asyncio.wrap_future(self.engine.submit(job))
@@ -218,36 +273,49 @@ class Receipts:
     key from the environment, the append-only store."""
 
     def __init__(self, registry: Registry, config: ServeConfig) -> None:
-        from olab.pipeline import Run
         from olab.serve.receipts import signing_key
         from olab.serve.store import open_store
 
         self.registry, self.config = registry, config
         self.account = signing_key()
-        # every run's Datanet opens now (receipts prove records against it), not at the first answer
-        self._runs = {a.run_dir: Run.open(a.run_dir) for a in registry.adapters.values()}
-        for run in self._runs.values():
-            run.datanet  # noqa: B018
-        self.store = open_store(config.receipts or "")
-        self._scorers: dict[str, Any] = {}
+        self._runs: dict[Path, Any] = {}
+        self._scorers: dict[ServedAdapter, Any] = {}
         self._lock, self._scoring = threading.Lock(), threading.Lock()
+        self.open_runs(registry.adapters.values())
+        self.store = open_store(config.receipts or "")
 
-    def _prepared(self, name: str) -> tuple[Any, Any]:
+    def open_runs(self, adapters: Any) -> None:
+        """Open the adapters' runs and their Datanets now (receipts prove records against them), not at an answer."""
+        from olab.pipeline import Run
+
+        for a in adapters:
+            if a.run_dir not in self._runs:
+                run = Run.open(a.run_dir)
+                run.datanet  # noqa: B018
+                with self._lock:
+                    self._runs[a.run_dir] = run
+
+    def forget(self, served: ServedAdapter) -> None:
+        """Drop a removed adapter's prepared training side (a request it still answers prepares it again)."""
+        with self._lock:
+            self._scorers.pop(served, None)
+
+    def _prepared(self, served: ServedAdapter) -> tuple[Any, Any]:
         from olab.serve.answers import AnswerScorer
 
-        served = self.registry.get(name)
         with self._lock:
             run = self._runs[served.run_dir]
-            if name not in self._scorers:
-                self._scorers[name] = AnswerScorer.prepare(run, served.member)
-            return run, self._scorers[name]
+            if served not in self._scorers:
+                self._scorers[served] = AnswerScorer.prepare(run, served.member)
+            return run, self._scorers[served]
 
-    def issue(self, name: str, example: dict[str, Any], prompt: str, output: str) -> str:
+    def issue(self, served: ServedAdapter | str, example: dict[str, Any], prompt: str, output: str) -> str:
+        """Score, sign and store the receipt of one answer of `served` (an adapter, or its name); its id."""
         from olab.serve import receipts
 
-        served = self.registry.get(name)
+        served = self.registry.get(served) if isinstance(served, str) else served
         try:  # the run's adapter, checkpoints and Datanet are read on first use: a deleted run refuses, clearly
-            run, scorer = self._prepared(name)
+            run, scorer = self._prepared(served)
             with self._scoring:  # a scorer's featurizer records activations in hooks: one answer at a time
                 scores = scorer.scores(*receipts.example_of(example, prompt, output))[:, 0]
             body = receipts.body(run=run, member=served.member, scores=scores, example=example, prompt=prompt,

@@ -13,6 +13,8 @@ import click
 @click.option("--max-prompt-tokens", default=None, type=int, help="Longest prompt accepted, in tokens (default 512).")
 @click.option("--receipts", default=None, type=click.Path(dir_okay=False),
               help="SQLite receipt store: every answer gets a receipt signed with the key in $OLAB_SERVE_KEY.")  # fmt: skip
+@click.option("--max-resident", default=None, type=int,
+              help="Most adapters loaded at once; the least recently used one unloads (default 32).")  # fmt: skip
 @click.option(
     "--fee", default=None, type=int, help="Fee per answer in test-token units, paid out by olab settle (default 0)."
 )
@@ -24,9 +26,12 @@ def serve(
     max_prompt_tokens: int | None,
     receipts: str | None,
     fee: int | None,
+    max_resident: int | None,
 ) -> None:
     """Serve every adapter of RUN_DIR... on one base model: GET /v1/models, POST /v1/completions,
-    /v1/chat/completions, /v1/classify. A request's `model` is an adapter id from /v1/models."""
+    /v1/chat/completions, /v1/classify. A request's `model` is an adapter id from /v1/models. With
+    $OLAB_SERVE_ADMIN_TOKEN set, POST /v1/adapters {"run_dir": ...} and DELETE /v1/adapters/{id} change what is
+    served without a restart."""
     from pydantic import ValidationError
 
     from olab.config import format_validation_error
@@ -35,7 +40,7 @@ def serve(
     from olab.serve.config import ServeConfig
 
     given = {"host": host, "port": port, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
-             "receipts": receipts, "fee": fee}  # fmt: skip
+             "receipts": receipts, "fee": fee, "max_resident": max_resident}  # fmt: skip
     try:
         config = ServeConfig(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:

@@ -14,6 +14,9 @@ class ServeConfig(BaseModel):
     max_tokens: int = Field(256, ge=1, description="most new tokens a request may ask for")
     default_max_tokens: int = Field(16, ge=1, description="new tokens when a request does not say (OpenAI's default)")
     max_batch: int = Field(32, ge=1, description="most requests run in one mixed-adapter batch")
+    max_resident: int = Field(
+        32, ge=1, description="most adapters loaded on the base model(s) at once; the least recently used one unloads"
+    )
     max_wait_ms: float = Field(10.0, ge=0, description="how long the batcher waits for more requests")
     max_body_bytes: int = Field(1 << 20, ge=1, description="largest request body accepted")
     receipts: str | None = Field(

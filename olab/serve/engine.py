@@ -1,6 +1,8 @@
 """Batched inference over many adapters on one base: a dynamic batcher gathers the requests that arrive within
 `max_wait_ms` (up to `max_batch`), groups those that can share a forward pass (same resident base, same kind,
 same sampling settings) and runs each group as one PEFT mixed-adapter batch (`adapter_names=`, one name per row).
+A group spanning more adapters than may be resident at once runs in several batches; the adapters of a batch are
+loaded (lazily, hash-checked) and pinned while it runs, and a refused adapter fails only its own requests.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import torch
 
-from olab.serve.registry import Registry
+from olab.serve.registry import Registry, ServedAdapter
 
 
 @dataclass
@@ -30,9 +32,11 @@ class Job:
     seed: int | None = None
     stops: list[str] = field(default_factory=list)
     future: Future = field(default_factory=Future)
+    served: ServedAdapter | None = None  # resolved on submit: a request accepted before a DELETE still finishes
 
-    def batch_key(self, registry: Registry) -> tuple[Any, ...]:
-        return (registry.get(self.adapter).group, self.kind, self.temperature, self.top_p, self.seed)
+    def batch_key(self) -> tuple[Any, ...]:
+        assert self.served is not None
+        return (self.served.group, self.kind, self.temperature, self.top_p, self.seed)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Engine:
         self._thread.start()
 
     def submit(self, job: Job) -> Future:
+        """Queue `job` (404 now, in the caller's thread, when its adapter is not served)."""
+        job.served = job.served or self.registry.get(job.adapter)
         self._queue.put(job)
         return job.future
 
@@ -79,27 +85,48 @@ class Engine:
                 pass
             groups: dict[tuple[Any, ...], list[Job]] = {}
             for job in jobs:
-                groups.setdefault(job.batch_key(self.registry), []).append(job)
+                groups.setdefault(job.batch_key(), []).append(job)
             for group in groups.values():
-                self._run(group)
+                for part in _within(group, self.registry.max_resident):
+                    self._run(part)
 
     def _run(self, jobs: list[Job]) -> None:
         try:
-            with self.registry.lock:
-                res = self.registry.resident(jobs[0].adapter)
+            with self.registry.pinned([j.served for j in jobs]) as slots:  # type: ignore[misc]
+                for job, slot in zip(jobs, slots, strict=True):
+                    if not isinstance(slot, str):  # this adapter was refused (409): only its requests fail
+                        job.future.set_exception(slot)
+                ready = [(j, s) for j, s in zip(jobs, slots, strict=True) if isinstance(s, str)]
+                if not ready:
+                    return
+                res = self.registry.base_of(ready[0][0].served)  # type: ignore[arg-type]
                 run = _generate if jobs[0].kind == "generate" else _classify
-                results = run(res.model, res.tokenizer, jobs)
-            self.batches = [*self.batches[-999:], [j.adapter for j in jobs]]
+                results = run(res.model, res.tokenizer, [j for j, _ in ready], [s for _, s in ready])
+            self.batches = [*self.batches[-999:], [j.adapter for j, _ in ready]]
         except Exception as e:  # handed to each waiting request, which answers it; the worker keeps serving
             for job in jobs:
-                job.future.set_exception(e)
+                if not job.future.done():
+                    job.future.set_exception(e)
             return
-        for job, result in zip(jobs, results, strict=True):
+        for (job, _), result in zip(ready, results, strict=True):
             job.future.set_result(result)
 
 
+def _within(jobs: list[Job], most: int) -> list[list[Job]]:
+    """`jobs` cut, in order, into runs of at most `most` distinct adapters each."""
+    parts: list[list[Job]] = []
+    seen: set[Any] = set()
+    for job in jobs:
+        if not parts or (job.served not in seen and len(seen) == most):
+            parts.append([])
+            seen = set()
+        parts[-1].append(job)
+        seen.add(job.served)
+    return parts
+
+
 @torch.no_grad()
-def _generate(model: Any, tokenizer: Any, jobs: list[Job]) -> list[Generated]:
+def _generate(model: Any, tokenizer: Any, jobs: list[Job], slots: list[str]) -> list[Generated]:
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     width = max(len(j.ids or []) for j in jobs)
@@ -115,7 +142,7 @@ def _generate(model: Any, tokenizer: Any, jobs: list[Job]) -> list[Generated]:
             torch.manual_seed(jobs[0].seed)
     out = model.generate(
         input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max(j.max_tokens for j in jobs),
-        adapter_names=[j.adapter for j in jobs], pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, **sampling,
+        adapter_names=slots, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, **sampling,
     )  # fmt: skip
     return [_finish(tokenizer, out[i, width:].tolist()[: j.max_tokens], j) for i, j in enumerate(jobs)]
 
@@ -133,10 +160,10 @@ def _finish(tokenizer: Any, new: list[int], job: Job) -> Generated:
 
 
 @torch.no_grad()
-def _classify(model: Any, tokenizer: Any, jobs: list[Job]) -> list[list[list[float]]]:
+def _classify(model: Any, tokenizer: Any, jobs: list[Job], slots: list[str]) -> list[list[list[float]]]:
     device = next(model.parameters()).device
     texts = [t for j in jobs for t in j.texts or []]
-    names = [j.adapter for j in jobs for _ in j.texts or []]
+    names = [s for j, s in zip(jobs, slots, strict=True) for _ in j.texts or []]
     enc = tokenizer(texts, padding=True, return_tensors="pt").to(device)
     probs = model(**enc, adapter_names=names).logits.float().softmax(-1).tolist()
     out, start = [], 0

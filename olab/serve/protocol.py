@@ -144,11 +144,19 @@ class ModelCard(BaseModel):
     task: str
     run_id: str
     adapter_hash: str
+    resident: bool = Field(False, description="loaded on the base model now (else it loads on its next request)")
 
 
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class AdaptersRequest(BaseModel):
+    """`POST /v1/adapters`: register every member adapter of a run directory written by `olab run`."""
+
+    model_config = ConfigDict(extra="forbid")
+    run_dir: str = Field(description="the run directory on the server's disk, e.g. runs/3f2a9c01d4e5b6a7")
 
 
 class ErrorInfo(BaseModel):

@@ -18,6 +18,7 @@ def test_a_mixed_batch_answers_each_row_as_its_adapter_alone(runs: dict[str, Pat
     res = registry.resident(names[0])
     for name in names:
         assert registry.resident(name) is res  # one base model holds all eight
+    slots = [registry.slot(n) for n in names]
     ids = res.tokenizer("Markets rally as rates fall")["input_ids"]
     jobs = [Job(adapter=n, kind="generate", ids=ids[: 2 + i % 4], max_tokens=4) for i, n in enumerate(names)]
 
@@ -34,9 +35,9 @@ def test_a_mixed_batch_answers_each_row_as_its_adapter_alone(runs: dict[str, Pat
     # the rows really went through different adapters: logits per row equal that adapter's own, and differ
     enc = res.tokenizer(["Markets rally as rates fall"] * len(names), return_tensors="pt")
     with torch.no_grad():
-        together = res.model(**enc, adapter_names=names).logits
-        for i, name in enumerate(names):
-            res.model.set_adapter(name)
+        together = res.model(**enc, adapter_names=slots).logits
+        for i, slot in enumerate(slots):
+            res.model.set_adapter(slot)
             own = res.model(input_ids=enc["input_ids"][i : i + 1], attention_mask=enc["attention_mask"][i : i + 1])
             torch.testing.assert_close(together[i : i + 1], own.logits, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[4])  # r=4 and r=8 adapters answer differently
