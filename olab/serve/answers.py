@@ -37,15 +37,24 @@ from olab.devices import AUTOCAST, resolve_device, resolve_precision
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """One ensemble member ready to score answers: its featurizer and P_m (n × k float32)."""
+
     featurizer: Featurizer
-    weights: torch.Tensor  # P_m, n × k float32
+    weights: torch.Tensor
+
+    @classmethod
+    def of(cls, featurizer: Featurizer, phi: np.ndarray, xtx: np.ndarray, damping: float) -> Prepared:
+        """From the member's training features Φ_m (n × k) and Φ_mᵀΦ_m (float64): P_m = Φ_m (Φ_mᵀΦ_m + λ_m I)⁻¹."""
+        inv, _ = damped_inverse(xtx, phi.shape[0], damping)
+        weights = np.asarray(phi, dtype=np.float64) @ inv
+        return cls(featurizer, torch.as_tensor(weights, dtype=torch.float32, device=featurizer.device))
 
 
 class AnswerScorer:
     """`AnswerScorer.prepare(run, member)` once; then `scores(texts, labels)` per answer (n_train × len(texts))."""
 
-    def __init__(self, task: str, tokenizer: Any, max_length: int, members: list[_Prepared], mean_q: np.ndarray):
+    def __init__(self, task: str, tokenizer: Any, max_length: int, members: list[Prepared], mean_q: np.ndarray):
         self.task = task
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -74,9 +83,7 @@ class AnswerScorer:
                 feats = write_features(
                     featurizer.featurize, batches, len(texts), featurizer.dim, Path(work) / f"{i}.npy"
                 )
-                inv, _ = damped_inverse(feats.xtx, len(texts), cfg.damping)
-                phi = np.asarray(feats.array(), dtype=np.float64)
-                prepared.append(_Prepared(featurizer, torch.as_tensor(phi @ inv, dtype=torch.float32, device=dev)))
+                prepared.append(Prepared.of(featurizer, feats.array(), feats.xtx, cfg.damping))
                 qs.append(feats.q)
         return cls(adapter.task, tokenizer, cfg.max_length, prepared, np.mean(qs, axis=0))
 
