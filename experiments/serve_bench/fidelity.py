@@ -34,8 +34,9 @@ from fastapi.testclient import TestClient
 from scipy.stats import spearmanr
 
 from olab.adapters.data import encode, iter_batches
-from olab.attribution.api import CPU_BATCH, ensemble_members, examples
+from olab.attribution.api import CPU_BATCH, examples
 from olab.attribution.featurize import Featurizer
+from olab.attribution.members import ensemble_members
 from olab.attribution.projection import make_projector
 from olab.attribution.trak import add_gram, kernel_scores
 from olab.devices import AUTOCAST, resolve_precision
