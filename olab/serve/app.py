@@ -12,6 +12,7 @@ import os
 import threading
 import traceback
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +280,7 @@ class Receipts:
         self.registry, self.config = registry, config
         self.account = signing_key()
         self._runs: dict[Path, Any] = {}
-        self._scorers: dict[ServedAdapter, Any] = {}
+        self._scorers: OrderedDict[ServedAdapter, Any] = OrderedDict()  # at most max_resident, least recent first
         self._lock, self._scoring = threading.Lock(), threading.Lock()
         self.open_runs(registry.adapters.values())
         self.store = open_store(config.receipts or "")
@@ -305,8 +306,11 @@ class Receipts:
 
         with self._lock:
             run = self._runs[served.run_dir]
-            if served not in self._scorers:
+            if served not in self._scorers:  # a scorer holds its own model: as many as adapters may be resident
+                while len(self._scorers) >= self.config.max_resident:
+                    self._scorers.popitem(last=False)
                 self._scorers[served] = AnswerScorer.prepare(run, served.member)
+            self._scorers.move_to_end(served)
             return run, self._scorers[served]
 
     def issue(self, served: ServedAdapter | str, example: dict[str, Any], prompt: str, output: str) -> str:

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from olab.errors import OlabError
+from olab.serve.app import Receipts
+from olab.serve.config import ServeConfig
 from olab.serve.engine import Engine, Job
+from olab.serve.receipts import KEY_ENV
 from olab.serve.registry import Registry, register_runs
 
 
@@ -71,3 +74,15 @@ def test_two_resident_of_eight_answer_as_with_no_bound(runs: dict[str, Path]) ->
 def test_a_bound_below_one_is_refused(runs: dict[str, Path]) -> None:
     with pytest.raises(OlabError, match="max_resident=0"):
         Registry(register_runs([runs["clf"]]), max_resident=0)
+
+
+def test_prepared_receipt_scorers_are_bounded_like_adapters(runs, tmp_path, monkeypatch) -> None:
+    """Each adapter's prepared training side holds a model of its own: no more are kept than adapters may be
+    resident, and one prepared again after eviction gives the same receipt records."""
+    monkeypatch.setenv(KEY_ENV, "0x" + "5e" * 32)
+    registry = Registry(register_runs([runs["lm_r4"]]), max_resident=1)
+    receipts = Receipts(registry, ServeConfig(receipts=str(tmp_path / "r.sqlite"), max_resident=1))
+    a, b = sorted(registry.adapters)[:2]
+    issued = [receipts.store.get(receipts.issue(n, {"kind": "completion"}, "Markets", " rally")) for n in (a, b, a)]
+    assert len(receipts._scorers) == 1
+    assert issued[0]["records"] == issued[2]["records"] != issued[1]["records"]
