@@ -1,11 +1,13 @@
-"""How sure a reward share is: a 95% interval per contributor, by bootstrap over the targets.
+"""How sure a reward share is: a 95% interval per contributor, by bootstrap over the targets and the members.
 
 A share is computed from each record's influence summed over the targets, so the targets are a sample and
 every share an estimate. Drawing the targets again with replacement (a seeded generator: the same scores give
 the same intervals) and recomputing every contributor's share under the run's policy gives each share's
-sampling spread; the interval is its 2.5th to 97.5th percentile. `scores.npy` holds the ensemble's mean
-score, so ensemble members are not resampled: the interval covers the choice of targets, not the variance
-between models trained with other seeds (`experiments/reward_stability` measures that).
+sampling spread; the interval is its 2.5th to 97.5th percentile. When the attribution kept each ensemble
+member's own scores (`member_scores.npy`: several members, olab engine, local executor) the members are drawn
+again with replacement too, in the same resample, so the interval also covers the spread between the models
+(checkpoints or seeds) averaged; `resampled` says which was done. Either way it does not cover other training
+seeds than the run's (`experiments/reward_stability` measures that).
 
 Intervals are in ppm of the whole pool (a fee split's contributors' part is applied), before the dust rule and
 rounding. They are metadata in `rewards.json`, outside the leaves the reward root commits to.
@@ -28,6 +30,7 @@ LEVEL = 0.95
 RESAMPLES = 1000
 SEED = 0
 RESAMPLED = "targets"
+RESAMPLED_WITH_MEMBERS = "targets and ensemble members"
 # policies whose contributor weight is the sum of its records' positive parts; positive_influence clips the sum
 RECORD_CLIPPED = ("per_record", "positive_records")
 _CELLS = 1 << 24  # records x resamples held at once (128 MiB of float64); more resamples run in chunks
@@ -46,7 +49,9 @@ class ShareIntervals:
     asked_ppm: int | None = None  # rewards.max_interval_ppm: the widest interval asked for (None: not asked)
 
     def __post_init__(self) -> None:  # addresses in any case, looked up checksummed
-        object.__setattr__(self, "ppm", {to_checksum_address(a): (int(lo), int(hi)) for a, (lo, hi) in self.ppm.items()})
+        object.__setattr__(
+            self, "ppm", {to_checksum_address(a): (int(lo), int(hi)) for a, (lo, hi) in self.ppm.items()}
+        )
 
     @property
     def widest_ppm(self) -> int:
@@ -118,12 +123,14 @@ def bootstrap(
     level: float = LEVEL,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    members: Any = None,
 ) -> ShareIntervals:
     """Each contributor's share interval from `scores` (records x targets; a memory map is read in blocks).
 
     `contributors`: one address per record (row). `payee`: for each row, the row whose record is paid for its
     influence (a near-copy's original; default: itself), as `Attribution.by_record` pays. `policy`: the rewards
-    policy; `pool_fraction`: the contributors' part of the pool.
+    policy; `pool_fraction`: the contributors' part of the pool. `members` (records x members x targets, whose
+    mean over the members is `scores`): each resample also draws the members again, with replacement.
     """
     n, t = scores.shape
     if len(contributors) != n:
@@ -138,11 +145,22 @@ def bootstrap(
     index = {a: i for i, a in enumerate(owners)}
     owner_of = np.array([index[a] for a in addresses], dtype=int)
     payee_of = np.arange(n) if payee is None else np.asarray(payee, dtype=int)
-    counts = np.random.default_rng(seed).multinomial(t, np.full(t, 1.0 / t), size=resamples).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(t, np.full(t, 1.0 / t), size=resamples).astype(np.float64)
+    if members is not None and members.shape[0::2] != (n, t):
+        raise ValidationError(f"members has shape {members.shape}; expected ({n}, members, {t}) beside the scores")
+    m = 0 if members is None else members.shape[1]
+    weights = rng.multinomial(m, np.full(m, 1.0 / m), size=resamples) / m if m else None  # resamples x members
+
+    def totals(rows: slice) -> np.ndarray:
+        if weights is None:
+            return _totals(scores, counts[rows])
+        return sum(_totals(members[:, k, :], counts[rows]) * weights[rows, k] for k in range(m))
+
     chunk = max(1, _CELLS // max(n, 1))
     fractions = np.concatenate(
         [
-            _fractions(_totals(scores, counts[i : i + chunk]), owner_of, payee_of, len(owners), policy)
+            _fractions(totals(slice(i, i + chunk)), owner_of, payee_of, len(owners), policy)
             for i in range(0, resamples, chunk)
         ],
         axis=1,
@@ -155,6 +173,7 @@ def bootstrap(
         resamples=resamples,
         seed=seed,
         targets=t,
+        resampled=RESAMPLED if weights is None else RESAMPLED_WITH_MEMBERS,
     )
 
 
@@ -171,6 +190,7 @@ def for_run(attribution: Any, datanet: Any, cfg: Any) -> ShareIntervals | None:
         payee=payee_rows(table),
         pool_fraction=float(cfg.split.parts()["contributors"]) if cfg.split else 1.0,
         resamples=cfg.interval_resamples,
+        members=attribution.member_scores,
     )
     return replace(found, asked_ppm=cfg.max_interval_ppm)
 

@@ -265,8 +265,8 @@ def run_report(
             f"Percent of the rewards under policy {policy}; each share is provable against the reward root "
             "(see Provenance)."
             + (
-                f" Whiskers: each share's {rewards.intervals.level:.0%} interval when the targets are drawn again "
-                "(bootstrap); other seeds and models are not in it."
+                f" Whiskers: each share's {rewards.intervals.level:.0%} interval when the {rewards.intervals.resampled} "
+                "are drawn again (bootstrap); models trained with other seeds are not in it."
                 if getattr(rewards, "intervals", None) is not None
                 else ""
             ),

@@ -55,6 +55,28 @@ def test_intervals_cover_the_true_shares_at_their_level(policy):
     assert 0.42 <= coverage(policy, 0.50, trials=60) <= 0.58  # a 50% interval holds it about half the time
 
 
+def test_with_the_members_resampled_the_intervals_cover_the_spread_between_models():
+    """A known model whose ensemble members disagree: member k adds its own offset to each record's influence
+    (model variance, larger than the targets'). Intervals over the targets alone miss the true share most of the
+    time; resampling the members too (`members`, what member_scores.npy holds) brings coverage back to about 95%."""
+    rng = np.random.default_rng(5)
+    owner = np.repeat(np.arange(CONTRIBUTORS), RECORDS)
+    contributors = [addr(int(i)) for i in owner]
+    held: dict[str, list[bool]] = {"targets": [], "targets and ensemble members": []}
+    for trial in range(40):
+        mean = rng.normal(1.0, 1.0, size=owner.size) - 2.0 * (owner == CONTRIBUTORS - 1)
+        truth = true_fractions(mean, owner, "per_record") * PPM
+        offsets = rng.normal(0.0, 1.0, size=(owner.size, 10, 1))  # 10 members
+        members = mean[:, None, None] + offsets + 2.0 * rng.standard_normal((owner.size, 10, TARGETS))
+        for given in (None, members):
+            got = intervals.bootstrap(
+                members.mean(axis=1), contributors, "per_record", resamples=300, seed=trial, members=given
+            )
+            held[got.resampled] += [got.ppm[addr(c)][0] <= truth[c] <= got.ppm[addr(c)][1] for c in range(CONTRIBUTORS)]
+    assert np.mean(held["targets"]) < 0.6
+    assert 0.85 <= np.mean(held["targets and ensemble members"]) <= 0.99
+
+
 def test_intervals_are_deterministic_hold_the_share_and_scale_with_the_pool():
     rng = np.random.default_rng(0)
     owner = np.repeat(np.arange(4), 30)
@@ -83,6 +105,8 @@ def test_a_near_copy_earns_no_interval_its_original_gets_its_influence():
 
 
 def test_bad_inputs_say_what_is_wrong():
+    with pytest.raises(ValidationError, match=r"members has shape \(3, 2, 5\); expected \(3, members, 2\)"):
+        intervals.bootstrap(np.ones((3, 2)), [addr(0)] * 3, "per_record", members=np.ones((3, 2, 5)))
     with pytest.raises(ValidationError, match="one per score row"):
         intervals.bootstrap(np.ones((3, 2)), [addr(0)], "per_record")
     with pytest.raises(ValidationError, match="at least one target"):

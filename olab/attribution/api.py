@@ -34,7 +34,7 @@ from olab.attribution.featurize import (
 from olab.attribution.members import EnsembleMember, ensemble_members
 from olab.attribution.outputs import OUTPUT_FUNCTION
 from olab.attribution.projection import Projector, make_projector
-from olab.attribution.result import PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
+from olab.attribution.result import MEMBER_SCORES_FILE, PARAMS_FILE, SCORES_FILE, SELF_INFLUENCE_FILE, Attribution
 from olab.attribution.shards import shard_rows
 from olab.attribution.trak import Member, NpyRows, score, write_features
 from olab.config import validate
@@ -88,6 +88,13 @@ def examples(ds: Any, task: str, label_names: list[str]) -> tuple[list[Example],
 
 # featurization batch sizes when attribution.batch_size is null
 CPU_BATCH, CUDA_TRAKER_BATCH, CUDA_PROBE_START = 32, 64, 512
+
+
+def keeps_member_scores(cfg: AttributionConfig, members: int) -> bool:
+    """Whether attribution keeps each member's own scores beside their mean (member_scores.npy), so that share
+    intervals can resample the members too: with several members, on the olab engine's local executor (traker
+    and Ray score only the mean)."""
+    return members > 1 and cfg.engine == "olab" and cfg.executor == "local"
 
 
 def default_batch_size(cfg: AttributionConfig, device: torch.device) -> int | None:
@@ -155,6 +162,9 @@ def attribute(
             targets=(target_texts, target_labels),
             work=tmp / "work",
             scores=NpyRows(tmp / SCORES_FILE, shape=(len(train_texts), len(target_texts))),
+            member_scores=NpyRows(tmp / MEMBER_SCORES_FILE, shape=(len(train_texts), len(members) * len(target_texts)))
+            if keeps_member_scores(cfg, len(members))
+            else None,
             steps=steps,
             timings=timings,
             batch_size=default_batch_size(cfg, device),
@@ -188,6 +198,11 @@ def attribute(
             "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.type == "cuda" else None,
             "scores_hash": sha256_file(tmp / SCORES_FILE),
             "self_influence_hash": sha256_file(tmp / SELF_INFLUENCE_FILE),
+            **(
+                {"member_scores_hash": sha256_file(tmp / MEMBER_SCORES_FILE)}
+                if (tmp / MEMBER_SCORES_FILE).is_file()
+                else {}
+            ),
         }
         atomic_write_json(tmp / PARAMS_FILE, params)
     return Attribution.open(out_dir)
@@ -206,6 +221,7 @@ class _Job:
     targets: tuple[list[Example], list[int] | None]
     work: Path
     scores: NpyRows
+    member_scores: NpyRows | None  # each member's own scores (`keeps_member_scores`), for intervals over members
     steps: Steps
     timings: dict[str, float]
     batch_size: int | None  # None until fitted to the GPU (olab engine on CUDA)
@@ -283,8 +299,9 @@ class _Job:
         self.timings["featurize_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self_influence, lams = score(
-            scored, cfg.damping, self.scores, cfg.score_block_size, self.device, self.steps.next("score", n_train)
-        )
+            scored, cfg.damping, self.scores, cfg.score_block_size, self.device, self.steps.next("score", n_train),
+            members_out=self.member_scores,
+        )  # fmt: skip
         self.timings["score_s"] = time.perf_counter() - t0
         return {
             "self_influence": self_influence,

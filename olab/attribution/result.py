@@ -20,6 +20,7 @@ from olab.metrics import top_and_bottom
 
 SCORES_FILE = "scores.npy"
 SELF_INFLUENCE_FILE = "self_influence.npy"
+MEMBER_SCORES_FILE = "member_scores.npy"  # each ensemble member's own scores (olab engine, local, several members)
 PARAMS_FILE = "attribution.json"
 
 
@@ -53,6 +54,7 @@ class Attribution:
     scores: np.ndarray
     self_influence: np.ndarray
     params: dict[str, Any]
+    member_scores: np.ndarray | None = None  # train × members × targets; their mean over members is `scores`
 
     @classmethod
     def open(cls, path: str | Path) -> Attribution:
@@ -60,11 +62,16 @@ class Attribution:
         missing = [f for f in (SCORES_FILE, SELF_INFLUENCE_FILE, PARAMS_FILE) if not (path / f).is_file()]
         if missing:
             raise OlabError(f"{path} is not an attribution directory: missing {', '.join(missing)}")
+        scores = np.load(path / SCORES_FILE, mmap_mode="r")
+        members = None
+        if (path / MEMBER_SCORES_FILE).is_file():
+            members = np.load(path / MEMBER_SCORES_FILE, mmap_mode="r").reshape(scores.shape[0], -1, scores.shape[1])
         return cls(
             path=path,
-            scores=np.load(path / SCORES_FILE, mmap_mode="r"),
+            scores=scores,
             self_influence=np.load(path / SELF_INFLUENCE_FILE),
             params=read_json(path / PARAMS_FILE),
+            member_scores=members,
         )
 
     @property

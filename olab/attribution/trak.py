@@ -200,20 +200,28 @@ class Scorer:
         return cls(weights, invs, mean_q, lams)
 
     def block(
-        self, readers: list[NpyRows], start: int, stop: int, device: torch.device
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(scores float32, self-influence float64) of training rows start..stop, read through `readers`."""
+        self, readers: list[NpyRows], start: int, stop: int, device: torch.device, per_member: bool = False
+    ) -> tuple[np.ndarray, ...]:
+        """(scores float32, self-influence float64) of training rows start..stop, read through `readers`; with
+        `per_member`, also each member's own scores (rows × members·targets, member after member), whose mean over
+        the members is the scores."""
         tensors = self._on(device)
         acc = None
+        members = []
         self_acc = torch.zeros(stop - start, dtype=torch.float64, device=device)
         for rows, (weights, inv) in zip(readers, tensors, strict=True):
             phi = torch.from_numpy(rows.read(start, stop)).to(device)
             block = (phi @ weights).double()
-            acc = block if acc is None else acc.add_(block)
+            if per_member:
+                members.append(block)
+            acc = block.clone() if acc is None else acc.add_(block)
             self_acc += ((phi @ inv) * phi).sum(dim=1).double()
         q_block = torch.as_tensor(self.mean_q[start:stop], device=device)
         scale = q_block / len(tensors)
-        return (acc * scale[:, None]).float().cpu().numpy(), (self_acc * scale * q_block).cpu().numpy()
+        out = (acc * scale[:, None]).float().cpu().numpy(), (self_acc * scale * q_block).cpu().numpy()
+        if not per_member:
+            return out
+        return (*out, (torch.cat(members, dim=1) * q_block[:, None]).float().cpu().numpy())
 
     def _on(self, device: torch.device) -> list[tuple[Tensor, Tensor]]:
         cached = self.__dict__.get("_tensors")
@@ -234,8 +242,10 @@ def score(
     block_size: int,
     device: torch.device | str = "cpu",
     on_block: Callable[[int], None] | None = None,
+    members_out: NpyRows | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Fill `scores_out` (n_train × n_targets) with ensemble TRAK scores; return (self-influence, λ per member).
+    `members_out` (n_train × members·n_targets), when given, gets each member's own scores (`Scorer.block`).
 
     Self-influence is each record's effect on its own loss (module docstring).
     """
@@ -246,8 +256,10 @@ def score(
     self_influence = np.empty(n, dtype=np.float64)
     for start in range(0, n, block_size):
         stop = min(n, start + block_size)
-        block, self_block = scorer.block(readers, start, stop, device)
+        block, self_block, *members = scorer.block(readers, start, stop, device, per_member=members_out is not None)
         put_rows(scores_out, start, block)
+        if members_out is not None:
+            put_rows(members_out, start, members[0])
         self_influence[start:stop] = self_block
         if on_block is not None:
             on_block(stop - start)

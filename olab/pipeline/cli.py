@@ -32,7 +32,11 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     rewards = result.rewards
     ranked = rewards.ranked()
     shares = [share_text(s.share_ppm, rewards.interval(s.contributor)) for s in ranked]
-    how = f" ({rewards.intervals.level:.0%} intervals over the targets)" if rewards.intervals else ""
+    how = (
+        f" ({rewards.intervals.level:.0%} intervals over the {rewards.intervals.resampled})"
+        if rewards.intervals
+        else ""
+    )
     click.echo(f"\nreward shares{how}:")
     width = max(len(name_of(rewards.names, s.contributor)) for s in ranked)
     share_width = max(map(len, shares))

@@ -173,7 +173,7 @@ def verify(run_dir: str | Path, *, chain: bool = True, datanet_path: str | Path 
             if again != stored.intervals:
                 wrong = sorted(a for a in (again.ppm if again else {}) if stored.interval(a) != again.of(a))
                 problems.append(
-                    "intervals in rewards.json do not follow from the scores (a bootstrap over the targets seeded "
+                    f"intervals in rewards.json do not follow from the scores (a bootstrap over the {again.resampled if again else 'targets'} seeded "
                     f"{intervals.SEED}, rewards.interval_resamples={run.config.rewards.interval_resamples})"
                     + (f" for {', '.join(wrong)}" if wrong else "")
                 )
@@ -195,6 +195,7 @@ def attribution_problems(attribution: Attribution, m: Manifest, adapters: list[A
     for name, recorded in (
         ("scores.npy", m.attribution.scores_hash),
         ("self_influence.npy", params.get("self_influence_hash")),
+        *([("member_scores.npy", params.get("member_scores_hash"))] if attribution.member_scores is not None else []),
     ):
         actual = sha256_file(attribution.path / name)
         if actual != recorded:

@@ -21,7 +21,9 @@ LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 def agnews(n: int, offset: int = 0) -> Dataset:
     if not AGNEWS.is_dir():
         pytest.skip(f"needs the AG News TSVs in {AGNEWS}")
-    rows = [line.rstrip("\n").split("\t") for line in (AGNEWS / "dev.tsv").read_text().splitlines()[offset : offset + n]]
+    rows = [
+        line.rstrip("\n").split("\t") for line in (AGNEWS / "dev.tsv").read_text().splitlines()[offset : offset + n]
+    ]
     return Dataset.from_dict({"text": [r[0] for r in rows], "label": [r[1] for r in rows]})
 
 
@@ -39,7 +41,8 @@ def test_attribute_writes_a_complete_hashed_artifact(adapter, tmp_path):
     out = tmp_path / "attribution"
     result = attribute(adapter, train, targets, {**FAST, "checkpoints": "all"}, out,
                        progress=lambda e: seen.append((e.stage, e.done, e.total)) if e.kind == "step" else None)  # fmt: skip
-    assert sorted(p.name for p in out.iterdir()) == ["attribution.json", "scores.npy", "self_influence.npy"]
+    names = ["attribution.json", "member_scores.npy", "scores.npy", "self_influence.npy"]
+    assert sorted(p.name for p in out.iterdir()) == names  # two members: each one's scores are kept too
     assert result.scores.shape == (20, 5) and result.scores.dtype == np.float32
     assert np.isfinite(result.scores).all() and np.abs(result.scores).max() > 0
     assert result.self_influence.shape == (20,)
@@ -52,6 +55,11 @@ def test_attribute_writes_a_complete_hashed_artifact(adapter, tmp_path):
     assert len(p["damping_lambda"]) == 2 and p["peak_rss_mb"] > 0 and p["timings"]["total_s"] > 0
     reopened = Attribution.open(out)
     np.testing.assert_array_equal(reopened.scores, result.scores)
+    assert reopened.member_scores.shape == (20, 2, 5) and p["member_scores_hash"] == sha256_file(
+        out / "member_scores.npy"
+    )
+    np.testing.assert_allclose(reopened.member_scores.mean(axis=1), reopened.scores, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(reopened.member_scores[:, 0], reopened.member_scores[:, 1])
     assert reopened.params == result.params
     # progress reached its total in every stage
     finals = {stage: (done, total) for stage, done, total in seen}
@@ -63,6 +71,7 @@ def test_last_checkpoint_is_the_final_adapter_and_rerun_is_identical(adapter, tm
     a = attribute(adapter, train, targets, FAST, tmp_path / "a", progress=False)
     b = attribute(adapter, train, targets, FAST, tmp_path / "b", progress=False)
     assert [m["checkpoint"] for m in a.params["members"]] == [None]
+    assert a.member_scores is None and "member_scores_hash" not in a.params  # one member: its scores are the mean
     assert a.scores_hash == b.scores_hash  # deterministic on CPU
 
 

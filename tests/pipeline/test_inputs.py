@@ -69,6 +69,26 @@ def test_every_share_has_an_interval_in_the_output_rewards_json_and_report(proje
     assert "rewards" in checked.broken and "intervals in rewards.json do not follow" in checked.summary()
 
 
+def test_with_several_members_the_intervals_resample_them_too(project: Path) -> None:
+    """Two checkpoints ensembled: attribution keeps each one's scores, the intervals draw members and targets,
+    rewards.json and the output say so, verify holds, and an edited member score breaks the attribution link."""
+    proc = olab(
+        "run", str(project / "config.yaml"), "--no-progress", "--set", "finetune.checkpoints=2",
+        "--set", "attribution.checkpoints=all", "--set", "run.publish=false", cwd=project,
+    )  # fmt: skip
+    run = OpenedRun.open(run_dir_from(proc.stdout, project), datanet_path=project / "datanets" / "tiny")
+    stored = read_json(run.layout.rewards)["intervals"]
+    assert stored["resampled"] == "targets and ensemble members" and run.attribution.member_scores.shape[1] == 2
+    assert stored["method"] == "percentile bootstrap over targets and ensemble members"
+    assert "reward shares (95% intervals over the targets and ensemble members):" in proc.stdout
+    assert run.verify(chain=False).ok
+    members = run.layout.attribution / "member_scores.npy"
+    edited = np.load(members)
+    edited[0, 0] += 1.0
+    np.save(members, edited)
+    assert "attribution" in run.verify(chain=False).broken
+
+
 def test_a_precision_the_intervals_miss_is_priced_in_targets(project: Path) -> None:
     proc = olab(
         "run", str(project / "config.yaml"), "--no-progress", "--set", "rewards.max_interval_ppm=1", cwd=project
