@@ -481,6 +481,30 @@ def gas_or_timings(
     return _style(fig, title, max(240, 32 * len(names) + 110))
 
 
+USAGE_PARTS = {"claimed": ("claimed", POSITIVE), "unclaimed": ("settled, not claimed", PALETTE[0]),
+               "pending": ("earned since the last epoch", "#BAB0AC")}  # fmt: skip
+
+
+def usage_rewards(
+    usage: Any, *, labels: Mapping[str, str] | None = None, title: str | None = "Usage rewards per contributor"
+) -> go.Figure:
+    """What each address has earned from served answers (token units), one stacked bar each: claimed, settled but not
+    claimed, and earned since the last epoch. `usage`: rows or a DataFrame with address, pending, settled, claimed
+    (`olab.serve.session.ServeSession.usage()`)."""
+    df = _frame(usage, ["address", "pending", "settled", "claimed"], "usage rewards")
+    parts = {"claimed": df["claimed"], "unclaimed": df["settled"] - df["claimed"], "pending": df["pending"]}
+    names = [contributor_label(a, labels) for a in df["address"]]
+    fig = go.Figure([
+        go.Bar(x=values, y=names, orientation="h", name=USAGE_PARTS[part][0], marker={"color": USAGE_PARTS[part][1]},
+               customdata=df["address"], hovertemplate="%{customdata}<br>%{x:,.1f} tokens<extra>" + part + "</extra>")
+        for part, values in parts.items()
+    ])  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="test-token units", rangemode="tozero")
+    fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.25})
+    return _style(fig, title, max(220, 30 * len(df) + 130))
+
+
 def _fmt_amount(v: float, unit: str) -> str:
     if unit != "s":
         return f"{v:,.0f} {unit}"
@@ -502,4 +526,5 @@ __all__ = [
     "short_address",
     "top_records",
     "training_curve",
+    "usage_rewards",
 ]

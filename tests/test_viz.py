@@ -217,3 +217,17 @@ def test_every_figure_is_styled_alike_and_serialises():
         assert fig.layout.template.layout.font.family == viz.FONT
         assert fig.layout.height and fig.layout.title.text
         assert fig.to_json()
+
+
+def test_usage_rewards_stacks_claimed_settled_and_pending_per_contributor():
+    usage = [
+        {"address": A, "pending": 250.5, "settled": 600, "claimed": 600},
+        {"address": B, "pending": 0.0, "settled": 400, "claimed": 0},
+    ]
+    fig = viz.usage_rewards(usage, labels={A: "clean"})
+    assert fig.layout.barmode == "stack"
+    parts = {t.name: list(t.x) for t in fig.data}
+    assert parts == {"claimed": [600, 0], "settled, not claimed": [0, 400], "earned since the last epoch": [250.5, 0.0]}
+    assert list(fig.data[0].y) == [viz.contributor_label(A, {A: "clean"}), viz.contributor_label(B)]
+    with pytest.raises(ValidationError, match=r"usage rewards needs column\(s\) \['pending'"):
+        viz.usage_rewards([{"address": A, "settled": 1, "claimed": 0}])
