@@ -105,9 +105,13 @@ class ServeSession:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        config = ServeConfig(port=self.port, receipts=str(self.store_path), fee=fee, top_k=top_k)
-        with _environ(KEY_ENV, key):  # the server reads its signing key once, from the environment
-            self.server = Server([r.dir for r in self.runs.values()], config)
+        try:
+            config = ServeConfig(port=self.port, receipts=str(self.store_path), fee=fee, top_k=top_k)
+            with _environ(KEY_ENV, key):  # the server reads its signing key once, from the environment
+                self.server = Server([r.dir for r in self.runs.values()], config)
+        except BaseException:
+            sock.close()
+            raise
         self._uvicorn = uvicorn.Server(uvicorn.Config(self.server.app, log_level="warning"))
         self._thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]}, daemon=True,
                                         name=f"olab-serve-{self.port}")  # fmt: skip
@@ -140,16 +144,23 @@ class ServeSession:
         fetch the answer's receipt and (`verify`) check every link of it as `olab receipt verify --run` does."""
         if adapter not in self.cards:
             raise OlabError(f"adapter {adapter!r} is not served here; served: {', '.join(self.adapters)}")
+        import openai
+
         task = self.cards[adapter]["task"]
-        if task == "classification":
-            body = self.client.post("/classify", body={"model": adapter, "input": question}, cast_to=object)
-            text, receipt_id = body["data"][0]["label"], body["data"][0]["receipt_id"]
-        else:
-            chat = self.client.chat.completions.create(
-                model=adapter, messages=[{"role": "user", "content": question}], max_tokens=max_tokens, temperature=0
-            )
-            text, receipt_id = chat.choices[0].message.content, chat.model_extra["receipt_id"]
-        receipt = self.client.get(f"/receipts/{receipt_id}", cast_to=object)
+        try:
+            if task == "classification":
+                body = self.client.post("/classify", body={"model": adapter, "input": question}, cast_to=object)
+                text, receipt_id = body["data"][0]["label"], body["data"][0]["receipt_id"]
+            else:
+                chat = self.client.chat.completions.create(
+                    model=adapter, messages=[{"role": "user", "content": question}], max_tokens=max_tokens,
+                    temperature=0,
+                )  # fmt: skip
+                text, receipt_id = chat.choices[0].message.content, chat.model_extra["receipt_id"]
+            receipt = self.client.get(f"/receipts/{receipt_id}", cast_to=object)
+        except openai.APIStatusError as e:  # the server's 4xx names what is wrong with the question
+            raise OlabError(f"olab serve refused the question to {adapter!r} (HTTP {e.status_code}): "
+                            f"{e.body.get('message') if isinstance(e.body, dict) else e.message}") from None  # fmt: skip
         problems = self.verify(receipt) if verify else []
         broken = {p.split(":", 1)[0] for p in problems}
         run = self._run_of(receipt)
@@ -207,14 +218,14 @@ class ServeSession:
 
         from olab.serve.epochs import fee_shares
 
-        done = self.epochs()
+        done = [e for e in self.epochs() if e.chain is not None]  # an epoch a stopped settle left open is pending
         pending: dict[str, Fraction] = {}
         for _, receipt in self.store.after(done[-1].record["last_seq"] if done else 0):
             for who, amount in fee_shares(receipt).items():
                 pending[who] = pending.get(who, Fraction(0)) + amount
         settled: dict[str, int] = {}
         claimed: dict[str, int] = {}
-        for e in (e for e in done if e.chain is not None):
+        for e in done:
             for who, amount in e.amounts().items():
                 settled[who] = settled.get(who, 0) + amount
                 if amount and self.ledger.claimed(e.epoch_id, who):

@@ -64,6 +64,8 @@ def test_a_changed_or_foreign_receipt_is_named_broken(live, answers) -> None:
     assert [p for p in live.verify(foreign) if p.startswith("signature:")], "another key's signature was accepted"
     with pytest.raises(OlabError, match="is not served here; served: "):
         live.ask("no-such-adapter", "hello")
+    with pytest.raises(OlabError, match=r"refused the question to .* \(HTTP 400\): input must be a non-empty text"):
+        live.ask(answers["classify"].adapter, "")
 
 
 def test_usage_is_tallied_exactly_then_settled_and_claimed_once(live, answers) -> None:
