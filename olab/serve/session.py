@@ -117,7 +117,10 @@ class ServeSession:
                                         name=f"olab-serve-{self.port}")  # fmt: skip
         self._thread.start()
         self._wait_started(sock)
-        self.client = openai.OpenAI(base_url=self.url, api_key="local", max_retries=0, timeout=600)
+        # one connection per request: a kept-alive one that uvicorn closes as idle (after 5 s, e.g. while a receipt
+        # is verified) just as the next question reuses it is reset, and a question is not retried (it has a fee)
+        self.client = openai.OpenAI(base_url=self.url, api_key="local", max_retries=0, timeout=600,
+                                    default_headers={"Connection": "close"})  # fmt: skip
         self.cards = {m.id: m.model_dump() for m in self.client.models.list().data}
         self.store = open_store(self.store_path)
         self._ledger = ledger
