@@ -28,6 +28,12 @@ EXPECTED = {
         "'max_share_diff_ppm': 0",
         "'matches_published': True",
     ],
+    "05_serve_and_pay.ipynb": [
+        r"Answer\(\w+-m0: '[^']+'; receipt 0x[0-9a-f]{10}… holds\)",  # the answer's receipt verifies
+        r"receipt_id: the body hashes to 0x[0-9a-f]{64}",  # the forged fee is named
+        r"'failed',\s+'RewardDistributor\.claim\(.*share already claimed",  # the second claim is refused
+        r"(?m)^\[\]$",  # the epoch recomputes from its receipts and holds on chain
+    ],
 }
 
 
@@ -62,9 +68,9 @@ def test_notebooks_are_numbered_and_clean():
 @pytest.mark.slow
 @pytest.mark.xdist_group("notebooks")
 def test_the_notebooks_run_in_order_top_to_bottom(notebook_env):
-    """01..04 in order in one work directory, as a user goes (so in one test: test order is not guaranteed under
+    """01..05 in order in one work directory, as a user goes (so in one test: test order is not guaranteed under
     xdist): 02..04 train on the Datanet version that 01's signed contribution made, and 04 reuses 03's cached
-    run. Each must leave no error output, show what it promises, and display a widget."""
+    run, which 05 serves. Each must leave no error output, show what it promises, and display a widget."""
     notebook_env("tour")
     for path in NOTEBOOKS:
         nb = execute(path)
