@@ -32,10 +32,15 @@ def _(mo):
 
 
 @app.cell
-def _(mo, notebook_size, notebook_workdir):
+def _(notebook_size):
     size = notebook_size()  # tiny (CI) | small | full, from $OLAB_NOTEBOOK_SIZE
+    return (size,)
+
+
+@app.cell
+def _(mo, notebook_workdir):
     workdir = notebook_workdir(mo.notebook_dir())  # $OLAB_NOTEBOOK_DIR, else ../runs/notebooks
-    return size, workdir
+    return (workdir,)
 
 
 @app.cell
