@@ -63,15 +63,30 @@ class ShareIntervals:
         the targets, so its interval narrows as 1/sqrt(targets)."""
         return max(self.targets, math.ceil(self.targets * (self.widest_ppm / width_ppm) ** 2))
 
-    def precision_note(self) -> str | None:
-        """What meeting `rewards.max_interval_ppm` would cost, or None when it is met (or not asked)."""
+    def precision_note(self, attribution_params: Mapping[str, Any] | None = None) -> str | None:
+        """What meeting `rewards.max_interval_ppm` would cost, or None when it is met (or not asked).
+
+        The count is targets_for: now · (widest / asked)², rounded up. With the run's `attribution.json`
+        parameters it also says what the extra targets would add to attribution at the run's own rate: each new
+        target is featurized once per member (featurize_s / (n_train + n_targets) per example, all members) and
+        scored against every training record (score_s / n_targets)."""
         if self.asked_ppm is None or self.widest_ppm <= self.asked_ppm:
             return None
-        return (
+        needed = self.targets_for(self.asked_ppm)
+        note = (
             f"the widest {self.level:.0%} share interval is {self.widest_ppm:,} ppm, wider than "
-            f"rewards.max_interval_ppm={self.asked_ppm:,}: about {self.targets_for(self.asked_ppm):,} targets (now "
-            f"{self.targets:,}) would narrow it to that; other seeds' variance is not in these intervals"
+            f"rewards.max_interval_ppm={self.asked_ppm:,}: about {needed:,} targets (now {self.targets:,}; "
+            f"{self.targets:,} x ({self.widest_ppm:,} / {self.asked_ppm:,})^2, as an interval narrows with "
+            f"1/sqrt(targets)) would narrow it to that"
         )
+        timings = (attribution_params or {}).get("timings") or {}
+        if {"featurize_s", "score_s"} <= set(timings) and attribution_params.get("n_targets"):
+            p = attribution_params
+            per_target = timings["featurize_s"] / (p["n_train"] + p["n_targets"]) + timings["score_s"] / p["n_targets"]
+            note += f", adding about {(needed - self.targets) * per_target:,.0f} s to attribution at this run's rate"
+        if self.resampled == RESAMPLED_WITH_MEMBERS:
+            note += "; part of the width is the ensemble members' spread, which more targets do not narrow"
+        return note + "; models trained with other seeds are not in these intervals"
 
     def of(self, address: str) -> tuple[int, int] | None:
         """The interval of one address (any case), or None if it has none (the pool, a fee-split role)."""
@@ -216,4 +231,4 @@ def _fractions(totals: np.ndarray, owner_of: np.ndarray, payee: np.ndarray, owne
     return np.where(total > 0, weight / np.where(total > 0, total, 1), 1.0 / owners)
 
 
-__all__ = ["LEVEL", "RESAMPLES", "ShareIntervals", "bootstrap", "for_run", "share_text"]
+__all__ = ["LEVEL", "RESAMPLED", "RESAMPLED_WITH_MEMBERS", "RESAMPLES", "ShareIntervals", "bootstrap", "for_run", "share_text"]

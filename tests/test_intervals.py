@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,5 +154,10 @@ def test_the_targets_a_width_asks_for_narrow_the_widest_interval_to_about_it():
     met = intervals.ShareIntervals(few[0].ppm, targets=100, asked_ppm=10 * few[0].widest_ppm)
     assert met.precision_note() is None and met.targets_for(met.asked_ppm) == 100  # never fewer than it has
     short = intervals.ShareIntervals(few[0].ppm, targets=100, asked_ppm=asked)
-    assert f"about {short.targets_for(asked):,} targets (now 100)" in short.precision_note()
+    assert f"about {short.targets_for(asked):,} targets (now 100; 100 x (" in short.precision_note()
+    params = {"n_train": 360, "n_targets": 100, "timings": {"featurize_s": 46.0, "score_s": 2.0}}
+    extra = (short.targets_for(asked) - 100) * (46.0 / 460 + 2.0 / 100)
+    assert f"adding about {extra:,.0f} s to attribution at this run's rate" in short.precision_note(params)
+    over_members = replace(short, resampled=intervals.RESAMPLED_WITH_MEMBERS).precision_note()
+    assert "part of the width is the ensemble members' spread, which more targets do not narrow" in over_members
     assert intervals.ShareIntervals.from_json(short.to_json()) == short

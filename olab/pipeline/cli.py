@@ -43,7 +43,7 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
     for s, text in zip(ranked, shares, strict=True):
         name = name_of(rewards.names, s.contributor)
         click.echo(f"  {name:<{width}}  {text:>{share_width}}  {s.share_ppm:>9,} ppm  {s.contributor}")
-    note = rewards.intervals.precision_note() if rewards.intervals else None
+    note = rewards.intervals.precision_note(result.attribution.params) if rewards.intervals else None
     if note:
         click.echo(f"note: {note}")
     settled = result.manifest.chain.settlement
