@@ -5,11 +5,11 @@ configs/experiments/reward_stability_agnews.yaml) go through `olab.run` once per
 the projection seed; the records stay the same), and once per extra flip rate. It prints:
 - the clean shares' coefficient of variation (std / mean over the 8 clean contributors) per seed;
 - the rank stability of every contributor across seeds (Spearman between seeds' shares; each one's ranks);
-- interval coverage: how often a clean contributor's 95% interval (bootstrap over targets) holds the clean
-  contributors' mean share over all seeds, which is what each of them is owed since they are exchangeable;
-  and whether the noisy contributor's interval lies below every clean one's;
-- detection ROC AUC of the flipped records per method (self-influence, training loss, the mean of their
-  ranks) and flip rate.
+- interval coverage: how often a clean contributor's 95% interval (bootstrap over the targets, and over the
+  ensemble members when attribution kept each one's scores) holds the clean contributors' mean share over all
+  seeds, which is what each of them is owed since they are exchangeable; and whether the noisy contributor's
+  interval lies below every clean one's;
+- detection ROC AUC of the flipped records per method of `olab.detection` and flip rate.
 
     .venv/bin/python experiments/reward_stability/run.py                 # 3 seeds at 30%, then 10/20/40%
     .venv/bin/python experiments/reward_stability/run.py --quick --out /tmp/stability   # smoke run
@@ -92,6 +92,7 @@ def measure(cfg) -> dict[str, Any]:
         "behaviour": run.behaviours(),
         "shares": rewards.as_dict(),
         "intervals": {a: list(b) for a, b in rewards.intervals.ppm.items()},
+        "resampled": rewards.intervals.resampled,
         "auc": aucs(flipped, records["self_influence"], loss, list(records["label"])),
         "flipped": int(flipped.sum()),
     }
@@ -188,7 +189,7 @@ def summary(result: dict[str, Any]) -> str:
         f" (mean {np.mean(s['clean_cv_per_seed']):.3f}); of the seeds' mean shares: {s['clean_cv_of_seed_means']:.3f}",
         f"clean contributor owed (mean over seeds): {s['clean_owed_ppm']:,.0f} ppm; label-noise contributor: "
         f"{', '.join(f'{v:,.0f}' for v in s['noisy_share_ppm'])} ppm",
-        f"95% intervals (bootstrap over targets): mean width {s['mean_interval_width_ppm']:,.0f} ppm; they hold the "
+        f"95% intervals (bootstrap over the {result['runs'][0].get('resampled', 'targets')}): mean width {s['mean_interval_width_ppm']:,.0f} ppm; they hold the "
         f"owed share {s['coverage_of_owed_share']:.0%} of the time; the noisy interval lies below every clean one "
         f"in {sum(s['noisy_interval_below_every_clean'])} of {len(result['seeds'])} seeds",
         f"Spearman of shares between seeds: {', '.join(f'{v:.2f}' for v in s['rank_spearman_between_seeds'])}",
