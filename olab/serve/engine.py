@@ -113,16 +113,14 @@ class Engine:
 
 
 def _within(jobs: list[Job], most: int) -> list[list[Job]]:
-    """`jobs` cut, in order, into runs of at most `most` distinct adapters each."""
-    parts: list[list[Job]] = []
-    seen: set[Any] = set()
+    """`jobs` as batches of at most `most` distinct adapters each; when they must be cut, a window's requests for
+    one adapter go in one batch (each adapter loads once per window)."""
+    first: dict[Any, int] = {}
     for job in jobs:
-        if not parts or (job.served not in seen and len(seen) == most):
-            parts.append([])
-            seen = set()
-        parts[-1].append(job)
-        seen.add(job.served)
-    return parts
+        first.setdefault(job.served, len(first))
+    if len(first) <= most:
+        return [jobs]
+    return [[j for j in jobs if first[j.served] // most == k] for k in range(-(-len(first) // most))]
 
 
 @torch.no_grad()

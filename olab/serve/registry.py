@@ -259,6 +259,8 @@ class Registry:
                 self._bases[served.group] = self._load_base(served, slot)
             else:
                 res.model.load_adapter(path, adapter_name=slot)
+                if res.model.active_adapter not in res.model.peft_config:  # PEFT keeps naming a deleted last one
+                    res.model.set_adapter(slot)
                 res.model.eval()
         except RequestError as e:
             return e

@@ -69,6 +69,8 @@ def test_two_resident_of_eight_answer_as_with_no_bound(runs: dict[str, Path]) ->
     assert not missing, f"a batch ran with adapters not loaded: {missing}"
     assert bounded.loads > 8  # adapters were unloaded and loaded again, not all kept
     assert unbounded.loads == 8
+    # one resident: each load unloads the base model's only adapter first
+    assert _answers(Registry(adapters, max_resident=1), cycle, together=True) == want
 
 
 def test_a_bound_below_one_is_refused(runs: dict[str, Path]) -> None:
