@@ -83,10 +83,13 @@ def connect(address: str | None, num_cpus: int) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     if address is None:
+        # Ray renices its workers by +15 so that they yield to its own daemons; on this machine the workers are the
+        # job (what the local executor runs at the caller's priority), so they keep the driver's niceness
+        system = {"worker_niceness": 0}
         # a second try: a loaded machine can miss the raylet's fixed 15 s agent start (ray-project/ray#65983)
         for attempt in range(2):
             try:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _system_config=system)
                 break
             except Exception:
                 ray.shutdown()
