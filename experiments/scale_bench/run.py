@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "job shows how Ray's fixed per-job cost amortizes.",
     )  # fmt: skip
     parser.add_argument("--skip-speed", action="store_true", help="Only the memory part (no Ray needed).")
+    parser.add_argument("--skip-memory", action="store_true", help="Only the speed part.")
     parser.add_argument("--ray-address", default=None, help="A running Ray (2 CPUs) to use; default: start one.")
     parser.add_argument("--memory-child", nargs=4, metavar=("ROWS", "K", "TARGETS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_speed:
             results["speed"] = speed(p, Path(tmp), args.ray_address)
-        results["memory"] = memory(p, Path(tmp))
+        if not args.skip_memory:
+            results["memory"] = memory(p, Path(tmp))
     results["load_after"] = load()
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if "speed" in results:
@@ -158,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
               f"workers: {s['speedup_1_to_2_workers']:.2f}x (goal >= 1.6); Ray overhead with one worker: "
               f"{s['ray_overhead_1_worker']:.2f}x the local executor (goal <= 1.15), "
               f"{s['ray_extra_seconds_1_worker']:+.1f}s; scores bit-identical: {s['identical']}")  # fmt: skip
-    biggest = results["memory"][-1]
-    print(f"blocked scoring {biggest['rows']:,} x {biggest['targets']:,}: peak {biggest['peak_rss_mib'] / 1024:.2f} GiB "
-          f"(goal < 8 GiB); {results['load_before']} before, {results['load_after']} after")  # fmt: skip
+    if "memory" in results:
+        biggest = results["memory"][-1]
+        print(f"blocked scoring {biggest['rows']:,} x {biggest['targets']:,}: peak {biggest['peak_rss_mib'] / 1024:.2f} GiB "
+              f"(goal < 8 GiB)")  # fmt: skip
+    print(f"{results['load_before']} before, {results['load_after']} after")
     return 0
 
 
