@@ -62,3 +62,10 @@ def test_fidelity_compares_receipts_with_exact_trak(runs: dict[str, Path], run: 
     at_run_k = next(r for r in scorers if r["k"] == results["default_k"])
     assert at_run_k["top_overlap"] == receipts["top_overlap"]  # the receipts rank by this very scorer
     assert all(0 <= r["top_overlap"] <= 1 and -1 <= r["spearman"] <= 1 for r in scorers)
+
+
+def test_the_32_adapter_config_makes_16_tiny_causal_lm_adapters_per_run() -> None:
+    from olab.pipeline.config import load_config
+
+    cfg = load_config(REPO / "experiments/serve_bench/adapters32.yaml")
+    assert cfg.run.models == 16 and cfg.finetune.task == "causal_lm" and cfg.finetune.base_model == "tiny-gpt2"
