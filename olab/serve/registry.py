@@ -173,7 +173,7 @@ class Registry:
     @property
     def resident_names(self) -> list[str]:
         """Names of the adapters loaded now, least recently used first."""
-        return [s.name for s in self._slots]
+        return [s.name for s in list(self._slots)]  # list(): one step under the GIL, safe beside the engine thread
 
     def clash(self, adapters: dict[str, ServedAdapter]) -> None:
         """409 when one of `adapters` has the name of one served already, from another run directory."""
