@@ -14,7 +14,7 @@ the scores of its stored targets equal the run's score matrix.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from olab.attribution.members import ensemble_members
 from olab.attribution.projection import make_projector
 from olab.attribution.trak import damped_inverse, write_features
 from olab.devices import AUTOCAST, resolve_device, resolve_precision
+from olab.errors import OlabError
 
 
 @dataclass
@@ -60,6 +61,21 @@ class AnswerScorer:
         self.max_length = max_length
         self.members = members
         self.mean_q = torch.as_tensor(mean_q, dtype=torch.float64)
+
+    @property
+    def device(self) -> str:
+        """The kind of device the scores are computed on ("cpu" or "cuda"), as a receipt states it."""
+        return self.members[0].featurizer.device.type
+
+    @classmethod
+    def for_receipt(cls, run: Any, receipt: Mapping[str, Any]) -> AnswerScorer:
+        """A scorer that recomputes `receipt`'s scores: its adapter member, on the kind of device it was scored on
+        (scores recompute bit for bit on the same kind; a CPU cannot recompute a GPU's)."""
+        device = receipt.get("scored_on", "cpu")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise OlabError(f"receipt {receipt.get('receipt_id')} was scored on a CUDA GPU and its scores recompute "
+                            "bit for bit only there: verify it on a machine with a GPU, or without --run")  # fmt: skip
+        return cls.prepare(run, receipt.get("adapter", {}).get("member", 0), device)
 
     @classmethod
     def prepare(cls, run: Any, member: int = 0, device: str = "cpu") -> AnswerScorer:

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from olab.devices import resolve_device, resolve_precision
 from olab.errors import OlabError
 from olab.secrets import redact
 from olab.serve.config import ServeConfig
@@ -75,7 +76,9 @@ class Server:
 
     def __init__(self, run_dirs: list[str | Path], config: ServeConfig | None = None) -> None:
         self.config = config or ServeConfig()
-        self.registry = Registry(register_runs(run_dirs), max_resident=self.config.max_resident)
+        device = resolve_device(self.config.device, "serve")
+        precision = resolve_precision(self.config.precision, device, "serve", without_bf16="fp16")
+        self.registry = Registry(register_runs(run_dirs), self.config.max_resident, device.type, precision)
         self._admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
         self.engine = Engine(self.registry, max_batch=self.config.max_batch, max_wait_ms=self.config.max_wait_ms)
         self.receipts = Receipts(self.registry, self.config) if self.config.receipts else None
@@ -309,7 +312,7 @@ class Receipts:
             if served not in self._scorers:  # a scorer holds its own model: as many as adapters may be resident
                 while len(self._scorers) >= self.config.max_resident:
                     self._scorers.popitem(last=False)
-                self._scorers[served] = AnswerScorer.prepare(run, served.member)
+                self._scorers[served] = AnswerScorer.prepare(run, served.member, self.registry.device)
             self._scorers.move_to_end(served)
             return run, self._scorers[served]
 
@@ -323,7 +326,8 @@ class Receipts:
             with self._scoring:  # a scorer's featurizer records activations in hooks: one answer at a time
                 scores = scorer.scores(*receipts.example_of(example, prompt, output))[:, 0]
             body = receipts.body(run=run, member=served.member, scores=scores, example=example, prompt=prompt,
-                                 output=output, fee=self.config.fee, top_k=self.config.top_k)  # fmt: skip
+                                 output=output, fee=self.config.fee, top_k=self.config.top_k,
+                                 scored_on=scorer.device)  # fmt: skip
         except RequestError:
             raise
         except (OSError, OlabError) as e:

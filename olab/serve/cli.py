@@ -15,6 +15,8 @@ import click
               help="SQLite receipt store: every answer gets a receipt signed with the key in $OLAB_SERVE_KEY.")  # fmt: skip
 @click.option("--max-resident", default=None, type=int,
               help="Most adapters loaded at once; the least recently used one unloads (default 32).")  # fmt: skip
+@click.option("--device", default=None, type=click.Choice(["auto", "cpu", "cuda"]),
+              help="Where the base model and receipt scoring run (default auto: CUDA when present).")  # fmt: skip
 @click.option(
     "--fee", default=None, type=int, help="Fee per answer in test-token units, paid out by olab settle (default 0)."
 )
@@ -27,6 +29,7 @@ def serve(
     receipts: str | None,
     fee: int | None,
     max_resident: int | None,
+    device: str | None,
 ) -> None:
     """Serve every adapter of RUN_DIR... on one base model: GET /v1/models, POST /v1/completions,
     /v1/chat/completions, /v1/classify. A request's `model` is an adapter id from /v1/models. With
@@ -40,7 +43,7 @@ def serve(
     from olab.serve.config import ServeConfig
 
     given = {"host": host, "port": port, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
-             "receipts": receipts, "fee": fee, "max_resident": max_resident}  # fmt: skip
+             "receipts": receipts, "fee": fee, "max_resident": max_resident, "device": device}  # fmt: skip
     try:
         config = ServeConfig(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:
@@ -78,7 +81,7 @@ def verify(receipt_file: str, run_dir: str | None, signer: str | None) -> None:
         run = Run.open(run_dir)
         member = data.get("adapter", {}).get("member", 0)
         if data.get("inputs") and 0 <= member < len(run.manifest.adapter.models):
-            scorer = AnswerScorer.prepare(run, member)
+            scorer = AnswerScorer.for_receipt(run, data)
     broken = problems(data, run=run, scorer=scorer, signer=signer)
     if broken:
         raise VerificationError(f"receipt {data.get('receipt_id')} does not hold:\n  - " + "\n  - ".join(broken))

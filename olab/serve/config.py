@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -18,6 +20,12 @@ class ServeConfig(BaseModel):
         32, ge=1, description="most adapters loaded on the base model(s) at once; the least recently used one unloads"
     )
     max_wait_ms: float = Field(10.0, ge=0, description="how long the batcher waits for more requests")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the base model and the receipts' scoring run: auto is CUDA when present, else CPU"
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="the base model's weights for answering: auto is fp32 on the CPU, bf16 (else fp16) on a GPU"
+    )
     max_body_bytes: int = Field(1 << 20, ge=1, description="largest request body accepted")
     receipts: str | None = Field(
         None,

@@ -61,6 +61,7 @@ def body(
     output: str,
     fee: int,
     top_k: int,
+    scored_on: str = "cpu",
     timestamp: int | None = None,
 ) -> dict[str, Any]:
     """The unsigned receipt for one answer; `scores` are the answer's TRAK scores of the run's training records."""
@@ -84,6 +85,7 @@ def body(
         "records": records,
         "fee": int(fee),
         "fee_split": fee_split_of(run),
+        "scored_on": scored_on,  # the device kind the scores were computed on: they recompute bit for bit on the same
         "chain_id": chain_id_of(run),  # the EIP-712 domain's chain id the server signs under
         "timestamp": int(time.time()) if timestamp is None else int(timestamp),
         "nonce": "0x" + secrets.token_hex(16),  # two equal answers in one second still get distinct receipts

@@ -147,13 +147,16 @@ class Registry:
     under a forward pass; `pinned(...)` keeps a batch's adapters resident while it loads the others it needs.
     Readers of `adapters` take no lock (it is replaced, never changed in place)."""
 
-    def __init__(self, adapters: dict[str, ServedAdapter], max_resident: int = 32) -> None:
+    def __init__(
+        self, adapters: dict[str, ServedAdapter], max_resident: int = 32, device: str = "cpu", precision: str = "fp32"
+    ) -> None:
         if not adapters:
             raise OlabError("no adapters to serve: give at least one run directory written by `olab run`")
         if max_resident < 1:
             raise OlabError(f"max_resident={max_resident}: at least one adapter must fit (give 1 or more)")
         self.adapters = dict(adapters)
         self.max_resident = max_resident
+        self.device, self.precision = device, precision  # where base models go, in which dtype (olab.devices)
         self.lock = threading.RLock()
         self.loads = self.hits = 0  # adapter loads and requests that found their adapter resident (stats)
         self._bases: dict[tuple[str, str, int], Resident] = {}
@@ -306,15 +309,17 @@ class Registry:
         for served in [a for a in self._slots if self.adapters.get(a.name) != a and not self._pins[a]]:
             self._unload(served)
 
-    @staticmethod
-    def _load_base(served: ServedAdapter, slot: str) -> Resident:
+    def _load_base(self, served: ServedAdapter, slot: str) -> Resident:
+        import torch
         from peft import PeftModel
 
         from olab.adapters.models import base_weight_hash, load_base_model
+        from olab.devices import AUTOCAST
 
         _require(served, base_weight_hash(served.base), served.base_weight_hash, f"base model {served.base!r}'s "
                  "weights", "its training", "serve it on the base model it was trained on")  # fmt: skip
         model, tokenizer = load_base_model(served.base, served.task, list(served.labels) or None)  # type: ignore[arg-type]
+        model.to(device=self.device, dtype=AUTOCAST[self.precision] or torch.float32)
         peft = PeftModel.from_pretrained(model, str(served.path / ADAPTER_DIR), adapter_name=slot)
         peft.eval()
         return Resident(peft, tokenizer)

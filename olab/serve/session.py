@@ -187,7 +187,7 @@ class ServeSession:
         run = self._run_of(receipt)
         member = receipt.get("adapter", {}).get("member", 0)
         if (run.run_id, member) not in self._scorers:
-            self._scorers[run.run_id, member] = AnswerScorer.prepare(run, member)
+            self._scorers[run.run_id, member] = AnswerScorer.for_receipt(run, receipt)
         return problems(receipt, run=run, scorer=self._scorers[run.run_id, member], signer=self.signer)
 
     def _run_of(self, receipt: dict[str, Any]) -> Run:

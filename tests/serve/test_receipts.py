@@ -16,6 +16,7 @@ from pathlib import Path
 import openai
 import pytest
 import requests
+import torch
 from eth_account import Account
 from serve_helpers import LiveServer
 
@@ -72,10 +73,22 @@ def test_answers_carry_signed_receipts_that_verify_and_tampering_is_named(receip
 
     # olab receipt verify accepts a true receipt, recomputing its scores from the run
     clf_receipt = stored[ids[2]]
+    run_of_clf = Run.open(runs["clf"], datanet_path=project / Run.open(runs["clf"]).manifest.datanet.path)
     good = tmp_path / "good.json"
     good.write_text(json.dumps(clf_receipt))
     ok = _verify(good, project, "--run", str(runs["clf"]), "--signer", SERVER)
     assert ok.returncode == 0 and "holds" in ok.stdout, ok.stderr
+    # the signed body says which kind of device scored it: scores recompute bit for bit only on the same kind
+    assert clf_receipt["scored_on"] == "cpu"
+    if not torch.cuda.is_available():
+        on_gpu = {**receipts.sign({k: v for k, v in clf_receipt.items() if k not in (*receipts.SIGNED, "inputs")}
+                                  | {"scored_on": "cuda"}, Account.from_key(KEY), receipts.chain_id_of(run_of_clf)),
+                  "inputs": clf_receipt["inputs"]}  # fmt: skip
+        gpu_file = tmp_path / "gpu.json"
+        gpu_file.write_text(json.dumps(on_gpu))
+        elsewhere = _verify(gpu_file, project, "--run", str(runs["clf"]), "--signer", SERVER)
+        assert elsewhere.returncode == 2 and "scored on a CUDA GPU" in elsewhere.stderr, elsewhere.stderr
+        assert "Traceback" not in elsewhere.stderr
 
     # a score the server changed and signed again: only recomputing the scores finds it
     forged = json.loads(json.dumps(clf_receipt))

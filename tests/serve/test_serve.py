@@ -13,6 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 import requests
+import torch
 
 from olab.pipeline import Run
 
@@ -107,3 +108,24 @@ def test_serve_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "olab.cli", "serve", str(tmp_path)], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert proc.returncode == 2 and "is not a run directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_serve_on_cuda_without_a_gpu_is_refused_clearly(runs) -> None:
+    proc = subprocess.run([sys.executable, "-m", "olab.cli", "serve", str(runs["clf"]), "--device", "cuda",
+                           "--port", "0"], cwd=runs["clf"].parent.parent, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 2 and "serve.device='cuda'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_base_model_goes_where_the_server_is_told(runs) -> None:
+    from olab.serve.registry import Registry, register_runs
+
+    registry = Registry(register_runs([runs["clf"]]), device="cpu", precision="bf16")
+    resident = registry.base(next(iter(registry.adapters)))
+    params = list(resident.model.parameters())
+    assert {p.device.type for p in params} == {"cpu"}
+    assert torch.bfloat16 in {p.dtype for p in params}  # the base's weights; PEFT keeps the LoRA weights in fp32
+    with torch.no_grad():
+        logits = resident.model(**resident.tokenizer(["Stocks fall"], return_tensors="pt")).logits
+    assert logits.shape[0] == 1 and torch.isfinite(logits.float()).all()
