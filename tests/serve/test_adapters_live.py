@@ -1,5 +1,5 @@
 """Changing what a live `olab serve` serves without a restart, against a real server on 127.0.0.1 driven by the
-`openai` client and httpx: POST /v1/adapters registers a run's adapters (admin bearer token only; a missing run, a run
+`openai` client and requests: POST /v1/adapters registers a run's adapters (admin bearer token only; a missing run, a run
 whose files or on-chain commitment disagree, or a name clash gets a 4xx naming it), DELETE /v1/adapters/{id} removes
 one (requests already in flight finish; later ones get 404), and at most --max-resident adapters are loaded at once.
 A run whose manifest was changed to commit another adapter is refused with a 409 naming the run, the chain and the
@@ -12,9 +12,9 @@ import shutil
 import threading
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
+import requests
 from serve_helpers import LiveServer
 
 from olab.hashing import hash_json
@@ -52,9 +52,9 @@ def live(runs: dict[str, Path], swapped: Path) -> LiveServer:
     server.stop()
 
 
-def _admin(live: LiveServer, method: str, path: str, token: str | None = TOKEN, **kw) -> httpx.Response:
+def _admin(live: LiveServer, method: str, path: str, token: str | None = TOKEN, **kw) -> requests.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.request(method, f"{live.url}{path}", headers=headers, timeout=300, **kw)
+    return requests.request(method, f"{live.url}{path}", headers=headers, timeout=300, **kw)
 
 
 def test_a_run_whose_commitment_on_chain_disagrees_is_refused_with_409(live, swapped, runs) -> None:
