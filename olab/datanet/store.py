@@ -233,7 +233,9 @@ class Datanet:
     def _read_table(self, version: int | None = None) -> pa.Table:
         data = self._storage.read_bytes(self._rel(RECORDS, version))
         try:
-            table = pq.read_table(io.BytesIO(data))
+            # one thread: a Datanet's table is small, and an Arrow thread pool left alive at interpreter exit can abort
+            # a finished command ("terminate called without an active exception", exit 134: apache/arrow#34314)
+            table = pq.read_table(io.BytesIO(data), use_threads=False)
         except (pa.ArrowException, OSError) as e:
             raise DatanetError(
                 f"{self.path}/{self._rel(RECORDS, version)} cannot be read as Parquet ({e}); the file is damaged"
@@ -269,7 +271,7 @@ class Datanet:
         return datasets.Dataset(InMemoryTable(table), info=info)
 
     def to_pandas(self) -> pd.DataFrame:
-        return self.table.to_pandas()
+        return self.table.to_pandas(use_threads=False)  # see _read_table
 
     def rejections(self, version: int | None = None) -> list[dict[str, Any]]:
         """The records rejected when `version` (default: this one) was made, each with its rule and reason."""
