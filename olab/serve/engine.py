@@ -1,6 +1,7 @@
 """Batched inference over many adapters on one base: a dynamic batcher gathers the requests that arrive within
 `max_wait_ms` (up to `max_batch`), groups those that can share a forward pass (same resident base, same kind,
-same sampling settings) and runs each group as one PEFT mixed-adapter batch (`adapter_names=`, one name per row).
+same sampling settings) and runs each group as one mixed-adapter batch (`adapter_names=`, one name per row; the LoRA
+layers gather each row's adapter weights, olab.serve.gathered).
 A group spanning more adapters than may be resident at once runs in several batches; the adapters of a batch are
 loaded (lazily, hash-checked) and pinned while it runs, and a refused adapter fails only its own requests.
 """

@@ -20,6 +20,7 @@ from typing import Any
 from olab.adapters.adapter import ADAPTER_DIR, LABELS_FILE, PROVENANCE_FILE, artifact_hash
 from olab.errors import OlabError
 from olab.io import read_json
+from olab.serve import gathered
 
 
 class RequestError(OlabError):
@@ -322,4 +323,5 @@ class Registry:
         model.to(device=self.device, dtype=AUTOCAST[self.precision] or torch.float32)
         peft = PeftModel.from_pretrained(model, str(served.path / ADAPTER_DIR), adapter_name=slot)
         peft.eval()
+        gathered.install(peft)  # mixed batches: one batched matmul per LoRA layer, not a loop over adapters
         return Resident(peft, tokenizer)
