@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--spreads", type=int, nargs="+", default=[8, 32], help="distinct adapters a mixed batch spans")
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-receipt", action="store_true",
+                    help="mixed batches only (runs without an attribution, e.g. coldload.py's adapters)")  # fmt: skip
     args = ap.parse_args()
 
     registry = Registry(register_runs(args.runs), max_resident=max(args.spreads))
@@ -90,13 +92,15 @@ def main() -> None:
     spreads = {"one_adapter": names[:1], **{f"mixed_{n}": names[:n] for n in args.spreads}}
     for key, spread in spreads.items():  # warm-up
         batch(key, spread)
-    answer_and_receipt()
-    rounds = {**{key: [] for key in spreads}, "answer": [], "answer_receipt": []}
+    answers = () if args.no_receipt else ("answer", "answer_receipt")
+    if answers:
+        answer_and_receipt()
+    rounds = {**{key: [] for key in spreads}, **{key: [] for key in answers}}
     order = list(spreads)
     for i in range(args.rounds):
         for key in order[i % len(order) :] + order[: i % len(order)]:  # each round starts with another batch
             rounds[key].append(timed(lambda key=key: batch(key, spreads[key])))
-        for key in ("answer", "answer_receipt")[:: 1 if i % 2 else -1]:
+        for key in answers[:: 1 if i % 2 else -1]:
             rounds[key].append(timed(answer if key == "answer" else answer_and_receipt))
     engine.close()
     alone.close()
@@ -112,7 +116,7 @@ def main() -> None:
         "rounds_s": rounds,
         "tokens_per_s": {k: tokens[k] / med[k] for k in spreads},
         "mixed_vs_one_adapter_throughput": {n: med["one_adapter"] / med[f"mixed_{n}"] for n in args.spreads},
-        "answer_plus_receipt_vs_answer": med["answer_receipt"] / med["answer"],
+        "answer_plus_receipt_vs_answer": med["answer_receipt"] / med["answer"] if answers else None,
         "load_average": os.getloadavg(),
     }
     path = Path(__file__).parent / "out" / "results.json"
@@ -124,7 +128,8 @@ def main() -> None:
     for n, ratio in out["mixed_vs_one_adapter_throughput"].items():
         print(f"mixed batch over {n} adapters vs one adapter: {ratio:.2f}x throughput "
               f"({out['tokens_per_s'][f'mixed_{n}']:.1f} tokens/s)")  # fmt: skip
-    print(f"answer + receipt vs answer alone: {out['answer_plus_receipt_vs_answer']:.2f}x time")
+    if answers:
+        print(f"answer + receipt vs answer alone: {out['answer_plus_receipt_vs_answer']:.2f}x time")
 
 
 if __name__ == "__main__":

@@ -43,3 +43,9 @@ def test_a_mixed_batch_matches_peft_row_for_row() -> None:
     names = [n if n != "a3" else "a12" for n in names]
     torch.testing.assert_close(ours(input_ids=ids, adapter_names=names).logits,
                                peft_model(input_ids=ids, adapter_names=names).logits, rtol=1e-5, atol=1e-6)  # fmt: skip
+
+    with torch.no_grad():  # the same rows again after an adapter's weights changed in place: not the old rows
+        for model in (ours, peft_model):
+            next(p for name, p in model.named_parameters() if ".a12." in name and "lora_B" in name).mul_(3)
+    torch.testing.assert_close(ours(input_ids=ids, adapter_names=names).logits,
+                               peft_model(input_ids=ids, adapter_names=names).logits, rtol=1e-5, atol=1e-6)  # fmt: skip
