@@ -1,13 +1,15 @@
 """Scale-out benchmark: attribution on Ray against the local executor, and the memory of blocked scoring.
 
-    .venv/bin/python experiments/scale_bench/run.py             # 1,024 examples on 1 and 2 workers; 10k..1M rows
+    .venv/bin/python experiments/scale_bench/run.py             # 1,024 and 4,096 examples on 1 and 2 workers; 10k..1M rows
     .venv/bin/python experiments/scale_bench/run.py --quick     # a smoke run (tests/test_experiments_scale_bench.py)
 
-Speed: one attribution (MiniLM + LoRA r=8 fine-tuned briefly on the quickstart's synthetic headlines, k = 2048,
-64 tokens) run three times in this process: the local executor with one torch thread, then executor 'ray' with 1
-and with 2 single-threaded workers. Ray itself is started once before the timings, as a running cluster would be;
-the actors (each loading the model and drawing the projection) start inside the timed calls. Prints the speed-up
-from 1 to 2 workers, Ray's overhead against the local executor with one worker, and whether the three score
+Speed: per job size in --examples, one attribution (MiniLM + LoRA r=8 fine-tuned briefly on the quickstart's
+synthetic headlines, 32 targets, k = 2048, 64 tokens, 8 training shards: --examples / 8 rows each) run three times
+in this process: the local executor with one torch thread, then executor 'ray' with 1 and with 2 single-threaded
+workers. Ray itself is started once before the timings, as a running cluster would be; the actors (each a fresh
+process importing torch, transformers and PEFT, loading the model and drawing the projection) start inside the
+timed calls. Prints, per size, the speed-up from 1 to 2 workers, Ray's overhead against the local executor with
+one worker (and its extra seconds: the fixed per-job cost shows as the job shrinks), and whether the three score
 matrices are bit-identical.
 
 Memory: for each size in --rows, a fresh process writes rows × k synthetic features to disk batch by batch (as
@@ -30,9 +32,9 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).parent / "out"
-FULL = {"examples": 1024, "targets": 32, "max_length": 64, "proj_dim": 2048, "shard_size": 128,
+FULL = {"examples": [1024, 4096], "targets": 32, "max_length": 64, "proj_dim": 2048, "shards": 8,
         "rows": [10_000, 100_000, 1_000_000], "score_targets": 1000, "k": 256}  # fmt: skip
-QUICK = {"examples": 32, "targets": 8, "max_length": 32, "proj_dim": 128, "shard_size": 8,
+QUICK = {"examples": [32], "targets": 8, "max_length": 32, "proj_dim": 128, "shards": 4,
          "rows": [1_000, 4_000], "score_targets": 50, "k": 32}  # fmt: skip
 
 
@@ -40,45 +42,52 @@ def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def speed(p: dict, work: Path, address: str | None = None) -> dict:
-    """Wall time of the same attribution on the local executor and on Ray with 1 and 2 workers."""
+def speed(p: dict, work: Path, address: str | None = None) -> list[dict]:
+    """Per job size, the wall time of the same attribution on the local executor and on Ray with 1 and 2 workers."""
     import ray
     import torch
 
     from olab.adapters import finetune
     from olab.attribution import attribute
+    from olab.attribution.ray_executor import connect
     from olab.datanet.synth import LABELS, generate
 
     torch.set_num_threads(1)
-    train, targets = generate(p["examples"], seed=0), generate(p["targets"], seed=1)
+    everything, targets = generate(max(p["examples"]), seed=0), generate(p["targets"], seed=1)
     ft = {"base_model": "all-MiniLM-L6-v2", "epochs": 1, "batch_size": 16, "max_length": p["max_length"],
           "checkpoints": 1, "eval_fraction": 0.0, "device": "cpu"}  # fmt: skip
-    adapter = finetune(train.select(range(min(64, p["examples"]))), LABELS, ft, work / "adapter", progress=False)
-    cfg = {"proj_dim": p["proj_dim"], "max_length": p["max_length"], "batch_size": 16, "shard_size": p["shard_size"],
-           "device": "cpu"}  # fmt: skip
-    from olab.attribution.ray_executor import connect
-
+    adapter = finetune(everything.select(range(min(64, len(everything)))), LABELS, ft, work / "adapter", progress=False)
     connect(address, 2)
-    runs = {}
+    sizes = []
     try:
-        for name, extra in (("local", {}), ("ray-1", {"executor": "ray", "num_workers": 1}),
-                            ("ray-2", {"executor": "ray", "num_workers": 2})):  # fmt: skip
-            print(f"[scale] {name}: attributing {p['examples']} x {p['targets']} ({load()})", flush=True)
-            t0 = time.perf_counter()
-            result = attribute(adapter, train, targets, {**cfg, **extra}, work / name, progress=False)
-            seconds = time.perf_counter() - t0
-            timings = {k: round(v, 2) for k, v in result.params["timings"].items()}
-            runs[name] = {"seconds": seconds, "scores_hash": result.scores_hash, "timings": timings}
-            print(f"[scale] {name}: {seconds:.1f}s ({', '.join(f'{k} {v}' for k, v in timings.items())})", flush=True)
+        for examples in p["examples"]:
+            train = everything.select(range(examples))
+            cfg = {"proj_dim": p["proj_dim"], "max_length": p["max_length"], "batch_size": 16, "device": "cpu",
+                   "shard_size": max(16, examples // p["shards"])}  # fmt: skip
+            runs = {}
+            for name, extra in (("local", {}), ("ray-1", {"executor": "ray", "num_workers": 1}),
+                                ("ray-2", {"executor": "ray", "num_workers": 2})):  # fmt: skip
+                print(f"[scale] {name}: attributing {examples} x {p['targets']} ({load()})", flush=True)
+                t0 = time.perf_counter()
+                result = attribute(
+                    adapter, train, targets, {**cfg, **extra}, work / f"{name}-{examples}", progress=False
+                )
+                seconds = time.perf_counter() - t0
+                timings = {k: round(v, 2) for k, v in result.params["timings"].items()}
+                runs[name] = {"seconds": seconds, "scores_hash": result.scores_hash, "timings": timings}
+                print(
+                    f"[scale] {name}: {seconds:.1f}s ({', '.join(f'{k} {v}' for k, v in timings.items())})", flush=True
+                )
+            sizes.append({
+                "examples": examples, "shard_size": cfg["shard_size"], "runs": runs,
+                "speedup_1_to_2_workers": runs["ray-1"]["seconds"] / runs["ray-2"]["seconds"],
+                "ray_overhead_1_worker": runs["ray-1"]["seconds"] / runs["local"]["seconds"],
+                "ray_extra_seconds_1_worker": runs["ray-1"]["seconds"] - runs["local"]["seconds"],
+                "identical": len({r["scores_hash"] for r in runs.values()}) == 1,
+            })  # fmt: skip
     finally:
         ray.shutdown()
-    return {
-        "runs": runs,
-        "speedup_1_to_2_workers": runs["ray-1"]["seconds"] / runs["ray-2"]["seconds"],
-        "ray_overhead_1_worker": runs["ray-1"]["seconds"] / runs["local"]["seconds"],
-        "ray_extra_seconds_1_worker": runs["ray-1"]["seconds"] - runs["local"]["seconds"],
-        "identical": len({r["scores_hash"] for r in runs.values()}) == 1,
-    }
+    return sizes
 
 
 def memory_child(rows: int, k: int, n_targets: int, work: Path) -> dict:
@@ -131,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="Tiny sizes: a smoke run.")
     parser.add_argument("--out", type=Path, default=OUT, help="Where results.json goes.")
     parser.add_argument(
-        "--examples", type=int, default=None, help="Training examples of the speed part (default 1,024): a larger "
-        "job shows how Ray's fixed per-job cost amortizes.",
+        "--examples", type=int, nargs="+", default=None, help="Job sizes (training examples) of the speed part "
+        "(default 1,024 and 4,096): Ray's fixed per-job cost amortizes as the job grows.",
     )  # fmt: skip
     parser.add_argument("--skip-speed", action="store_true", help="Only the memory part (no Ray needed).")
     parser.add_argument("--skip-memory", action="store_true", help="Only the speed part.")
@@ -153,12 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             results["memory"] = memory(p, Path(tmp))
     results["load_after"] = load()
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    if "speed" in results:
-        s = results["speed"]
-        print(f"{p['examples']:,} examples: local {s['runs']['local']['seconds']:.1f}s, Ray 1 worker "
-              f"{s['runs']['ray-1']['seconds']:.1f}s, 2 workers {s['runs']['ray-2']['seconds']:.1f}s; speed-up 1 -> 2 "
-              f"workers: {s['speedup_1_to_2_workers']:.2f}x (goal >= 1.6); Ray overhead with one worker: "
-              f"{s['ray_overhead_1_worker']:.2f}x the local executor (goal <= 1.15), "
+    for s in results.get("speed", []):
+        print(f"{s['examples']:,} examples (shards of {s['shard_size']}): local {s['runs']['local']['seconds']:.1f}s, "
+              f"Ray 1 worker {s['runs']['ray-1']['seconds']:.1f}s, 2 workers {s['runs']['ray-2']['seconds']:.1f}s; "
+              f"speed-up 1 -> 2 workers: {s['speedup_1_to_2_workers']:.2f}x (goal >= 1.6); Ray overhead with one "
+              f"worker: {s['ray_overhead_1_worker']:.2f}x the local executor (goal <= 1.15), "
               f"{s['ray_extra_seconds_1_worker']:+.1f}s; scores bit-identical: {s['identical']}")  # fmt: skip
     if "memory" in results:
         biggest = results["memory"][-1]
