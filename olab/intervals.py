@@ -231,4 +231,13 @@ def _fractions(totals: np.ndarray, owner_of: np.ndarray, payee: np.ndarray, owne
     return np.where(total > 0, weight / np.where(total > 0, total, 1), 1.0 / owners)
 
 
-__all__ = ["LEVEL", "RESAMPLED", "RESAMPLED_WITH_MEMBERS", "RESAMPLES", "ShareIntervals", "bootstrap", "for_run", "share_text"]
+__all__ = [
+    "LEVEL",
+    "RESAMPLED",
+    "RESAMPLED_WITH_MEMBERS",
+    "RESAMPLES",
+    "ShareIntervals",
+    "bootstrap",
+    "for_run",
+    "share_text",
+]

@@ -84,7 +84,9 @@ class AttributionConfig(Section):
     cpus_per_worker: int = Field(1, gt=0, description="CPUs (and torch threads) each Ray actor reserves.")
     gpus_per_worker: float = Field(0.0, ge=0, description="GPUs each Ray actor reserves (fractions share one GPU).")
     shard_size: int = Field(
-        256, gt=0, description="Examples per featurization shard (rounded up to a multiple of batch_size): the unit of "
+        256,
+        gt=0,
+        description="Examples per featurization shard (rounded up to a multiple of batch_size): the unit of "
         "work a Ray actor does, stores, and redoes after a failure. Local runs sum ΦᵀΦ over the same shards. Each "
         "stored shard also holds its k × k ΦᵀΦ in float64: at scale keep shard_size >= proj_dim, so that is no "
         "larger than the shard's features.",

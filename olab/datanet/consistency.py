@@ -113,9 +113,7 @@ def manifest_problems(
         }
         wrong = sorted(k for k in want if e.get(k) != want[k])
         if wrong:
-            problems.append(
-                f"contributor {e['address']}: {', '.join(wrong)} not what its config and records give"
-            )
+            problems.append(f"contributor {e['address']}: {', '.join(wrong)} not what its config and records give")
     missing = sorted(set(counts) - {e["address"] for e in entries})
     if missing:
         problems.append(f"contributors {missing} hold records but have no entry")

@@ -402,7 +402,9 @@ class Datanet:
         """The version directory holds only its four files, and its manifest follows from them (see `consistency`)."""
         extra = sorted(set(self._storage.list(version_dirname(self.version))) - {RECORDS, TREE, REJECTIONS, MANIFEST})
         if extra:
-            raise DatanetVerificationError(f"{where}: {', '.join(extra)} is not part of the version (no hash covers it)")
+            raise DatanetVerificationError(
+                f"{where}: {', '.join(extra)} is not part of the version (no hash covers it)"
+            )
         earlier = [v for v in self.versions if v < self.version]
         parent = self._storage.read_json(self._rel(MANIFEST, earlier[-1])) if earlier else None
         schema = {f.name: str(f.type) for f in SCHEMA}

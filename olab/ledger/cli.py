@@ -156,7 +156,9 @@ def _stake_key(ledger: Any, datanet: str, owner: str | None) -> tuple[str, str]:
         name, root = dn.name, dn.root
     if owner is not None:
         if not is_address(owner):
-            raise OlabError(f"--owner {owner!r} is not an address: give the 0x-prefixed address that registered {name!r}")
+            raise OlabError(
+                f"--owner {owner!r} is not an address: give the 0x-prefixed address that registered {name!r}"
+            )
         return name, to_checksum_address(owner)
     for version in ledger.versions_with_root(root) if root else []:
         who = version["appended_by"]

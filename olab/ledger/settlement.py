@@ -136,9 +136,7 @@ def settle_served(
     return {**out, "owed": owed, "slashed": slashed, "transactions": {"settle": done.to_json()}}
 
 
-def check_served(
-    ledger: Ledger, run_id: str, record: dict[str, Any], fees: int, paid: Rewards | None
-) -> list[str]:
+def check_served(ledger: Ledger, run_id: str, record: dict[str, Any], fees: int, paid: Rewards | None) -> list[str]:
     """Differences between an epoch's `stake` record of one run, the fees its receipts give and the chain (with
     `paid`, the run's rewards: the amounts owed are recomputed by the rule too)."""
     problems = []

@@ -34,10 +34,10 @@ def commitment(manifest: Manifest) -> RunCommitment:
 def ledger_for(run: Run, **kwargs: Any) -> Ledger:
     """The ledger `run` was published on, attached to the very contracts it used (`kwargs`: `Ledger` options).
     The chain's state folder, when relative, is the one in the run's project directory, not the working one."""
-    return Ledger.from_config(chain_config(run), addresses=run.manifest.chain.addresses or None, **kwargs)
+    return Ledger.from_config(run_chain_config(run), addresses=run.manifest.chain.addresses or None, **kwargs)
 
 
-def chain_config(run: Run) -> ChainConfig:
+def run_chain_config(run: Run) -> ChainConfig:
     """The chain section of the run's config, its state folder (when relative) rooted in the run's project."""
     cfg: ChainConfig = run.config.chain
     return cfg.model_copy(update={"state_dir": str(run.in_project(cfg.state_dir))})
@@ -170,7 +170,7 @@ def _check_unpublished(run: Run) -> list[str]:
         return ["the config says run.publish: true, but the manifest has no chain record (it was removed, or "
                 "publishing never happened)"]  # fmt: skip
     try:
-        ledger = Ledger.existing(chain_config(run))
+        ledger = Ledger.existing(run_chain_config(run))
     except LedgerError as e:
         return [f"cannot check that the configured ledger has no record of this run ({e}); --no-chain skips it"]
     if ledger is None:
