@@ -137,7 +137,14 @@ def main() -> None:
     ap.add_argument("--zipf", type=float, default=0.0, help="popularity skew (0: uniform random order)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="a smoke run: 40 adapters, 8 resident, 120 requests")
+    ap.add_argument(
+        "--make-only", metavar="DIR", help="only write the runs, under DIR/runs, and keep them (for run.py)"
+    )
     args = ap.parse_args()
+    if args.make_only:
+        made = make_runs(Path(args.run), Path(args.make_only), args.adapters, args.per_run, args.seed)
+        print("\n".join(str(d) for d in made))
+        return
     if args.quick:
         args.adapters, args.per_run, args.resident, args.requests = 40, 4, 8, 120
 
