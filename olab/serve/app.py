@@ -283,8 +283,10 @@ class Receipts:
         self.registry, self.config = registry, config
         self.account = signing_key()
         self._runs: dict[Path, Any] = {}
-        self._scorers: OrderedDict[ServedAdapter, Any] = OrderedDict()  # at most max_resident, least recent first
-        self._lock, self._scoring = threading.Lock(), threading.Lock()
+        # (scorer, its scoring lock) per adapter: at most max_resident, least recent first
+        self._scorers: OrderedDict[ServedAdapter, tuple[Any, threading.Lock]] = OrderedDict()
+        self._preparing: dict[ServedAdapter, threading.Lock] = {}
+        self._lock = threading.Lock()
         self.open_runs(registry.adapters.values())
         self.store = open_store(config.receipts or "")
 
@@ -303,18 +305,28 @@ class Receipts:
         """Drop a removed adapter's prepared training side (a request it still answers prepares it again)."""
         with self._lock:
             self._scorers.pop(served, None)
+            self._preparing.pop(served, None)
 
-    def _prepared(self, served: ServedAdapter) -> tuple[Any, Any]:
+    def _prepared(self, served: ServedAdapter) -> tuple[Any, Any, threading.Lock]:
+        """(the run, the adapter's AnswerScorer, the lock its scoring takes), preparing the scorer on first use. A
+        preparation (minutes for a large run) holds only that adapter's lock: other adapters' receipts go on."""
         from olab.serve.answers import AnswerScorer
 
         with self._lock:
             run = self._runs[served.run_dir]
-            if served not in self._scorers:  # a scorer holds its own model: as many as adapters may be resident
+            preparing = self._preparing.setdefault(served, threading.Lock())
+        with preparing:  # concurrent first answers of one adapter prepare it once
+            with self._lock:
+                ready = self._scorers.get(served)
+                if ready is not None:
+                    self._scorers.move_to_end(served)
+                    return run, *ready
+            scorer = AnswerScorer.prepare(run, served.member, self.registry.device)
+            with self._lock:  # a scorer holds its own model: as many as adapters may be resident
                 while len(self._scorers) >= self.config.max_resident:
                     self._scorers.popitem(last=False)
-                self._scorers[served] = AnswerScorer.prepare(run, served.member, self.registry.device)
-            self._scorers.move_to_end(served)
-            return run, self._scorers[served]
+                self._scorers[served] = (scorer, threading.Lock())
+                return run, *self._scorers[served]
 
     def issue(self, served: ServedAdapter | str, example: dict[str, Any], prompt: str, output: str) -> str:
         """Score, sign and store the receipt of one answer of `served` (an adapter, or its name); its id."""
@@ -322,8 +334,8 @@ class Receipts:
 
         served = self.registry.get(served) if isinstance(served, str) else served
         try:  # the run's adapter, checkpoints and Datanet are read on first use: a deleted run refuses, clearly
-            run, scorer = self._prepared(served)
-            with self._scoring:  # a scorer's featurizer records activations in hooks: one answer at a time
+            run, scorer, scoring = self._prepared(served)
+            with scoring:  # a scorer's featurizer records activations in hooks: one answer at a time per scorer
                 scores = scorer.scores(*receipts.example_of(example, prompt, output))[:, 0]
             body = receipts.body(run=run, member=served.member, scores=scores, example=example, prompt=prompt,
                                  output=output, fee=self.config.fee, top_k=self.config.top_k,

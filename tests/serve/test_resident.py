@@ -4,6 +4,8 @@ names is loaded while that batch runs (the least recently used one unloads only 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,32 @@ def test_prepared_receipt_scorers_are_bounded_like_adapters(runs, tmp_path, monk
     issued = [receipts.store.get(receipts.issue(n, {"kind": "completion"}, "Markets", " rally")) for n in (a, b, a)]
     assert len(receipts._scorers) == 1
     assert issued[0]["records"] == issued[2]["records"] != issued[1]["records"]
+
+
+def test_a_slow_preparation_holds_up_only_its_own_adapters_receipts(runs, tmp_path, monkeypatch) -> None:
+    """The first receipt of an adapter prepares its training side (minutes for a large run): meanwhile another
+    adapter's receipts are issued, and concurrent first answers of the slow adapter prepare it once."""
+    from olab.serve.answers import AnswerScorer
+
+    monkeypatch.setenv(KEY_ENV, "0x" + "5e" * 32)
+    registry = Registry(register_runs([runs["lm_r4"]]), max_resident=2)
+    receipts = Receipts(registry, ServeConfig(receipts=str(tmp_path / "r.sqlite"), max_resident=2))
+    slow, fast = sorted(registry.adapters)[:2]
+    release, calls, prepare = threading.Event(), [], AnswerScorer.prepare.__func__
+
+    def held(cls, run, member=0, device="cpu"):
+        calls.append(member)
+        if member == registry.get(slow).member:
+            assert release.wait(120), "the test never released the slow preparation"
+        return prepare(cls, run, member, device)
+
+    monkeypatch.setattr(AnswerScorer, "prepare", classmethod(held))
+    with ThreadPoolExecutor(2) as pool:
+        waiting = [pool.submit(receipts.issue, slow, {"kind": "completion"}, "Markets", " rally") for _ in range(2)]
+        rid = receipts.issue(fast, {"kind": "completion"}, "Markets", " rally")  # would deadlock with one lock
+        assert receipts.store.get(rid)["adapter"]["member"] == registry.get(fast).member
+        assert not any(f.done() for f in waiting)
+        release.set()
+        issued = [receipts.store.get(f.result(timeout=120)) for f in waiting]
+    assert issued[0]["records"] == issued[1]["records"]
+    assert calls.count(registry.get(slow).member) == 1
