@@ -16,10 +16,12 @@ from pathlib import Path
 from olab.pipeline import Run as OpenedRun
 
 
-def olab(*args: str, cwd: Path, check: bool = True, timeout: int = 2400) -> subprocess.CompletedProcess:
-    """Run the `olab` CLI in a new process, in `cwd`."""
+def olab(
+    *args: str, cwd: Path, check: bool = True, timeout: int = 2400, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the `olab` CLI in a new process, in `cwd` (with environment `env`, else this process's)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "olab.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "olab.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"olab {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")

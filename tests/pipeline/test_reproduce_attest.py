@@ -1,8 +1,10 @@
 """`olab reproduce --attest` on a local chain attests as a reviewer, not as the run's publisher (whom the
-AttributionRegistry refuses), on the tiny in-code model (issue #13, item 6)."""
+AttributionRegistry refuses), on the tiny in-code model (issue #13, item 6): every hash the same, the same run id,
+and its temporary work folder removed. Notebook 04 reproduces a run on the packaged MiniLM the same way."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pipeline_helpers import olab, run_dir_from
@@ -15,8 +17,13 @@ from olab.pipeline.reproduction import ReproduceReport
 def test_reproduce_attests_as_a_reviewer_other_than_the_publisher(tmp_path: Path, monkeypatch) -> None:
     config = write_config(tmp_path, TINY)
     run_dir = run_dir_from(olab("run", str(config), "--no-progress", cwd=tmp_path).stdout, tmp_path)
-    out = olab("reproduce", str(run_dir), "--attest", "--no-progress", cwd=tmp_path).stdout
+    temp = tmp_path / "temp"  # where the reproduction's temporary work folder goes
+    temp.mkdir()
+    env = os.environ | {"TMPDIR": str(temp)}
+    out = olab("reproduce", str(run_dir), "--attest", "--no-progress", cwd=tmp_path, env=env).stdout
     assert "attested: tx 0x" in out and "same run id" in out, out  # the Datanet's path is recorded alike
+    assert "reproduced: every hash is the same" in out, out
+    assert list(temp.glob("olab-reproduce-*")) == []  # its work folder is gone
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the run finds the chain state (.olab/chain) in its own project

@@ -1,5 +1,6 @@
 """Fixtures for `olab serve`: three real runs on the tiny in-code GPT-2 (two causal-LM runs of 4 members each that
-differ in LoRA rank, members in seed; one classifier), made once per session with `olab run`, and a live server."""
+differ in LoRA rank, members in seed; one classifier), made once per session with `olab run`, and a live server.
+Every serve test runs in one xdist group, on one worker, so they are made once."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ import pytest
 import yaml
 from serve_helpers import LiveServer
 from tiny_run import TINY, deep_update
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here runs in one xdist group: the runs below are made once (about 40 s), not once per worker."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.xdist_group("serve"))
+
 
 # four members (seeds 0..3) per causal-LM run, the r=4 / r=8 runs differ in LoRA rank
 SERVE_RUN = {

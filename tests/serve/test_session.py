@@ -20,10 +20,9 @@ from olab.serve.session import ServeSession
 from olab.widgets import ReceiptView, UsageRewards
 
 FEE = 1_000
-pytestmark = pytest.mark.xdist_group("serve-session")  # one session and one store for the module
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # one session and one store for the module (every serve test runs on one worker)
 def live(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeSession]:
     store = tmp_path_factory.mktemp("session") / "receipts.sqlite"
     with ServeSession([runs["lm_r4"], runs["clf"]], store=store, fee=FEE, top_k=3) as session:
