@@ -24,6 +24,9 @@ from olab.pipeline import Run as OpenedRun
 from olab.progress import Log
 from olab.rewards import verify_file
 
+# one worker for the module, so `finished_project` (a module fixture) is made once, not once per worker or per visit
+pytestmark = pytest.mark.xdist_group("tiny-project")
+
 
 def write_config(cwd: Path, data: dict, name: str = "config.yaml") -> Path:
     path = cwd / name
@@ -31,7 +34,6 @@ def write_config(cwd: Path, data: dict, name: str = "config.yaml") -> Path:
     return path
 
 
-@pytest.mark.xdist_group("tiny-project")
 def test_causal_lm_runs_end_to_end_on_a_tiny_model(finished_project: Path) -> None:
     runs = [p for p in (finished_project / "runs").iterdir() if not p.name.startswith(".")]
     assert len(runs) == 1
@@ -232,7 +234,6 @@ BAD = {
 }
 
 
-@pytest.mark.xdist_group("tiny-project")
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_stops_early_and_leaves_artifacts_intact(project: Path, case: str) -> None:
     patch, must_mention = BAD[case]
