@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from olab.attribution import attribute
 
-pytestmark = [pytest.mark.slow, needs_agnews]
+pytestmark = [pytest.mark.slow, needs_agnews, pytest.mark.xdist_group("minilm")]  # one worker: one noisy_setup
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 N_TRAIN, N_FLIP, N_TARGETS = 128, 26, 6
