@@ -124,7 +124,7 @@ class ServeSession:
         self.cards = {m.id: m.model_dump() for m in self.client.models.list().data}
         self.store = open_store(self.store_path)
         self._ledger = ledger
-        self._scorers: dict[tuple[str, int], Any] = {}
+        self._scorers: dict[tuple[str, int, str], Any] = {}
 
     def _wait_started(self, sock: socket.socket) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -185,10 +185,11 @@ class ServeSession:
         from olab.serve.receipts import problems
 
         run = self._run_of(receipt)
-        member = receipt.get("adapter", {}).get("member", 0)
-        if (run.run_id, member) not in self._scorers:
-            self._scorers[run.run_id, member] = AnswerScorer.for_receipt(run, receipt)
-        return problems(receipt, run=run, scorer=self._scorers[run.run_id, member], signer=self.signer)
+        # a scorer per adapter and device kind: a receipt recomputes on the kind it was scored on (for_receipt)
+        key = (run.run_id, receipt.get("adapter", {}).get("member", 0), receipt.get("scored_on", "cpu"))
+        if key not in self._scorers:
+            self._scorers[key] = AnswerScorer.for_receipt(run, receipt)
+        return problems(receipt, run=run, scorer=self._scorers[key], signer=self.signer)
 
     def _run_of(self, receipt: dict[str, Any]) -> Run:
         run = self.runs.get(receipt.get("run_id", ""))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import torch
 from eth_account import Account
 
 from olab.errors import LedgerError, OlabError
@@ -61,6 +62,9 @@ def test_a_changed_or_foreign_receipt_is_named_broken(live, answers) -> None:
     foreign = {**receipts.sign(body, Account.create(), receipts.chain_id_of(live.runs[receipt["run_id"]])),
                "inputs": receipt["inputs"]}  # fmt: skip
     assert [p for p in live.verify(foreign) if p.startswith("signature:")], "another key's signature was accepted"
+    if not torch.cuda.is_available():  # a GPU's receipt is not recomputed by the CPU scorer this session already holds
+        with pytest.raises(OlabError, match="was scored on a CUDA GPU"):
+            live.verify({**receipt, "scored_on": "cuda"})
     with pytest.raises(OlabError, match="is not served here; served: "):
         live.ask("no-such-adapter", "hello")
     with pytest.raises(OlabError, match=r"refused the question to .* \(HTTP 400\): input must be a non-empty text"):
