@@ -13,6 +13,8 @@ from pathlib import Path
 SUITE = """
 import pytest
 
+# the bodies are empty on purpose: what is checked is which worker ran each test (pytest -v names it)
+
 @pytest.mark.xdist_group("one")
 @pytest.mark.parametrize("i", range(4))
 def test_grouped(i):

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).parent / "out"
+BATCH = 16  # attribution batch; a shard is at least one batch
 FULL = {"examples": [1024, 4096], "targets": 32, "max_length": 64, "proj_dim": 2048, "shards": 8,
         "rows": [10_000, 100_000, 1_000_000], "score_targets": 1000, "k": 256}  # fmt: skip
 QUICK = {"examples": [32], "targets": 8, "max_length": 32, "proj_dim": 128, "shards": 4,
@@ -62,8 +63,8 @@ def speed(p: dict, work: Path, address: str | None = None) -> list[dict]:
     try:
         for examples in p["examples"]:
             train = everything.select(range(examples))
-            cfg = {"proj_dim": p["proj_dim"], "max_length": p["max_length"], "batch_size": 16, "device": "cpu",
-                   "shard_size": max(16, examples // p["shards"])}  # fmt: skip
+            cfg = {"proj_dim": p["proj_dim"], "max_length": p["max_length"], "batch_size": BATCH, "device": "cpu",
+                   "shard_size": max(BATCH, examples // p["shards"])}  # fmt: skip
             runs = {}
             for name, extra in (("local", {}), ("ray-1", {"executor": "ray", "num_workers": 1}),
                                 ("ray-2", {"executor": "ray", "num_workers": 2})):  # fmt: skip

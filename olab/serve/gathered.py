@@ -72,13 +72,14 @@ def _stacks(layer: Any) -> tuple[dict[str, int], torch.Tensor, torch.Tensor]:
                  layer.lora_B[n].weight._version, layer.scaling[n]) for n in layer.lora_A)  # fmt: skip
     cached = getattr(layer, "_olab_stacks", None)
     if cached is None or cached[0] != key:
-        cached = (key, *_stack(layer, list(layer.lora_A)))
+        cached = (key, *_stack(layer))
         layer._olab_stacks = cached
     return cached[1], cached[2], cached[3]
 
 
 @torch.no_grad()
-def _stack(layer: Any, names: list[str]) -> tuple[dict[str, int], torch.Tensor, torch.Tensor]:
+def _stack(layer: Any) -> tuple[dict[str, int], torch.Tensor, torch.Tensor]:
+    names = list(layer.lora_A)
     first = layer.lora_A[names[0]].weight
     r_max = max(layer.lora_A[n].weight.shape[0] for n in names)
     d_in, d_out = first.shape[1], layer.lora_B[names[0]].weight.shape[0]
