@@ -94,7 +94,10 @@ def test_datanet_explorer_app_rebuilds_when_a_slider_moves(marimo_app, page, scr
     expect(records).to_have_attribute("data-count", "140", timeout=120_000)
     expect(page.get_by_text("140 records from 4 contributors")).to_be_visible()
 
-    view.locator(".olab-summary tbody tr", has_text="label_noise").click()  # Python reads the widget's choice
-    expect(page.get_by_role("heading", name=re.compile(r"^Labels of 0x[0-9A-Fa-f]{40}"))).to_be_visible()
+    row = view.locator(".olab-summary tbody tr", has_text="label_noise")
+    row.click()
+    expect(row).to_have_class(re.compile(r"\bolab-selected\b"))  # the widget took the choice...
+    labels = page.get_by_role("heading", name=re.compile(r"^Labels of 0x[0-9A-Fa-f]{40}"))
+    expect(labels).to_be_visible()  # ...and Python read it
     expect(page.get_by_text("The proof of")).to_contain_text("holds")
     screenshot(page, "marimo-datanet-explorer")
