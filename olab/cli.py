@@ -16,7 +16,7 @@ import sys
 
 import click
 
-from olab.errors import OlabError, VerificationError
+from olab.errors import exit_on_error
 
 # command name -> "module:attribute" of its click command or group
 COMMANDS = {
@@ -46,9 +46,6 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
-EXIT_OK, EXIT_VERIFICATION_FAILED, EXIT_USAGE = 0, 1, 2
-
-
 @click.group(cls=LazyGroup, epilog="Exit codes: 0 ok, 1 verification failed, 2 usage or config error.")
 @click.version_option(package_name="olab")
 @click.option("-v", "--verbose", count=True, help="More of olab's own log: -v info, -vv debug.")
@@ -64,16 +61,14 @@ def main() -> None:
     """Entry point: user-facing errors print one clear message (never a traceback) and exit 1 when
     a verification failed, 2 for any other usage or config error."""
     try:
-        cli.main(standalone_mode=False)
+        with exit_on_error():
+            cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except OlabError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(EXIT_VERIFICATION_FAILED if isinstance(e, VerificationError) else EXIT_USAGE)
     finally:
         # free Arrow's readers while Arrow is alive: left to interpreter teardown, a parquet reader thread can
         # abort the process after the command finished ("terminate called without an active exception",

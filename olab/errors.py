@@ -1,4 +1,12 @@
-"""Exceptions olab raises. Each message names what is wrong and what would be right."""
+"""Exceptions olab raises, and how a program ends on one. Each message names what is wrong and what would be right."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+EXIT_OK, EXIT_VERIFICATION_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class OlabError(Exception):
@@ -32,3 +40,14 @@ class VerificationError(OlabError):
 
 class DatanetVerificationError(DatanetError, VerificationError):
     """A Datanet's stored records or files do not match what its version committed to."""
+
+
+@contextlib.contextmanager
+def exit_on_error() -> Iterator[None]:
+    """For a program's entry point (the CLI, an experiment script): an OlabError inside ends the program with its one
+    message on stderr, never a traceback, and exit status 1 when a verification failed, 2 for any other."""
+    try:
+        yield
+    except OlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_VERIFICATION_FAILED if isinstance(e, VerificationError) else EXIT_USAGE)

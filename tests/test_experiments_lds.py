@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -36,6 +38,16 @@ def test_configs_validate(name):
 def test_bad_configs_are_refused_with_the_field_named(override, message):
     with pytest.raises(ConfigError, match=message):
         load(lds_run.LDSExperiment, REPO / "configs" / "experiments" / "lds_agnews.yaml", override)
+
+
+def test_the_script_ends_on_a_bad_config_with_one_message_and_no_traceback():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "experiments/lds/run.py"), "--quick", "--set", "subsets.m=2"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and "subsets.m: Input should be greater than or equal to 3" in done.stderr
 
 
 @pytest.mark.slow

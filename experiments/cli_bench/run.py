@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from olab.errors import exit_on_error
+
 OUT = Path(__file__).parent / "out"
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -70,4 +72,5 @@ def main() -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

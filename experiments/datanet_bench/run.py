@@ -26,6 +26,7 @@ from eth_hash.auto import keccak as eth_keccak
 
 from olab.datanet import Datanet
 from olab.datanet.records import LEAF_ENCODING, build_tree
+from olab.errors import exit_on_error
 from olab.hashing import keccak
 from olab.merkle import encode_leaf
 
@@ -106,4 +107,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

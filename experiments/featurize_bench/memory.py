@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from olab.errors import exit_on_error
+
 OUT = Path(__file__).parent / "out"
 AGNEWS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "agnews"
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
@@ -107,4 +109,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

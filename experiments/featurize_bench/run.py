@@ -37,6 +37,7 @@ from olab.attribution.featurize import Featurizer, gradient_blocks, gradient_lay
 from olab.attribution.projection import make_projector
 from olab.attribution.traker_engine import make_output_function, to_traker_batch
 from olab.devices import resolve_device
+from olab.errors import exit_on_error
 
 OUT = Path(__file__).parent / "out"
 AGNEWS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "agnews" / "dev.tsv"
@@ -313,4 +314,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

@@ -30,6 +30,7 @@ import pandas as pd
 
 import olab
 from olab import rewards
+from olab.errors import exit_on_error
 
 OLD = rewards.RewardsConfig(policy="positive_influence", if_all_zero="equal_split")
 NEW = rewards.RewardsConfig(policy="per_record", if_all_zero="equal_split")
@@ -158,4 +159,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from olab.errors import exit_on_error
 from olab.io import atomic_write_json
 from olab.ledger import ChainConfig, Ledger, RunCommitment
 from olab.merkle import StandardMerkleTree
@@ -126,4 +127,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

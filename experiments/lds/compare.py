@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from olab.errors import exit_on_error
 from olab.io import read_json
 from olab.metrics import LDSResult, paired_difference
 
@@ -35,4 +36,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

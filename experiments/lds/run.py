@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 from olab.adapters import Adapter, FinetuneConfig, finetune
 from olab.attribution import AttributionConfig, attribute
 from olab.config import Section, config_hash, deep_merge, load, parse_overrides, validate
-from olab.errors import ConfigError
+from olab.errors import ConfigError, exit_on_error
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text, read_json
 from olab.metrics import adapter_outputs, lds, paired_difference, random_subsets
@@ -455,4 +455,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

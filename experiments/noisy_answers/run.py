@@ -30,6 +30,7 @@ import olab
 from olab.adapters.chat import instruction_view
 from olab.config import parse_overrides
 from olab.detection import METHODS, harm_scores, record_losses
+from olab.errors import exit_on_error
 from olab.io import atomic_write_json, atomic_write_text
 from olab.metrics import roc_auc_interval
 
@@ -94,4 +95,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

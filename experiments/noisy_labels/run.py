@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from olab.adapters import Adapter, FinetuneConfig, finetune
 from olab.attribution import Attribution, AttributionConfig, attribute
 from olab.config import Section, config_hash, deep_merge, load, parse_overrides, validate
-from olab.errors import ConfigError
+from olab.errors import ConfigError, exit_on_error
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text
 from olab.metrics import adapter_outputs, roc_auc, roc_auc_interval
@@ -235,4 +235,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

@@ -28,6 +28,7 @@ from olab.attribution.projection import make_projector
 from olab.attribution.trak import Member, kernel_scores, score, write_features
 from olab.datanet.config import SourceConfig
 from olab.datanet.sources import load_source
+from olab.errors import exit_on_error
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, atomic_write_text
 
@@ -109,4 +110,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

@@ -32,6 +32,7 @@ import torch
 import olab
 from olab.config import deep_merge, parse_overrides
 from olab.detection import aucs, record_losses
+from olab.errors import exit_on_error
 from olab.io import atomic_write_json
 from olab.metrics import spearman
 from olab.pipeline.config import load_config
@@ -208,4 +209,5 @@ def summary(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

@@ -25,6 +25,7 @@ import numpy as np
 
 import olab
 from olab.attribution.result import payee_rows, to_payees
+from olab.errors import exit_on_error
 from olab.rewards import Rewards, compute
 
 TARGETS = (25, 50, 100, None)  # None: every target
@@ -92,4 +93,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

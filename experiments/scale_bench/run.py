@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from olab.errors import exit_on_error
+
 OUT = Path(__file__).parent / "out"
 BATCH = 16  # attribution batch; a shard is at least one batch
 FULL = {"examples": [1024, 4096], "targets": 32, "max_length": 64, "proj_dim": 2048, "shards": 8,
@@ -178,4 +180,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with exit_on_error():
+        sys.exit(main())

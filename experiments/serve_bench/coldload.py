@@ -30,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from olab.adapters.adapter import ADAPTER_DIR, CHECKPOINTS_DIR, artifact_hash
+from olab.errors import exit_on_error
 from olab.hashing import hash_json
 from olab.io import atomic_write_json, read_json
 from olab.pipeline import Run
@@ -169,4 +170,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

@@ -40,6 +40,7 @@ from olab.attribution.members import ensemble_members
 from olab.attribution.projection import make_projector
 from olab.attribution.trak import add_gram, kernel_scores
 from olab.devices import AUTOCAST, resolve_precision
+from olab.errors import exit_on_error
 from olab.io import atomic_write_json
 from olab.pipeline import Run
 from olab.serve.answers import AnswerScorer, Prepared
@@ -200,4 +201,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

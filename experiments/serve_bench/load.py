@@ -28,6 +28,7 @@ import openai
 import requests
 from eth_account import Account
 
+from olab.errors import exit_on_error
 from olab.ledger import ChainConfig, Ledger
 from olab.serve import epochs
 from olab.serve.receipts import KEY_ENV
@@ -135,4 +136,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

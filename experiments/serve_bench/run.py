@@ -26,6 +26,7 @@ from pathlib import Path
 
 from eth_account import Account
 
+from olab.errors import exit_on_error
 from olab.io import atomic_write_json
 from olab.serve.app import Receipts
 from olab.serve.config import ServeConfig
@@ -133,4 +134,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_error():
+        main()

@@ -68,7 +68,7 @@ def run(config: str, overrides: tuple[str, ...], progress: bool) -> None:
 def verify(run_dir: str, chain: bool, datanet_path: str | None, number: int | None, config: str | None) -> None:
     """Recompute every hash of RUN_DIR and check the chain; exit 0 only if every link holds. RUN_DIR may instead be
     a receipt store (olab serve --receipts): each usage epoch is recomputed from its receipts and checked on chain."""
-    from olab.cli import EXIT_OK, EXIT_VERIFICATION_FAILED
+    from olab.errors import EXIT_OK, EXIT_VERIFICATION_FAILED
 
     if not Path(run_dir).is_dir():
         from olab.serve.cli import verify_epochs
@@ -101,7 +101,7 @@ def reproduce(
     """Re-run RUN_DIR's experiment from its recorded config and compare the results.
 
     Exits 0 when every hash is the same (or, with --max-share-diff, when no share moved by more than that), else 1."""
-    from olab.cli import EXIT_OK, EXIT_VERIFICATION_FAILED
+    from olab.errors import EXIT_OK, EXIT_VERIFICATION_FAILED
     from olab.pipeline.reproduction import reproduce as reproduce_run
 
     report = reproduce_run(
