@@ -219,7 +219,8 @@ def _totals(scores: Any, counts: np.ndarray, block: int = 65536) -> np.ndarray:
 
 def _fractions(totals: np.ndarray, owner_of: np.ndarray, payee: np.ndarray, owners: int, policy: str) -> np.ndarray:
     """Each owner's fraction of the contributors' pool per resample (owners x resamples), as `olab.rewards`
-    computes it: a near-copy's influence is its original's; a resample where nobody earns splits equally."""
+    computes it: a near-copy's influence is its original's; a resample where nobody earns splits equally.
+    (tests/test_intervals.py checks that the two forms of each policy agree.)"""
     to_payees(totals, payee)
     weight = np.zeros((owners, totals.shape[1]))
     if policy in RECORD_CLIPPED:

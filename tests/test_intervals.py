@@ -10,6 +10,7 @@ import pytest
 from eth_utils import to_checksum_address
 
 from olab import intervals, rewards
+from olab.attribution.result import to_payees
 from olab.errors import ValidationError
 from olab.io import atomic_write_json, read_json
 from olab.rewards import PPM, RewardsConfig
@@ -96,6 +97,27 @@ def test_intervals_are_deterministic_hold_the_share_and_scale_with_the_pool():
     half = intervals.bootstrap(scores, who, "per_record", resamples=300, pool_fraction=0.5)
     for a, (low, high) in first.ppm.items():
         assert abs(half.ppm[a][0] - low / 2) <= 1 and abs(half.ppm[a][1] - high / 2) <= 1
+
+
+@pytest.mark.parametrize("policy", ["per_record", "positive_influence", "positive_records"])
+def test_the_bootstrap_computes_each_policy_as_olab_rewards_does(policy):
+    """The bootstrap restates each policy in numpy (for a thousand resamples at once). With one target every
+    resample is the sample itself, so each interval collapses onto the share olab.rewards pays: harmful records,
+    a contributor harmful on the whole, a near-copy whose influence is its original's, half the pool."""
+    rng = np.random.default_rng(3)
+    owner = np.repeat(np.arange(6), 7)
+    influence = rng.normal(0.5, 1.0, size=owner.size) - 1.5 * (owner == 5)
+    payee = np.arange(owner.size)
+    payee[3] = 10  # record 3 (contributor 0) is a near-copy of record 10 (contributor 1)
+    who = [addr(int(i)) for i in owner]
+    got = intervals.bootstrap(influence[:, None], who, policy, payee=payee, resamples=20, pool_fraction=0.5)
+    paid_influence = to_payees(influence.copy(), payee)
+    cfg = RewardsConfig(policy=policy, split={"contributors": 0.5, "developer": 0.5, "developer_address": addr(99)})
+    paid = rewards.compute(pd.DataFrame({"contributor": who, "influence": paid_influence}), cfg)
+    shares = {s.contributor: s.share_ppm for s in paid.shares}
+    for c in range(6):
+        low, high = got.ppm[addr(c)]
+        assert low <= shares[addr(c)] <= high and high - low <= 1, (c, low, high, shares[addr(c)])
 
 
 def test_a_near_copy_earns_no_interval_its_original_gets_its_influence():
