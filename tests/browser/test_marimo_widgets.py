@@ -57,6 +57,19 @@ if __name__ == "__main__":
 """
 
 
+def choose_until_python_reads(page, answer, chosen, choose, timeout_s: float = 90) -> None:
+    """Make a choice in a widget that a marimo cell has just rebuilt, until `answer` (what Python shows once it read
+    the choice) is visible. A choice made while marimo is still sending the rebuilt widget's state can be overwritten
+    by that state (seen in CI: a clicked row never showed as selected), so `choose()` is called again whenever
+    `chosen()` is false."""
+    deadline = time.monotonic() + timeout_s
+    while not answer.is_visible():
+        assert time.monotonic() < deadline, f"Python did not read the widget's choice within {timeout_s} s"
+        if not chosen():
+            choose()
+        page.wait_for_timeout(1000)
+
+
 def test_slider_and_target_choice_update_the_explorer_in_marimo(tmp_path, marimo_app, page, screenshot):
     app = tmp_path / "explorer_app.py"
     app.write_text(APP)
@@ -76,10 +89,15 @@ def test_slider_and_target_choice_update_the_explorer_in_marimo(tmp_path, marimo
     expect(explorer.locator(".olab-plot .bars .point")).not_to_have_count(bars_before)
 
     before = proponents.get_attribute("data-records")
-    explorer.locator("select.olab-target-select").select_option("2")
+    target = explorer.locator("select.olab-target-select")
+    choose_until_python_reads(
+        page,
+        page.get_by_text("selected target: 2"),
+        lambda: target.input_value() == "2",
+        lambda: target.select_option("2"),
+    )
     expect(proponents).not_to_have_attribute("data-records", before)
     expect(explorer.locator(".olab-plot .gtitle")).to_contain_text("target headline 2")
-    expect(page.get_by_text("selected target: 2")).to_be_visible()  # the choice reached Python
     screenshot(page, "marimo-attribution-explorer")
 
 
@@ -95,17 +113,10 @@ def test_datanet_explorer_app_rebuilds_when_a_slider_moves(marimo_app, page, scr
     expect(records).to_have_attribute("data-count", "140", timeout=120_000)
     expect(page.get_by_text("140 records from 4 contributors")).to_be_visible()
 
-    # Python reads the widget's choice. A click made while marimo is still sending the rebuilt widget's state can be
-    # overwritten by that state (seen in CI: the row never showed as selected), so click again while the row
-    # is not selected; a selected row is not clicked again (that would clear the choice).
     row = view.locator(".olab-summary tbody tr", has_text="label_noise")
     labels = page.get_by_role("heading", name=re.compile(r"^Labels of 0x[0-9A-Fa-f]{40}"))
-    deadline = time.monotonic() + 90
-    while not labels.is_visible():
-        assert time.monotonic() < deadline, "Python never read the contributor clicked in the widget"
-        if "olab-selected" not in (row.get_attribute("class") or ""):
-            row.click()
-        page.wait_for_timeout(1000)
+    # a selected row is not clicked again: that would clear the choice
+    choose_until_python_reads(page, labels, lambda: "olab-selected" in (row.get_attribute("class") or ""), row.click)
     expect(row).to_have_class(re.compile(r"\bolab-selected\b"))  # the widget and Python agree
     expect(page.get_by_text("The proof of")).to_contain_text("holds")
     screenshot(page, "marimo-datanet-explorer")
