@@ -126,6 +126,9 @@ def chromium_context(tmp_path_factory: pytest.TempPathFactory):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set OLAB_CHROMIUM)")
     sync_api = pytest.importorskip("playwright.sync_api")
+    # Assertions wait too: an answer from Python (a kernel still running the cells before it) can take longer than
+    # Playwright's default 5 s on a busy 2-core CI machine. A test that waits for a first run sets its own, longer.
+    sync_api.expect.set_options(timeout=30_000)
     for stale in ARTIFACTS.glob("FAILED-*.png"):  # from an earlier session
         stale.unlink()
     profile = tmp_path_factory.mktemp("chromium-profile")
@@ -148,11 +151,6 @@ def page(chromium_context, request: pytest.FixtureRequest):
     """A fresh page; its console errors are collected in `page.console_errors`; closed after the test."""
     pg = chromium_context.new_page()
     pg.set_default_timeout(60_000)
-    # Assertions wait too: an answer from Python (a kernel still running the cells before it) can take longer than
-    # Playwright's default 5 s on a busy 2-core CI machine. A test that waits for a first run sets its own, longer.
-    from playwright.sync_api import expect  # present: chromium_context skipped otherwise
-
-    expect.set_options(timeout=30_000)
     errors: list[str] = []
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: errors.append(str(e)))
