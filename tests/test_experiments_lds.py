@@ -102,3 +102,6 @@ def test_compare_prints_the_paired_difference_of_two_methods(tmp_path, capsys):
     assert capsys.readouterr().out.startswith(f"a − b: {diff:+.4f} [{low:+.4f}, {high:+.4f}]")
     with pytest.raises(SystemExit):
         lds_compare.main([str(tmp_path), "a:c"])
+    with pytest.raises(SystemExit):  # a folder without results.json: one usage line, not a FileNotFoundError
+        lds_compare.main([str(tmp_path / "elsewhere"), "a:b"])
+    assert "elsewhere/results.json does not exist" in capsys.readouterr().err

@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="The run's output folder (holds results.json).")
     parser.add_argument("pairs", nargs="+", help="a:b, two method names: prints LDS_a − LDS_b.")
     args = parser.parse_args(argv)
-    data = read_json(args.out / "results.json")
+    results = args.out / "results.json"
+    if not results.is_file():
+        parser.error(f"{results} does not exist: OUT is the folder a finished `run.py --out OUT` wrote")
+    data = read_json(results)
     conf, boot = data["confidence"], data["config"]["bootstrap"]
     rows = {r["name"]: LDSResult.from_dict(r) for r in data["methods"]}
     for pair in args.pairs:

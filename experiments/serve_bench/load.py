@@ -44,11 +44,14 @@ def start(runs: list[str], store: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, KEY_ENV: "0x" + Account.create().key.hex().removeprefix("0x")}  # a throwaway signing key
     command = [sys.executable, "-m", "olab.cli", "serve", *runs, "--port", str(port), "--receipts", str(store),
                "--fee", str(FEE)]  # fmt: skip
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = store.with_name("serve.log")  # the server's own messages, beside its receipt store
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=out)
     url = f"http://127.0.0.1:{port}/v1"
     for _ in range(600):
         if proc.poll() is not None:
-            raise SystemExit(f"olab serve exited {proc.returncode}: run it by hand to see why")
+            said = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            raise SystemExit(f"olab serve exited {proc.returncode}: {said[-1] if said else f'nothing in {log}'}")
         try:
             requests.get(f"{url}/models", timeout=5).raise_for_status()
             return proc, url
